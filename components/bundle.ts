@@ -55,7 +55,7 @@ export function bundleHandler(entry: string, options: BundleOptions = {}): Bundl
 
   const result = esbuild.buildSync({
     absWorkingDir: PROJECT_ROOT,
-    entryPoints: [entry],
+    entryPoints: [path.join(PROJECT_ROOT, entry)],
     bundle: true,
     write: false,
     platform: "node",

@@ -1,0 +1,127 @@
+import * as pulumi from "@pulumi/pulumi";
+import { ApiGatewayAccountSettings } from "./account-settings";
+import { DataTable } from "./data-table";
+import type { NamingContext } from "./naming";
+import { ServerlessApi } from "./serverless-api";
+import { ServerlessFunction } from "./serverless-function";
+import type { Settings } from "./settings";
+
+export interface PlatformArgs {
+  /** The stack's validated settings (`loadSettings()`). */
+  settings: Settings;
+}
+
+/** The users API's routes: handler module, route, and the table access it needs. */
+const USER_ROUTES = [
+  { name: "list", entry: "functions/users/list.ts", route: "GET /users", access: "read" },
+  { name: "get", entry: "functions/users/get.ts", route: "GET /users/{userId}", access: "read" },
+  { name: "create", entry: "functions/users/create.ts", route: "POST /users", access: "write" },
+  { name: "update", entry: "functions/users/update.ts", route: "PUT /users/{userId}", access: "write" },
+  { name: "delete", entry: "functions/users/delete.ts", route: "DELETE /users/{userId}", access: "write" },
+] as const;
+
+/** The public smoke path: canary hooks and rollout health checks call it. */
+export const HEALTH_PATH = "/health";
+
+/**
+ * One region of the platform: the users table, the users API functions and their routes.
+ *
+ * @example
+ * const platform = new Platform("users", { settings: loadSettings() });
+ * export const apiUrl = platform.apiUrl;
+ */
+export class Platform extends pulumi.ComponentResource {
+  static readonly type = "platform:index:Platform";
+
+  readonly table: DataTable;
+  readonly functions: Record<string, ServerlessFunction>;
+  readonly api: ServerlessApi;
+  readonly apiUrl: pulumi.Output<string>;
+  readonly tableName: pulumi.Output<string>;
+  readonly functionNames: pulumi.Output<Record<string, string>>;
+  readonly functionArns: pulumi.Output<Record<string, string>>;
+
+  constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(Platform.type, name, {}, opts);
+    const { settings } = args;
+    const naming: NamingContext = { app: settings.app, stage: settings.stage, region: settings.region };
+
+    const accountSettings = settings.manageAccountSettings
+      ? new ApiGatewayAccountSettings(`${name}-account`, { naming }, { parent: this })
+      : undefined;
+
+    this.table = new DataTable(
+      `${name}-table`,
+      {
+        naming,
+        hashKey: { name: "userId", type: "S" },
+        encryption: settings.table.encryption,
+        deletionProtection: settings.table.deletionProtection,
+        pointInTimeRecovery: true,
+      },
+      { parent: this },
+    );
+
+    const functionArgs = (entry: string) => ({
+      naming,
+      entry,
+      memoryMb: settings.lambda.memoryMb,
+      timeoutSeconds: settings.lambda.timeoutSeconds,
+      logRetentionDays: settings.logRetentionDays,
+      architecture: settings.lambda.architecture,
+      runtime: settings.lambda.runtime,
+      provisionedConcurrency: settings.lambda.provisionedConcurrency,
+      trafficShiftedByCodeDeploy: false,
+    });
+
+    this.functions = {};
+    const routes: Record<string, { function: ServerlessFunction; auth?: "public" }> = {};
+    for (const route of USER_ROUTES) {
+      const fn = new ServerlessFunction(
+        `${name}-${route.name}`,
+        { ...functionArgs(route.entry), environment: { TABLE_NAME: this.table.name } },
+        { parent: this },
+      );
+      if (route.access === "read") this.table.grantRead(fn);
+      else this.table.grantWrite(fn);
+      this.functions[route.name] = fn;
+      routes[route.route] = { function: fn };
+    }
+    // The health function does no I/O and needs no provisioned concurrency.
+    const health = new ServerlessFunction(
+      `${name}-health`,
+      { ...functionArgs("functions/health/index.ts"), provisionedConcurrency: 0, memoryMb: 128 },
+      { parent: this },
+    );
+    this.functions.health = health;
+    routes[`GET ${HEALTH_PATH}`] = { function: health, auth: "public" };
+
+    this.api = new ServerlessApi(
+      `${name}-api`,
+      {
+        naming,
+        routes,
+        defaultAuth: settings.api.auth,
+        throttle: settings.api.throttle,
+        logRetentionDays: settings.logRetentionDays,
+        accountSettings,
+      },
+      { parent: this },
+    );
+
+    this.apiUrl = this.api.url;
+    this.tableName = this.table.name;
+    this.functionNames = pulumi.output(
+      Object.fromEntries(Object.entries(this.functions).map(([key, fn]) => [key, fn.function.name])),
+    );
+    this.functionArns = pulumi.output(
+      Object.fromEntries(Object.entries(this.functions).map(([key, fn]) => [key, fn.arn])),
+    );
+    this.registerOutputs({
+      apiUrl: this.apiUrl,
+      tableName: this.tableName,
+      functionNames: this.functionNames,
+      functionArns: this.functionArns,
+    });
+  }
+}

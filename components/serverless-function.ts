@@ -1,0 +1,340 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { bundleHandler, esbuildTarget } from "./bundle";
+import { type NamingContext, physicalName } from "./naming";
+import { LOG_RETENTION_DAYS } from "./settings";
+import { applyTransform, type Transform } from "./transform";
+
+/** An IAM policy statement as the platform writes them: exact actions, exact resources. */
+export interface PolicyStatement {
+  /** Optional statement id (letters and digits). */
+  Sid?: string;
+  Effect?: "Allow" | "Deny";
+  Action: pulumi.Input<string>[];
+  Resource: pulumi.Input<string>[];
+  Condition?: Record<string, Record<string, pulumi.Input<string | string[]>>>;
+}
+
+/** Where events that failed every asynchronous retry go. */
+export interface AsyncFailureHandling {
+  /** Retries of a failed asynchronous invocation (0 to 2). @default 2 */
+  maximumRetryAttempts?: number;
+  /** Maximum age of an event before it is discarded, in seconds (60 to 21600). @default 21600 */
+  maximumEventAgeSeconds?: number;
+  /**
+   * Create an SQS dead-letter queue (encrypted, 14-day retention) for failed events.
+   * Exactly one of `deadLetterQueue` and `onFailureDestinationArn` must be set.
+   */
+  deadLetterQueue?: boolean;
+  /** ARN of an SQS queue, SNS topic, Lambda function or EventBridge bus that receives failed events. */
+  onFailureDestinationArn?: pulumi.Input<string>;
+}
+
+export interface ServerlessFunctionArgs {
+  /** Where physical names come from (app, stage, region). */
+  naming: NamingContext;
+  /**
+   * The handler module, relative to the project root; it must export `handler`.
+   * @example "functions/users/list.ts"
+   */
+  entry: string;
+  /** Memory in MB (128 to 10240). */
+  memoryMb: number;
+  /** Timeout in seconds (1 to 900; at most 29 behind API Gateway). */
+  timeoutSeconds: number;
+  /** CloudWatch Logs retention of the function's log group, in days. */
+  logRetentionDays: number;
+  /** Instruction set. @default "arm64" */
+  architecture?: "arm64" | "x86_64";
+  /** Lambda runtime. @default "nodejs22.x" */
+  runtime?: "nodejs20.x" | "nodejs22.x";
+  /** Environment variables. @default {} */
+  environment?: Record<string, pulumi.Input<string>>;
+  /** Provisioned concurrency on the `live` alias (0 = none). @default 0 */
+  provisionedConcurrency?: number;
+  /** Asynchronous invocation failure handling. @default undefined (Lambda's defaults, events dropped) */
+  asyncFailure?: AsyncFailureHandling;
+  /**
+   * CodeDeploy shifts the `live` alias between versions: Pulumi creates the alias on the first
+   * version and then ignores its `functionVersion` and `routingConfig`. @default false
+   */
+  trafficShiftedByCodeDeploy?: boolean;
+  /** Override the physical function name (hook functions must be named `CodeDeployHook_*`). */
+  functionName?: string;
+  /** Change a child's args without forking the component. */
+  transform?: {
+    role?: Transform<aws.iam.RoleArgs>;
+    logGroup?: Transform<aws.cloudwatch.LogGroupArgs>;
+    function?: Transform<aws.lambda.FunctionArgs>;
+    alias?: Transform<aws.lambda.AliasArgs>;
+  };
+}
+
+/** The alias callers invoke; CodeDeploy shifts it between versions. */
+export const LIVE_ALIAS = "live";
+
+/**
+ * A Lambda function bundled from `functions/` with its own role, log group, published versions and
+ * a `live` alias.
+ *
+ * @example
+ * const fn = new ServerlessFunction("users-list", {
+ *   naming, entry: "functions/users/list.ts", memoryMb: 256, timeoutSeconds: 10, logRetentionDays: 7,
+ * });
+ * table.grantRead(fn);
+ */
+export class ServerlessFunction extends pulumi.ComponentResource {
+  static readonly type = "platform:lambda:ServerlessFunction";
+
+  readonly role: aws.iam.Role;
+  readonly logGroup: aws.cloudwatch.LogGroup;
+  readonly function: aws.lambda.Function;
+  readonly alias: aws.lambda.Alias;
+  readonly deadLetterQueue?: aws.sqs.Queue;
+  /** Physical name of the function. */
+  readonly functionName: string;
+  readonly arn: pulumi.Output<string>;
+  /** The version published by this update. */
+  readonly version: pulumi.Output<string>;
+  /** ARN of the `live` alias (what API Gateway and other callers invoke). */
+  readonly aliasArn: pulumi.Output<string>;
+  readonly aliasInvokeArn: pulumi.Output<string>;
+  readonly timeoutSeconds: number;
+  /** The logical name the function was declared with (`users-list`). */
+  readonly logicalName: string;
+  private readonly grants = new Set<string>();
+
+  constructor(name: string, args: ServerlessFunctionArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(ServerlessFunction.type, name, {}, opts);
+    validateFunctionArgs(name, args);
+    this.logicalName = name;
+    this.timeoutSeconds = args.timeoutSeconds;
+    const functionName = args.functionName ?? physicalName(args.naming, name);
+    this.functionName = functionName;
+    const logGroupName = `/aws/lambda/${functionName}`;
+
+    const roleArgs = applyTransform(args.transform?.role, {
+      name: physicalName(args.naming, `${name}-role`, { global: true }),
+      description: `Execution role of ${functionName}`,
+      assumeRolePolicy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
+        ],
+      }),
+    } satisfies aws.iam.RoleArgs);
+    this.role = new aws.iam.Role(`${name}-role`, roleArgs, { parent: this });
+
+    this.logGroup = new aws.cloudwatch.LogGroup(
+      `${name}-logs`,
+      applyTransform(args.transform?.logGroup, {
+        name: logGroupName,
+        retentionInDays: args.logRetentionDays,
+      } satisfies aws.cloudwatch.LogGroupArgs),
+      { parent: this },
+    );
+
+    // Logs to its own group only, and X-Ray segments (which only accept Resource "*").
+    const basePolicy = this.addPolicy("base", [
+      {
+        Sid: "WriteOwnLogs",
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: [pulumi.interpolate`${this.logGroup.arn}:*`],
+      },
+      {
+        Sid: "XRayTracing",
+        Action: ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+        Resource: ["*"],
+      },
+    ]);
+
+    const failurePolicies: pulumi.Resource[] = [];
+    if (args.asyncFailure?.deadLetterQueue) {
+      this.deadLetterQueue = new aws.sqs.Queue(
+        `${name}-dlq`,
+        {
+          name: physicalName(args.naming, `${name}-dlq`, { maxLength: 80 }),
+          messageRetentionSeconds: 14 * 24 * 3600,
+          sqsManagedSseEnabled: true,
+        },
+        { parent: this },
+      );
+      failurePolicies.push(
+        this.addPolicy("dlq", [
+          { Sid: "SendToDeadLetterQueue", Action: ["sqs:SendMessage"], Resource: [this.deadLetterQueue.arn] },
+        ]),
+      );
+    } else if (args.asyncFailure?.onFailureDestinationArn) {
+      const destination = args.asyncFailure.onFailureDestinationArn;
+      failurePolicies.push(
+        this.addPolicy("on-failure", [
+          {
+            Sid: "SendToOnFailureDestination",
+            Action: [pulumi.output(destination).apply(destinationAction)],
+            Resource: [destination],
+          },
+        ]),
+      );
+    }
+
+    const bundle = bundleHandler(args.entry, { target: esbuildTarget(args.runtime ?? "nodejs22.x") });
+    const functionArgs = applyTransform(args.transform?.function, {
+      name: functionName,
+      description: `${args.entry} (${args.naming.app}-${args.naming.stage})`,
+      role: this.role.arn,
+      runtime: args.runtime ?? "nodejs22.x",
+      architectures: [args.architecture ?? "arm64"],
+      handler: "index.handler",
+      code: new pulumi.asset.AssetArchive({
+        [bundle.fileName]: new pulumi.asset.StringAsset(bundle.code),
+        [bundle.mapFileName]: new pulumi.asset.StringAsset(bundle.map),
+      }),
+      memorySize: args.memoryMb,
+      timeout: args.timeoutSeconds,
+      publish: true,
+      tracingConfig: { mode: "Active" },
+      loggingConfig: { logFormat: "JSON", logGroup: logGroupName },
+      deadLetterConfig: this.deadLetterQueue ? { targetArn: this.deadLetterQueue.arn } : undefined,
+      environment: {
+        variables: {
+          NODE_OPTIONS: "--enable-source-maps",
+          POWERTOOLS_SERVICE_NAME: `${args.naming.app}-${name}`,
+          ...args.environment,
+        },
+      },
+    } satisfies aws.lambda.FunctionArgs);
+    // The log group exists before the function, so Lambda never creates one without retention.
+    this.function = new aws.lambda.Function(`${name}-function`, functionArgs, {
+      parent: this,
+      dependsOn: [this.logGroup, basePolicy, ...failurePolicies],
+    });
+
+    this.alias = new aws.lambda.Alias(
+      `${name}-alias`,
+      applyTransform(args.transform?.alias, {
+        name: LIVE_ALIAS,
+        description: "What callers invoke; CodeDeploy shifts it between versions",
+        functionName: this.function.name,
+        functionVersion: this.function.version,
+      } satisfies aws.lambda.AliasArgs),
+      {
+        parent: this,
+        ignoreChanges: args.trafficShiftedByCodeDeploy ? ["functionVersion", "routingConfig"] : undefined,
+      },
+    );
+
+    if ((args.provisionedConcurrency ?? 0) > 0) {
+      new aws.lambda.ProvisionedConcurrencyConfig(
+        `${name}-concurrency`,
+        {
+          functionName: this.function.name,
+          qualifier: this.alias.name,
+          provisionedConcurrentExecutions: args.provisionedConcurrency ?? 0,
+        },
+        { parent: this },
+      );
+    }
+
+    if (args.asyncFailure) {
+      new aws.lambda.FunctionEventInvokeConfig(
+        `${name}-async`,
+        {
+          functionName: this.function.name,
+          qualifier: this.alias.name,
+          maximumRetryAttempts: args.asyncFailure.maximumRetryAttempts ?? 2,
+          maximumEventAgeInSeconds: args.asyncFailure.maximumEventAgeSeconds ?? 21600,
+          destinationConfig: args.asyncFailure.onFailureDestinationArn
+            ? { onFailure: { destination: args.asyncFailure.onFailureDestinationArn } }
+            : undefined,
+        },
+        { parent: this },
+      );
+    }
+
+    this.arn = this.function.arn;
+    this.version = this.function.version;
+    this.aliasArn = this.alias.arn;
+    this.aliasInvokeArn = this.alias.invokeArn;
+    this.registerOutputs({
+      functionName: this.function.name,
+      arn: this.arn,
+      version: this.version,
+      aliasArn: this.aliasArn,
+      roleArn: this.role.arn,
+    });
+  }
+
+  /**
+   * Grants the function's role exactly these statements, as an inline policy named
+   * `<function>-<grant>`. Each grant name may be used once.
+   */
+  addPolicy(grant: string, statements: PolicyStatement[]): aws.iam.RolePolicy {
+    if (this.grants.has(grant)) {
+      throw new Error(`ServerlessFunction ${this.functionName} already has a grant named "${grant}"`);
+    }
+    this.grants.add(grant);
+    return new aws.iam.RolePolicy(
+      `${this.logicalName}-${grant}`,
+      {
+        // Inline policy names are scoped to the role, so the grant name is unique enough.
+        name: grant,
+        role: this.role.id,
+        policy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: statements.map((s) => ({ Effect: "Allow", ...s })),
+        }),
+      },
+      { parent: this },
+    );
+  }
+}
+
+/** The one action a failure destination needs, by the service in its ARN. */
+function destinationAction(arn: string): string {
+  const service = arn.split(":")[2];
+  switch (service) {
+    case "sqs":
+      return "sqs:SendMessage";
+    case "sns":
+      return "sns:Publish";
+    case "lambda":
+      return "lambda:InvokeFunction";
+    case "events":
+      return "events:PutEvents";
+    default:
+      throw new Error(
+        `Unsupported on-failure destination ${arn}: expected an SQS, SNS, Lambda or EventBridge ARN`,
+      );
+  }
+}
+
+function validateFunctionArgs(name: string, args: ServerlessFunctionArgs): void {
+  const problems: string[] = [];
+  const intIn = (field: string, value: number | undefined, min: number, max: number) => {
+    if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
+      problems.push(`${field} must be an integer from ${min} to ${max} (got ${value})`);
+    }
+  };
+  intIn("memoryMb", args.memoryMb, 128, 10240);
+  intIn("timeoutSeconds", args.timeoutSeconds, 1, 900);
+  intIn("provisionedConcurrency", args.provisionedConcurrency, 0, 1000);
+  intIn("asyncFailure.maximumRetryAttempts", args.asyncFailure?.maximumRetryAttempts, 0, 2);
+  intIn("asyncFailure.maximumEventAgeSeconds", args.asyncFailure?.maximumEventAgeSeconds, 60, 21600);
+  if (!(LOG_RETENTION_DAYS as readonly number[]).includes(args.logRetentionDays)) {
+    problems.push(
+      `logRetentionDays must be one of ${LOG_RETENTION_DAYS.join(", ")} (got ${args.logRetentionDays})`,
+    );
+  }
+  if (
+    args.asyncFailure &&
+    !args.asyncFailure.deadLetterQueue === !args.asyncFailure.onFailureDestinationArn
+  ) {
+    problems.push("asyncFailure must set exactly one of deadLetterQueue and onFailureDestinationArn");
+  }
+  if (!/^(functions\/).+\.(ts|js|mjs)$/.test(args.entry)) {
+    problems.push(`entry must be a handler module under functions/ (got ${JSON.stringify(args.entry)})`);
+  }
+  if (problems.length > 0) {
+    throw new Error(`ServerlessFunction ${name}: ${problems.join("; ")}`);
+  }
+}

@@ -1,0 +1,157 @@
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse as parseYaml } from "yaml";
+import { parseSettings, SETTINGS_FIELDS, SettingsError } from "../../components/settings";
+
+const root = path.resolve(__dirname, "..", "..");
+const readYaml = (file: string) => parseYaml(fs.readFileSync(path.join(root, file), "utf8"));
+
+/** Stack-file config as Pulumi hands it to the program: strings, arrays as JSON text. */
+function stackRaw(file: string): Record<string, string> {
+  const config = readYaml(file).config as Record<string, unknown>;
+  const raw: Record<string, string> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if (key.startsWith("platform:"))
+      raw[key.slice(9)] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  return raw;
+}
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof SettingsError, `expected SettingsError, got ${error}`);
+    return error.problems;
+  }
+  assert.fail("expected the settings to be rejected");
+}
+
+const base = { stage: "dev", regions: '["us-east-1"]' };
+
+describe("settings", () => {
+  it("parses the dev stack file into dev settings", () => {
+    const settings = parseSettings(stackRaw("Pulumi.dev.yaml"), { stack: "dev", region: "us-east-1" });
+    assert.equal(settings.stage, "dev");
+    assert.deepEqual(settings.regions, ["us-east-1"]);
+    assert.equal(settings.lambda.provisionedConcurrency, 0);
+    assert.equal(settings.table.encryption, "aws-owned");
+    assert.equal(settings.deployment.type, "AllAtOnce");
+  });
+
+  it("parses the prod stack file into three regions, the first primary", () => {
+    const settings = parseSettings(stackRaw("Pulumi.prod.yaml"), { stack: "prod", region: "us-east-1" });
+    assert.deepEqual(settings.regions, ["us-east-1", "us-west-2", "eu-west-1"]);
+    assert.equal(settings.primaryRegion, "us-east-1");
+  });
+
+  it("makes dev and prod differ in every setting the stage should", () => {
+    const dev = parseSettings(stackRaw("Pulumi.dev.yaml"), { stack: "dev", region: "us-east-1" });
+    const prod = parseSettings(stackRaw("Pulumi.prod.yaml"), { stack: "prod", region: "us-east-1" });
+    assert.notEqual(dev.lambda.memoryMb, prod.lambda.memoryMb);
+    assert.notEqual(dev.lambda.timeoutSeconds, prod.lambda.timeoutSeconds);
+    assert.notEqual(dev.logRetentionDays, prod.logRetentionDays);
+    assert.notEqual(dev.lambda.provisionedConcurrency, prod.lambda.provisionedConcurrency);
+    assert.notEqual(dev.table.deletionProtection, prod.table.deletionProtection);
+    assert.notEqual(dev.table.encryption, prod.table.encryption);
+    assert.notDeepEqual(dev.api.throttle, prod.api.throttle);
+    assert.notEqual(dev.regions.length, prod.regions.length);
+    assert.notEqual(dev.deployment.type, prod.deployment.type);
+  });
+
+  it("declares every settings key in Pulumi.yaml with the same default", () => {
+    const declared = readYaml("Pulumi.yaml").config as Record<string, { default?: unknown; type: string }>;
+    for (const [key, field] of Object.entries(SETTINGS_FIELDS)) {
+      const spec = declared[`platform:${key}`];
+      assert.ok(spec, `Pulumi.yaml does not declare platform:${key}`);
+      assert.equal(spec.type, field.kind, `platform:${key} type`);
+      assert.deepEqual(
+        spec.default,
+        "default" in field ? field.default : undefined,
+        `platform:${key} default`,
+      );
+    }
+    for (const key of Object.keys(declared)) {
+      assert.ok(key.replace("platform:", "") in SETTINGS_FIELDS, `${key} is declared but never read`);
+    }
+  });
+
+  it("uses only declared keys in the stack files", () => {
+    for (const file of ["Pulumi.dev.yaml", "Pulumi.prod.yaml"]) {
+      for (const key of Object.keys(stackRaw(file))) {
+        assert.ok(key in SETTINGS_FIELDS, `${file} sets platform:${key}, which is not declared`);
+      }
+    }
+  });
+
+  it("rejects negative memory, naming the key and the allowed range", () => {
+    const problems = problemsOf(() => parseSettings({ ...base, memoryMb: "-1" }, { stack: "dev" }));
+    assert.deepEqual(problems, ['platform:memoryMb must be an integer from 128 to 10240 (got "-1")']);
+  });
+
+  it("rejects an unknown deployment type, listing the allowed ones", () => {
+    const [problem] = problemsOf(() =>
+      parseSettings({ ...base, deploymentType: "Canary50" }, { stack: "dev" }),
+    );
+    assert.match(
+      problem,
+      /^platform:deploymentType must be one of AllAtOnce, Canary10Percent5Minutes, .*Linear10PercentEvery10Minutes \(got "Canary50"\)$/,
+    );
+  });
+
+  it("rejects an unknown region in platform:regions", () => {
+    const [problem] = problemsOf(() =>
+      parseSettings({ ...base, regions: '["us-east-1","mars-1"]' }, { stack: "dev" }),
+    );
+    assert.match(
+      problem,
+      /^platform:regions must be a non-empty list without repeats of one of us-east-1, .* \(got "\[\\"us-east-1\\",\\"mars-1\\"\]"\)$/,
+    );
+  });
+
+  it("rejects a timeout above 29 s, saying why", () => {
+    const [problem] = problemsOf(() => parseSettings({ ...base, timeoutSeconds: "30" }, { stack: "dev" }));
+    assert.match(problem, /^platform:timeoutSeconds must be an integer from 1 to 29 \(API Gateway ends/);
+  });
+
+  it("rejects a stack region that is not one of the stage's regions", () => {
+    const [problem] = problemsOf(() => parseSettings(base, { stack: "dev", region: "eu-west-1" }));
+    assert.equal(
+      problem,
+      'aws:region must be one of the stage\'s platform:regions us-east-1 (got "eu-west-1")',
+    );
+  });
+
+  it("reports a missing required key", () => {
+    const [problem] = problemsOf(() => parseSettings({ regions: '["us-east-1"]' }, { stack: "dev" }));
+    assert.match(problem, /^platform:stage is required: /);
+  });
+
+  it("reports every bad key at once", () => {
+    const problems = problemsOf(() =>
+      parseSettings(
+        { ...base, memoryMb: "64", deletionProtection: "yes", logRetentionDays: "10" },
+        { stack: "dev" },
+      ),
+    );
+    assert.deepEqual(
+      problems.map((p) => p.split(" ")[0]),
+      ["platform:memoryMb", "platform:logRetentionDays", "platform:deletionProtection"],
+    );
+  });
+
+  it("rejects a burst limit below the rate limit", () => {
+    const [problem] = problemsOf(() =>
+      parseSettings({ ...base, throttleRateLimit: "100", throttleBurstLimit: "10" }, { stack: "dev" }),
+    );
+    assert.match(problem, /^platform:throttleBurstLimit must be at least platform:throttleRateLimit/);
+  });
+
+  it("names the stack in the error message", () => {
+    assert.throws(
+      () => parseSettings({ ...base, memoryMb: "0" }, { stack: "prod" }),
+      /^SettingsError: Invalid config for stack "prod"/,
+    );
+  });
+});
