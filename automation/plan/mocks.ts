@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
+import type { RegisterResourceRequest, RegisterResourceResponse } from "@pulumi/pulumi/proto/resource_pb";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 
 /** The account id every planned ARN carries: a placeholder, since no AWS account is asked. */
@@ -250,32 +251,32 @@ class RecordingMonitor extends MockMonitor {
     super(mocks);
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: the protobuf request type is not exported by @pulumi/pulumi.
   override async registerResource(
-    req: any,
+    req: RegisterResourceRequest,
     callback: (err: unknown, response: unknown) => void,
   ): Promise<void> {
     const propertyDependencies: Record<string, string[]> = {};
-    req.getPropertydependenciesMap().forEach((deps: { getUrnsList(): string[] }, key: string) => {
+    req.getPropertydependenciesMap().forEach((deps, key) => {
       propertyDependencies[key] = deps.getUrnsList();
     });
     const base = {
-      type: req.getType() as string,
-      name: req.getName() as string,
-      custom: req.getCustom() as boolean,
-      parent: (req.getParent() as string) || undefined,
-      provider: (req.getProvider() as string) || undefined,
-      dependencies: req.getDependenciesList() as string[],
+      type: req.getType(),
+      name: req.getName(),
+      custom: req.getCustom(),
+      parent: req.getParent() || undefined,
+      provider: req.getProvider() || undefined,
+      dependencies: req.getDependenciesList(),
       propertyDependencies,
     };
     await super.registerResource(req, (err, response) => {
       if (!err && response) {
-        // biome-ignore lint/suspicious/noExplicitAny: see above.
-        const res = response as any;
-        const urn = res.getUrn() as string;
+        const res = response as RegisterResourceResponse;
+        const urn = res.getUrn();
         const registered = this.resources.get(urn);
-        const outputs = (res.getObject()?.toJavaScript() ?? {}) as State;
-        const inputs = pulumi.runtime.deserializeProperties(req.getObject()) as State;
+        const object = res.getObject();
+        const outputs = (object ? pulumi.runtime.deserializeProperties(object) : {}) as State;
+        const request = req.getObject();
+        const inputs = (request ? pulumi.runtime.deserializeProperties(request) : {}) as State;
         this.onRegister({ ...base, urn, id: registered?.id ?? undefined, inputs, outputs });
       }
       callback(err, response);
