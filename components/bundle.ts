@@ -47,12 +47,19 @@ export function esbuildTarget(runtime: string): string {
  * @param entry path of the handler module, relative to the project root (`functions/users/list.ts`)
  */
 export function bundleHandler(entry: string, options: BundleOptions = {}): Bundle {
+  const key = `${entry}|${options.target ?? "node22"}|${options.minify ?? true}`;
+  let bundle = cache.get(key);
+  if (!bundle) {
+    bundle = buildBundle(entry, options);
+    cache.set(key, bundle);
+  }
+  return bundle;
+}
+
+/** Like `bundleHandler`, without the per-process cache. */
+export function buildBundle(entry: string, options: BundleOptions = {}): Bundle {
   const target = options.target ?? "node22";
   const minify = options.minify ?? true;
-  const key = `${entry}|${target}|${minify}`;
-  const cached = cache.get(key);
-  if (cached) return cached;
-
   const result = esbuild.buildSync({
     absWorkingDir: PROJECT_ROOT,
     entryPoints: [path.join(PROJECT_ROOT, entry)],
@@ -76,13 +83,11 @@ export function bundleHandler(entry: string, options: BundleOptions = {}): Bundl
   const js = result.outputFiles.find((file) => file.path.endsWith(".mjs"));
   const map = result.outputFiles.find((file) => file.path.endsWith(".map"));
   if (!js || !map) throw new Error(`esbuild produced no output for ${entry}`);
-  const bundle: Bundle = {
+  return {
     fileName: "index.mjs",
     code: js.text,
     mapFileName: "index.mjs.map",
     map: map.text,
     bytes: js.contents.byteLength,
   };
-  cache.set(key, bundle);
-  return bundle;
 }

@@ -16,6 +16,8 @@ export interface RecordedResource {
   provider?: string;
   dependencies: string[];
   propertyDependencies: Record<string, string[]>;
+  /** Properties the engine ignores on updates (`ignoreChanges`). */
+  ignoreChanges: string[];
   inputs: Record<string, unknown>;
   /** Inputs plus what the mocks computed (ids, ARNs, URLs). */
   outputs: Record<string, unknown>;
@@ -266,22 +268,68 @@ class RecordingMonitor extends MockMonitor {
       parent: req.getParent() || undefined,
       provider: req.getProvider() || undefined,
       dependencies: req.getDependenciesList(),
+      ignoreChanges: req.getIgnorechangesList(),
       propertyDependencies,
     };
+    let answer: { err: unknown; response: unknown } = { err: undefined, response: undefined };
     await super.registerResource(req, (err, response) => {
-      if (!err && response) {
-        const res = response as RegisterResourceResponse;
-        const urn = res.getUrn();
-        const registered = this.resources.get(urn);
-        const object = res.getObject();
-        const outputs = (object ? pulumi.runtime.deserializeProperties(object) : {}) as State;
-        const request = req.getObject();
-        const inputs = (request ? pulumi.runtime.deserializeProperties(request) : {}) as State;
-        this.onRegister({ ...base, urn, id: registered?.id ?? undefined, inputs, outputs });
-      }
-      callback(err, response);
+      answer = { err, response };
     });
+    const { err, response } = answer;
+    if (!err && response) {
+      const res = response as RegisterResourceResponse;
+      const urn = res.getUrn();
+      const registered = this.resources.get(urn);
+      const object = res.getObject();
+      const request = req.getObject();
+      const outputs = await describeAssets(object ? pulumi.runtime.deserializeProperties(object) : {});
+      const inputs = await describeAssets(request ? pulumi.runtime.deserializeProperties(request) : {});
+      this.onRegister({
+        ...base,
+        urn,
+        id: registered?.id || undefined,
+        inputs: inputs as State,
+        outputs: outputs as State,
+      });
+    }
+    callback(err, response);
   }
+}
+
+/** What an asset or archive becomes in a plan: its files with their sizes and hashes. */
+export interface AssetDescription {
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * Replaces assets and archives (whose contents are promises) with plain descriptions, so that a
+ * plan is JSON: `{ "$archive": { "index.mjs": { bytes, sha256 } } }`.
+ */
+async function describeAssets(value: unknown): Promise<unknown> {
+  if (pulumi.asset.Asset.isInstance(value)) {
+    const text = await (value as { text?: Promise<string> }).text;
+    if (text === undefined) return { $asset: (await (value as { path?: Promise<string> }).path) ?? "remote" };
+    return {
+      $asset: { bytes: Buffer.byteLength(text), sha256: createHash("sha256").update(text).digest("hex") },
+    };
+  }
+  if (pulumi.asset.Archive.isInstance(value)) {
+    const assets = (await (value as { assets?: Promise<Record<string, unknown>> }).assets) ?? {};
+    const files: Record<string, unknown> = {};
+    for (const [name, asset] of Object.entries(assets)) {
+      files[name] = ((await describeAssets(asset)) as { $asset: unknown }).$asset;
+    }
+    return { $archive: files };
+  }
+  if (Array.isArray(value)) return Promise.all((value as unknown[]).map(describeAssets));
+  if (value && typeof value === "object") {
+    const entries = await Promise.all(
+      Object.entries(value).map(async ([k, v]) => [k, await describeAssets(v)] as const),
+    );
+    return Object.fromEntries(entries);
+  }
+  return value;
 }
 
 export interface MockRuntimeOptions {
