@@ -1,25 +1,10 @@
 import { Command, CommanderError } from "commander";
-import { PlanError, planStack } from "./plan/plan";
-import { planToJson, renderPlanText } from "./plan/render";
+import { CliExit, type CliIo, EXIT, type RegisterCommand } from "./commands/io";
+import { registerPlan } from "./commands/plan";
 import { UnknownStackError } from "./plan/stack-config";
 
-/** Exit codes: 0 success, 1 the operation failed (or found problems), 2 bad usage. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
-
-/** Thrown by commands to end with a message and an exit code. */
-export class CliExit extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
+/** Every command of the `platform` CLI; each lives in automation/commands/. */
+const COMMANDS: RegisterCommand[] = [registerPlan];
 
 /** Builds the `platform` command line. */
 export function buildCli(io: CliIo): Command {
@@ -27,17 +12,7 @@ export function buildCli(io: CliIo): Command {
     .description("Serverless platform: offline plans, policy checks, cost, multi-region rollout and drift")
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-
-  program
-    .command("plan")
-    .description("Run the program for a stack under Pulumi's mock runtime and print the planned resources")
-    .argument("<stack>", "stack name (dev, prod, or a region stack such as prod-eu-west-1)")
-    .option("--json", "print {stack, resources, outputs} as JSON")
-    .action(async (stack: string, options: { json?: boolean }) => {
-      const plan = await planStack(stack);
-      io.stdout(`${options.json ? JSON.stringify(planToJson(plan), null, 2) : renderPlanText(plan)}\n`);
-    });
-
+  for (const register of COMMANDS) register(program, io);
   return program;
 }
 
@@ -47,9 +22,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     await buildCli(io).parseAsync(argv, { from: "user" });
     return EXIT.ok;
   } catch (error) {
-    if (error instanceof CommanderError) {
-      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    }
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     if (error instanceof UnknownStackError) {
       io.stderr(`error: ${error.message}\n`);
       return EXIT.usage;
@@ -58,18 +31,20 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       io.stderr(`${error.message}\n`);
       return error.code;
     }
-    io.stderr(
-      `error: ${error instanceof PlanError ? error.message : error instanceof Error ? error.stack : String(error)}\n`,
-    );
+    io.stderr(`error: ${error instanceof Error ? error.message : String(error)}\n`);
     return EXIT.failed;
   }
 }
 
-/** The process entry: runs the CLI on process.argv and sets the exit code. */
+/** The process entry: runs the CLI on process.argv and sets the exit code; Ctrl-C aborts cleanly. */
 export async function main(): Promise<void> {
+  const abort = new AbortController();
+  process.once("SIGINT", () => abort.abort(new Error("interrupted (Ctrl-C)")));
   process.exitCode = await runCli(process.argv.slice(2), {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
+    isTTY: Boolean(process.stdout.isTTY),
+    signal: abort.signal,
   });
 }
 
