@@ -191,6 +191,18 @@ export const SETTINGS_FIELDS = {
     schema: intRange(1, 32),
     default: 4,
   },
+  monthlyRequests: {
+    kind: "integer",
+    allowed: "an integer from 0 to 100000000000 (API requests per month, for cost estimates)",
+    schema: intRange(0, 100_000_000_000),
+    default: 1000000,
+  },
+  averageDurationMs: {
+    kind: "integer",
+    allowed: "an integer from 1 to 900000 (average function duration in ms, for cost estimates)",
+    schema: intRange(1, 900_000),
+    default: 100,
+  },
 } satisfies Record<string, Field>;
 
 export type SettingsKey = keyof typeof SETTINGS_FIELDS;
@@ -223,6 +235,8 @@ export interface Settings {
   deployment: { type: DeploymentType };
   manageAccountSettings: boolean;
   rollout: { parallelism: number };
+  /** Traffic assumptions of the stage, for cost estimates. */
+  traffic: { monthlyRequests: number; averageDurationMs: number };
 }
 
 /** Thrown when stack config is invalid; `problems` has one line per bad key. */
@@ -324,6 +338,7 @@ export function parseSettings(raw: RawConfig, context: { stack: string; region?:
     deployment: { type: v.deploymentType },
     manageAccountSettings: v.manageAccountSettings,
     rollout: { parallelism: v.rolloutParallelism },
+    traffic: { monthlyRequests: v.monthlyRequests, averageDurationMs: v.averageDurationMs },
   };
 }
 
