@@ -1,0 +1,193 @@
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { PlanError, planStack } from "../../automation/plan/plan";
+import { readStackConfig, UnknownStackError } from "../../automation/plan/stack-config";
+import type { PlanResult } from "../../automation/plan/types";
+import { cli } from "../helpers/cli";
+
+function countByType(plan: PlanResult): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of plan.resources) counts[r.type] = (counts[r.type] ?? 0) + 1;
+  return counts;
+}
+
+/** Every string anywhere in a value. */
+function strings(value: unknown): string[] {
+  if (typeof value === "string") return [value];
+  if (Array.isArray(value)) return value.flatMap(strings);
+  if (value && typeof value === "object") return Object.values(value).flatMap(strings);
+  return [];
+}
+
+describe("the program for the real stacks", () => {
+  let dev: PlanResult;
+  let prod: PlanResult;
+  before(async () => {
+    [dev, prod] = await Promise.all([planStack("dev"), planStack("prod")]);
+  });
+
+  it("builds dev with the expected resource types and counts", () => {
+    const counts = countByType(dev);
+    assert.equal(counts["pulumi:pulumi:Stack"], 1);
+    assert.equal(counts["aws:lambda/function:Function"], 6);
+    assert.equal(counts["aws:lambda/alias:Alias"], 6);
+    assert.equal(counts["aws:cloudwatch/logGroup:LogGroup"], 7, "one per function plus the API's access logs");
+    assert.equal(counts["aws:iam/role:Role"], 7, "one per function plus the API Gateway logging role");
+    assert.equal(counts["aws:dynamodb/table:Table"], 1);
+    assert.equal(counts["aws:apigateway/method:Method"], 6);
+    assert.equal(counts["aws:apigateway/integration:Integration"], 6);
+    assert.equal(counts["aws:lambda/permission:Permission"], 6);
+    assert.equal(counts["aws:apigateway/stage:Stage"], 1);
+    assert.equal(counts["aws:apigateway/account:Account"], 1);
+    assert.equal(counts["aws:kms/key:Key"], undefined, "dev uses the AWS-owned key");
+    assert.equal(counts["aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"], undefined);
+  });
+
+  it("builds prod with a customer-managed key and provisioned concurrency on the users functions", () => {
+    const counts = countByType(prod);
+    assert.equal(counts["aws:lambda/function:Function"], 6);
+    assert.equal(counts["aws:kms/key:Key"], 1);
+    assert.equal(counts["aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"], 5);
+    const table = prod.resources.find((r) => r.type === "aws:dynamodb/table:Table")!;
+    assert.equal(table.inputs.deletionProtectionEnabled, true);
+  });
+
+  it("applies the stage's settings to every function", () => {
+    for (const [plan, memory, timeout] of [
+      [dev, 256, 10],
+      [prod, 1024, 15],
+    ] as const) {
+      for (const fn of plan.resources.filter((r) => r.type === "aws:lambda/function:Function")) {
+        if (String(fn.inputs.name).endsWith("-health")) continue;
+        assert.equal(fn.inputs.memorySize, memory, `${plan.stack} ${fn.name} memory`);
+        assert.equal(fn.inputs.timeout, timeout, `${plan.stack} ${fn.name} timeout`);
+      }
+    }
+  });
+
+  it("exports the API URL, table name and function names and ARNs", () => {
+    assert.match(String(dev.outputs.apiUrl), /^https:\/\/[0-9a-f]{10}\.execute-api\.us-east-1\.amazonaws\.com\/dev$/);
+    assert.equal(dev.outputs.tableName, "platform-dev-users-table");
+    const names = dev.outputs.functionNames as Record<string, string>;
+    assert.deepEqual(Object.keys(names).sort(), ["create", "delete", "get", "health", "list", "update"]);
+    assert.equal(names.list, "platform-dev-users-list");
+    const arns = dev.outputs.functionArns as Record<string, string>;
+    assert.equal(arns.list, "arn:aws:lambda:us-east-1:123456789012:function:platform-dev-users-list");
+  });
+
+  it("leaves no interpolated input unresolved", () => {
+    for (const r of [...dev.resources, ...prod.resources]) {
+      for (const text of strings(r.inputs)) {
+        assert.doesNotMatch(text, /undefined|\[object Object\]|04da6b54-80e4-46f7-96ec-b56ff0331ba9/, `${r.name}: ${text}`);
+      }
+    }
+  });
+
+  it("parents top-level components to the stack, as the engine does", () => {
+    const stack = dev.resources.find((r) => r.type === "pulumi:pulumi:Stack")!;
+    const platform = dev.resources.find((r) => r.type === "platform:index:Platform")!;
+    assert.equal(platform.parent, stack.urn);
+  });
+
+  it("plans a region stack of prod in its own region with its own role names", async () => {
+    const west = await planStack("prod-us-west-2");
+    assert.equal(west.region, "us-west-2");
+    assert.match(String(west.outputs.apiUrl), /\.execute-api\.us-west-2\.amazonaws\.com\/prod$/);
+    const roles = (plan: PlanResult) =>
+      plan.resources.filter((r) => r.type === "aws:iam/role:Role").map((r) => String(r.inputs.name));
+    const shared = roles(west).filter((name) => roles(prod).includes(name));
+    assert.deepEqual(shared, [], "IAM roles are account-global: region stacks must not collide");
+  });
+});
+
+describe("planStack errors", () => {
+  it("rejects an unknown stack, listing the known ones", async () => {
+    await assert.rejects(planStack("staging"), (error: unknown) => {
+      assert.ok(error instanceof UnknownStackError);
+      assert.match(error.message, /Unknown stack "staging": no Pulumi.staging.yaml. Stacks: dev, prod/);
+      return true;
+    });
+  });
+
+  it("fails with the settings message for a bad config value", async () => {
+    await assert.rejects(planStack("dev", { configOverrides: { "platform:memoryMb": "-1" } }), (error: unknown) => {
+      assert.ok(error instanceof PlanError);
+      assert.match(error.message, /platform:memoryMb must be an integer from 128 to 10240 \(got "-1"\)/);
+      return true;
+    });
+  });
+});
+
+describe("readStackConfig", () => {
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-config-"));
+    fs.writeFileSync(
+      path.join(dir, "Pulumi.yaml"),
+      "name: platform\nruntime: nodejs\nconfig:\n  platform:memoryMb:\n    type: integer\n    default: 256\n",
+    );
+    fs.writeFileSync(
+      path.join(dir, "Pulumi.qa.yaml"),
+      "config:\n  aws:region: eu-west-1\n  platform:token:\n    secure: v1:abc==\n  platform:regions:\n    - eu-west-1\n",
+    );
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("shows secure values as [secret] and marks them secret", () => {
+    const config = readStackConfig(dir, "qa");
+    assert.equal(config.config["platform:token"], "[secret]");
+    assert.deepEqual(config.secretKeys, ["platform:token"]);
+  });
+
+  it("applies the project's declared defaults and passes arrays as JSON", () => {
+    const config = readStackConfig(dir, "qa");
+    assert.equal(config.config["platform:memoryMb"], "256");
+    assert.equal(config.config["platform:regions"], '["eu-west-1"]');
+  });
+
+  it("gives a region stack its stage's config with its own region", () => {
+    const config = readStackConfig(dir, "qa-us-east-2");
+    assert.equal(config.stage, "qa");
+    assert.equal(config.region, "us-east-2");
+  });
+});
+
+describe("platform plan (CLI)", () => {
+  it("prints the resource tree and outputs of a stack", async () => {
+    const run = await cli("plan", "dev");
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^Plan of stack dev \(stage dev, region us-east-1\): \d+ resources/);
+    assert.match(run.stdout, /└─ platform:lambda:ServerlessFunction {2}users-list/);
+    assert.match(run.stdout, /Outputs:\n(.|\n)*apiUrl: https:\/\//);
+  });
+
+  it("prints {stack, resources, outputs} with --json", async () => {
+    const run = await cli("plan", "dev", "--json");
+    assert.equal(run.code, 0, run.stderr);
+    const plan = JSON.parse(run.stdout);
+    assert.equal(plan.stack, "dev");
+    assert.deepEqual(Object.keys(plan.resources[0]).sort(), ["inputs", "name", "parent", "type", "urn"]);
+    assert.ok(plan.outputs.apiUrl);
+  });
+
+  it("exits 2 for an unknown stack", async () => {
+    const run = await cli("plan", "staging");
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /Unknown stack "staging"/);
+    assert.equal(run.stdout, "");
+  });
+
+  it("exits 1 naming the key for an invalid config value", async () => {
+    const run = await cli("plan", "dev", "--config", "platform:deploymentType=Sometimes");
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /platform:deploymentType must be one of AllAtOnce, /);
+  });
+
+  it("exits 2 without a stack", async () => {
+    const run = await cli("plan");
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /missing required argument 'stack'/);
+  });
+});
