@@ -94,11 +94,12 @@ export class DataTable extends pulumi.ComponentResource {
   readonly name: pulumi.Output<string>;
   readonly arn: pulumi.Output<string>;
   readonly streamArn: pulumi.Output<string>;
-  private readonly componentName: string;
+  /** The logical name the table was declared with. */
+  readonly logicalName: string;
 
   constructor(name: string, args: DataTableArgs, opts?: pulumi.ComponentResourceOptions) {
     super(DataTable.type, name, {}, opts);
-    this.componentName = name;
+    this.logicalName = name;
     validateTableArgs(name, args);
     const tableName = physicalName(args.naming, name, { maxLength: 255 });
 
@@ -196,7 +197,7 @@ export class DataTable extends pulumi.ComponentResource {
   }
 
   private grant(fn: ServerlessFunction, access: Access): aws.iam.RolePolicy {
-    return fn.addPolicy(`${this.componentName}-table-${access.toLowerCase()}`, this.grantStatements(access));
+    return fn.addPolicy(`${this.logicalName}-table-${access.toLowerCase()}`, this.grantStatements(access));
   }
 }
 

@@ -97,9 +97,12 @@ export class ServerlessApi extends pulumi.ComponentResource {
   /** Base URL of the stage, without a trailing slash. */
   readonly url: pulumi.Output<string>;
   readonly stageName: string;
+  /** The logical name the API was declared with. */
+  readonly logicalName: string;
 
   constructor(name: string, args: ServerlessApiArgs, opts?: pulumi.ComponentResourceOptions) {
     super(ServerlessApi.type, name, {}, opts);
+    this.logicalName = name;
     const routes = parseRoutes(name, args);
     const apiName = physicalName(args.naming, name, { maxLength: 128 });
     this.stageName = args.stageName ?? args.naming.stage;

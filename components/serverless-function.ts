@@ -59,6 +59,11 @@ export interface ServerlessFunctionArgs {
    * version and then ignores its `functionVersion` and `routingConfig`. @default false
    */
   trafficShiftedByCodeDeploy?: boolean;
+  /**
+   * The Lambda Insights extension layer of this region and architecture: adds the layer and the AWS
+   * managed policy it needs. @default undefined (no Lambda Insights)
+   */
+  lambdaInsightsLayerArn?: string;
   /** Override the physical function name (hook functions must be named `CodeDeployHook_*`). */
   functionName?: string;
   /** Change a child's args without forking the component. */
@@ -69,6 +74,10 @@ export interface ServerlessFunctionArgs {
     alias?: Transform<aws.lambda.AliasArgs>;
   };
 }
+
+/** The AWS managed policy the Lambda Insights extension needs to write its metrics. */
+export const LAMBDA_INSIGHTS_POLICY_ARN =
+  "arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy";
 
 /** The alias callers invoke; CodeDeploy shifts it between versions. */
 export const LIVE_ALIAS = "live";
@@ -148,7 +157,16 @@ export class ServerlessFunction extends pulumi.ComponentResource {
       },
     ]);
 
-    const failurePolicies: pulumi.Resource[] = [];
+    const rolePolicies: pulumi.Resource[] = [];
+    if (args.lambdaInsightsLayerArn) {
+      rolePolicies.push(
+        new aws.iam.RolePolicyAttachment(
+          `${name}-insights-policy`,
+          { role: this.role.name, policyArn: LAMBDA_INSIGHTS_POLICY_ARN },
+          { parent: this },
+        ),
+      );
+    }
     if (args.asyncFailure?.deadLetterQueue) {
       this.deadLetterQueue = new aws.sqs.Queue(
         `${name}-dlq`,
@@ -159,14 +177,14 @@ export class ServerlessFunction extends pulumi.ComponentResource {
         },
         { parent: this },
       );
-      failurePolicies.push(
+      rolePolicies.push(
         this.addPolicy("dlq", [
           { Sid: "SendToDeadLetterQueue", Action: ["sqs:SendMessage"], Resource: [this.deadLetterQueue.arn] },
         ]),
       );
     } else if (args.asyncFailure?.onFailureDestinationArn) {
       const destination = args.asyncFailure.onFailureDestinationArn;
-      failurePolicies.push(
+      rolePolicies.push(
         this.addPolicy("on-failure", [
           {
             Sid: "SendToOnFailureDestination",
@@ -193,6 +211,7 @@ export class ServerlessFunction extends pulumi.ComponentResource {
       timeout: args.timeoutSeconds,
       publish: true,
       tracingConfig: { mode: "Active" },
+      layers: args.lambdaInsightsLayerArn ? [args.lambdaInsightsLayerArn] : undefined,
       loggingConfig: { logFormat: "JSON", logGroup: logGroupName },
       deadLetterConfig: this.deadLetterQueue ? { targetArn: this.deadLetterQueue.arn } : undefined,
       environment: {
@@ -206,7 +225,7 @@ export class ServerlessFunction extends pulumi.ComponentResource {
     // The log group exists before the function, so Lambda never creates one without retention.
     this.function = new aws.lambda.Function(`${name}-function`, functionArgs, {
       parent: this,
-      dependsOn: [this.logGroup, basePolicy, ...failurePolicies],
+      dependsOn: [this.logGroup, basePolicy, ...rolePolicies],
     });
 
     this.alias = new aws.lambda.Alias(

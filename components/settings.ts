@@ -203,6 +203,37 @@ export const SETTINGS_FIELDS = {
     schema: intRange(1, 900_000),
     default: 100,
   },
+  alarmEmails: {
+    kind: "array",
+    allowed: "a list of email addresses (each must confirm the SNS subscription)",
+    schema: z.array(z.email()),
+    default: [],
+  },
+  lambdaInsightsLayerArns: {
+    kind: "array",
+    allowed:
+      "a list of Lambda Insights extension layer ARNs (arn:aws:lambda:<region>:580247275435:layer:LambdaInsightsExtension[-Arm64]:<version>), one per region",
+    schema: z.array(z.string().regex(/^arn:aws:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$/)),
+    default: [],
+  },
+  manageBudget: {
+    kind: "boolean",
+    allowed: "true or false (the budget is account-wide: exactly one stack per account may set it)",
+    schema: z.boolean(),
+    default: false,
+  },
+  budgetMonthlyUsd: {
+    kind: "integer",
+    allowed: "an integer from 1 to 1000000 (US dollars per month)",
+    schema: intRange(1, 1_000_000),
+    default: 100,
+  },
+  budgetThresholdPercent: {
+    kind: "integer",
+    allowed: "an integer from 1 to 1000 (percent of the monthly budget that triggers an alert)",
+    schema: intRange(1, 1000),
+    default: 80,
+  },
 } satisfies Record<string, Field>;
 
 export type SettingsKey = keyof typeof SETTINGS_FIELDS;
@@ -235,6 +266,13 @@ export interface Settings {
   deployment: { type: DeploymentType };
   manageAccountSettings: boolean;
   rollout: { parallelism: number };
+  monitoring: {
+    alarmEmails: string[];
+    /** The Lambda Insights layer for this stack's region and architecture, if settings list one. */
+    lambdaInsightsLayerArn?: string;
+    /** The account's monthly budget, when this stack manages it. */
+    budget?: { monthlyLimitUsd: number; thresholdPercent: number };
+  };
   /** Traffic assumptions of the stage, for cost estimates. */
   traffic: { monthlyRequests: number; averageDurationMs: number };
 }
@@ -338,6 +376,17 @@ export function parseSettings(raw: RawConfig, context: { stack: string; region?:
     deployment: { type: v.deploymentType },
     manageAccountSettings: v.manageAccountSettings,
     rollout: { parallelism: v.rolloutParallelism },
+    monitoring: {
+      alarmEmails: v.alarmEmails,
+      lambdaInsightsLayerArn: v.lambdaInsightsLayerArns.find(
+        (arn) => arn.split(":")[3] === region && arn.includes("Arm64") === (v.architecture === "arm64"),
+      ),
+      // Account-wide: the stage's primary region stack creates it, never its other region stacks.
+      budget:
+        v.manageBudget && region === regions[0]
+          ? { monthlyLimitUsd: v.budgetMonthlyUsd, thresholdPercent: v.budgetThresholdPercent }
+          : undefined,
+    },
     traffic: { monthlyRequests: v.monthlyRequests, averageDurationMs: v.averageDurationMs },
   };
 }

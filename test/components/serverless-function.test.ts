@@ -213,4 +213,17 @@ describe("ServerlessFunction", () => {
     const { component } = await record(() => new ServerlessFunction("fn-dup-grant", args()));
     assert.throws(() => component.addPolicy("base", []), /already has a grant named "base"/);
   });
+
+  it("adds the Lambda Insights layer and its managed policy when given", async () => {
+    const layer = "arn:aws:lambda:us-east-1:580247275435:layer:LambdaInsightsExtension-Arm64:20";
+    const { get } = await record(
+      () => new ServerlessFunction("fn-insights", args({ lambdaInsightsLayerArn: layer })),
+    );
+    assert.deepEqual(get(T.fn, "fn-insights-function").inputs.layers, [layer]);
+    assert.equal(
+      get("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "fn-insights-insights-policy").inputs
+        .policyArn,
+      "arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy",
+    );
+  });
 });

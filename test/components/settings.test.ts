@@ -154,4 +154,30 @@ describe("settings", () => {
       /^SettingsError: Invalid config for stack "prod"/,
     );
   });
+
+  it("creates the account-wide budget from the primary region stack only", () => {
+    const raw = stackRaw("Pulumi.prod.yaml");
+    const primary = parseSettings(raw, { stack: "prod", region: "us-east-1" });
+    const secondary = parseSettings(raw, { stack: "prod-eu-west-1", region: "eu-west-1" });
+    assert.deepEqual(primary.monitoring.budget, { monthlyLimitUsd: 500, thresholdPercent: 80 });
+    assert.equal(secondary.monitoring.budget, undefined);
+  });
+
+  it("picks the Lambda Insights layer of the stack's region", () => {
+    const settings = parseSettings(stackRaw("Pulumi.prod.yaml"), {
+      stack: "prod-us-west-2",
+      region: "us-west-2",
+    });
+    assert.match(
+      String(settings.monitoring.lambdaInsightsLayerArn),
+      /^arn:aws:lambda:us-west-2:580247275435:layer:LambdaInsightsExtension-Arm64:\d+$/,
+    );
+  });
+
+  it("rejects an alarm email that is not an address", () => {
+    const [problem] = problemsOf(() =>
+      parseSettings({ ...base, alarmEmails: '["oncall"]' }, { stack: "dev" }),
+    );
+    assert.match(problem, /^platform:alarmEmails must be a list of email addresses/);
+  });
 });
