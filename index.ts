@@ -10,3 +10,4 @@ export const apiUrl = platform.apiUrl;
 export const tableName = platform.tableName;
 export const functionNames = platform.functionNames;
 export const functionArns = platform.functionArns;
+export const dashboardUrl = platform.dashboardUrl;

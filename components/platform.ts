@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ApiGatewayAccountSettings } from "./account-settings";
+import { CanaryDeployment, type DeployedFunction, type SmokeTest } from "./canary-deployment";
 import { DataTable } from "./data-table";
+import { Monitoring } from "./monitoring";
 import type { NamingContext } from "./naming";
 import { ServerlessApi } from "./serverless-api";
 import { ServerlessFunction } from "./serverless-function";
@@ -11,14 +13,54 @@ export interface PlatformArgs {
   settings: Settings;
 }
 
-/** The users API's routes: handler module, route, and the table access it needs. */
-const USER_ROUTES = [
-  { name: "list", entry: "functions/users/list.ts", route: "GET /users", access: "read" },
-  { name: "get", entry: "functions/users/get.ts", route: "GET /users/{userId}", access: "read" },
-  { name: "create", entry: "functions/users/create.ts", route: "POST /users", access: "write" },
-  { name: "update", entry: "functions/users/update.ts", route: "PUT /users/{userId}", access: "write" },
-  { name: "delete", entry: "functions/users/delete.ts", route: "DELETE /users/{userId}", access: "write" },
-] as const;
+/**
+ * The users API's routes: handler module, route, the table access it needs, and the harmless smoke
+ * request a PreTraffic hook sends to a new version before it takes traffic.
+ */
+const USER_ROUTES: {
+  name: string;
+  entry: string;
+  route: string;
+  access: "read" | "write";
+  smoke: SmokeTest;
+}[] = [
+  {
+    name: "list",
+    entry: "functions/users/list.ts",
+    route: "GET /users",
+    access: "read",
+    smoke: { path: "/users?limit=1", expectStatus: 200, expectBody: '"items"' },
+  },
+  {
+    name: "get",
+    entry: "functions/users/get.ts",
+    route: "GET /users/{userId}",
+    access: "read",
+    smoke: { path: "/users/__smoke__", expectStatus: 404 },
+  },
+  {
+    // An invalid body is rejected before any write: the smoke test never creates a user.
+    name: "create",
+    entry: "functions/users/create.ts",
+    route: "POST /users",
+    access: "write",
+    smoke: { method: "POST", path: "/users", body: "{}", expectStatus: 400 },
+  },
+  {
+    name: "update",
+    entry: "functions/users/update.ts",
+    route: "PUT /users/{userId}",
+    access: "write",
+    smoke: { method: "PUT", path: "/users/__smoke__", body: "{}", expectStatus: 400 },
+  },
+  {
+    name: "delete",
+    entry: "functions/users/delete.ts",
+    route: "DELETE /users/{userId}",
+    access: "write",
+    smoke: { method: "DELETE", path: "/users/__smoke__", expectStatus: 404 },
+  },
+];
 
 /** The public smoke path: canary hooks and rollout health checks call it. */
 export const HEALTH_PATH = "/health";
@@ -36,10 +78,13 @@ export class Platform extends pulumi.ComponentResource {
   readonly table: DataTable;
   readonly functions: Record<string, ServerlessFunction>;
   readonly api: ServerlessApi;
+  readonly monitoring: Monitoring;
+  readonly deployment: CanaryDeployment;
   readonly apiUrl: pulumi.Output<string>;
   readonly tableName: pulumi.Output<string>;
   readonly functionNames: pulumi.Output<Record<string, string>>;
   readonly functionArns: pulumi.Output<Record<string, string>>;
+  readonly dashboardUrl: pulumi.Output<string>;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super(Platform.type, name, {}, opts);
@@ -71,10 +116,13 @@ export class Platform extends pulumi.ComponentResource {
       architecture: settings.lambda.architecture,
       runtime: settings.lambda.runtime,
       provisionedConcurrency: settings.lambda.provisionedConcurrency,
-      trafficShiftedByCodeDeploy: false,
+      lambdaInsightsLayerArn: settings.monitoring.lambdaInsightsLayerArn,
+      // CodeDeploy moves the live alias; Pulumi only creates it.
+      trafficShiftedByCodeDeploy: true,
     });
 
     this.functions = {};
+    const smokeTests: Record<string, SmokeTest> = {};
     const routes: Record<string, { function: ServerlessFunction; auth?: "public" }> = {};
     for (const route of USER_ROUTES) {
       const fn = new ServerlessFunction(
@@ -85,6 +133,7 @@ export class Platform extends pulumi.ComponentResource {
       if (route.access === "read") this.table.grantRead(fn);
       else this.table.grantWrite(fn);
       this.functions[route.name] = fn;
+      smokeTests[route.name] = route.smoke;
       routes[route.route] = { function: fn };
     }
     // The health function does no I/O and needs no provisioned concurrency.
@@ -94,6 +143,7 @@ export class Platform extends pulumi.ComponentResource {
       { parent: this },
     );
     this.functions.health = health;
+    smokeTests.health = { path: HEALTH_PATH, expectStatus: 200, expectBody: '"ok"' };
     routes[`GET ${HEALTH_PATH}`] = { function: health, auth: "public" };
 
     this.api = new ServerlessApi(
@@ -109,7 +159,46 @@ export class Platform extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    this.monitoring = new Monitoring(
+      `${name}-monitoring`,
+      {
+        naming,
+        alarmEmails: settings.monitoring.alarmEmails,
+        functions: Object.values(this.functions).map((fn) => ({ function: fn })),
+        apis: [this.api],
+        tables: [this.table],
+        budget: settings.monitoring.budget,
+      },
+      { parent: this },
+    );
+
+    // AllAtOnce shifts at once and needs no smoke test first; gradual shifts test the new version.
+    const withHooks = settings.deployment.type !== "AllAtOnce";
+    const deployed: Record<string, DeployedFunction> = {};
+    for (const [key, fn] of Object.entries(this.functions)) {
+      deployed[key] = {
+        function: fn,
+        alarms: [this.monitoring.rollbackAlarms[fn.logicalName]],
+        preTraffic: withHooks ? smokeTests[key] : undefined,
+      };
+    }
+    this.deployment = new CanaryDeployment(
+      `${name}-deploy`,
+      {
+        naming,
+        deploymentType: settings.deployment.type,
+        functions: deployed,
+        hookSettings: {
+          logRetentionDays: settings.logRetentionDays,
+          architecture: settings.lambda.architecture,
+          runtime: settings.lambda.runtime,
+        },
+      },
+      { parent: this },
+    );
+
     this.apiUrl = this.api.url;
+    this.dashboardUrl = this.monitoring.dashboardUrl;
     this.tableName = this.table.name;
     this.functionNames = pulumi.output(
       Object.fromEntries(Object.entries(this.functions).map(([key, fn]) => [key, fn.function.name])),
@@ -122,6 +211,7 @@ export class Platform extends pulumi.ComponentResource {
       tableName: this.tableName,
       functionNames: this.functionNames,
       functionArns: this.functionArns,
+      dashboardUrl: this.dashboardUrl,
     });
   }
 }

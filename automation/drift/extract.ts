@@ -1,0 +1,225 @@
+import type {
+  EngineEvent,
+  OpType,
+  StepEventMetadata,
+  StepEventStateMetadata,
+} from "@pulumi/pulumi/automation";
+import { urnName } from "../engine/events";
+
+/** How a secret value is shown. */
+export const SECRET = "[secret]";
+
+/** The engine's marker of a secret value in serialized state (`{ <sig>: <secret>, ciphertext|value }`). */
+const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+
+/** One property whose live value differs from the recorded one. */
+export interface PropertyDrift {
+  /** The property path as the engine names it (`memorySize`, `tags.env`, `environment.variables["A"]`). */
+  path: string;
+  /** `update`, `add` (only live has it), `delete` (only the state has it), or a `-replace` variant. */
+  kind: string;
+  /** The value in the stack's state (secrets `[secret]`). */
+  recorded: unknown;
+  /** The value read from the cloud (secrets `[secret]`). */
+  live: unknown;
+}
+
+/** A resource whose live state differs from the stack's state. */
+export interface ResourceDrift {
+  urn: string;
+  type: string;
+  name: string;
+  /** `update` (properties changed) or `delete` (the resource is gone). */
+  change: "update" | "delete";
+  properties: PropertyDrift[];
+}
+
+/** Differences that something else owns by design: shown, but not drift. */
+export interface ExpectedDriftRule {
+  type: string;
+  /** Top-level properties the rule covers (a path's first segment). */
+  properties: string[];
+  /** Only resources whose `name` property is this one. @default any */
+  resourceName?: string;
+  reason: string;
+}
+
+export interface ExpectedDrift extends ResourceDrift {
+  reason: string;
+}
+
+/**
+ * CodeDeploy shifts the `live` alias between function versions: its `functionVersion` and
+ * `routingConfig` change after every deployment, and Pulumi ignores them (ignoreChanges).
+ */
+export const CODEDEPLOY_ALIAS_DRIFT: ExpectedDriftRule = {
+  type: "aws:lambda/alias:Alias",
+  properties: ["functionVersion", "routingConfig"],
+  resourceName: "live",
+  reason: "CodeDeploy shifts the live alias between versions (traffic shifting)",
+};
+
+export interface DriftFindings {
+  /** Resources with at least one unexpected difference (only those differences listed). */
+  drifted: ResourceDrift[];
+  /** Resources with expected differences (only those listed), e.g. CodeDeploy's alias changes. */
+  expected: ExpectedDrift[];
+}
+
+function isSecretValue(value: unknown): boolean {
+  return (
+    value === SECRET ||
+    (typeof value === "object" &&
+      value !== null &&
+      (value as Record<string, unknown>)[SECRET_SIG_KEY] === SECRET_SIG_VALUE)
+  );
+}
+
+/** A value with every secret (marker object or `[secret]`) replaced by `[secret]`. */
+export function maskSecrets(value: unknown): unknown {
+  if (isSecretValue(value)) return SECRET;
+  if (Array.isArray(value)) return value.map(maskSecrets);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, child]) => [key, maskSecrets(child)]));
+  }
+  return value;
+}
+
+/** Splits a property path (`a.b[0]["c.d"]`) into its segments. */
+export function parsePropertyPath(propertyPath: string): (string | number)[] {
+  const segments: (string | number)[] = [];
+  const pattern = /\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]|\.?([^.[\]]+)/g;
+  for (const match of propertyPath.matchAll(pattern)) {
+    if (match[1] !== undefined) segments.push(Number(match[1]));
+    else if (match[2] !== undefined) segments.push(match[2].replace(/\\(.)/g, "$1"));
+    else if (match[3] !== undefined) segments.push(match[3]);
+  }
+  return segments;
+}
+
+/** The value at a property path; a secret anywhere on the way is `[secret]`. */
+function valueAt(root: unknown, propertyPath: string): unknown {
+  let value = root;
+  for (const segment of parsePropertyPath(propertyPath)) {
+    if (isSecretValue(value)) return SECRET;
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<string | number, unknown>)[segment];
+  }
+  return maskSecrets(value);
+}
+
+/** JSON with sorted keys, to compare values by content. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, child) =>
+    child && typeof child === "object" && !Array.isArray(child)
+      ? Object.fromEntries(Object.entries(child).sort(([a], [b]) => a.localeCompare(b)))
+      : child,
+  );
+}
+
+function stateValues(state: StepEventStateMetadata | undefined, inputs: boolean): Record<string, unknown> {
+  return ((inputs ? state?.inputs : state?.outputs) ?? {}) as Record<string, unknown>;
+}
+
+/** The differences of a refresh step: from its detailed diff, its diff keys, or old vs new state. */
+function propertyDrifts(metadata: StepEventMetadata): PropertyDrift[] {
+  const { old: recorded, new: live } = metadata;
+  const drift = (propertyPath: string, kind: string, inputs: boolean): PropertyDrift => {
+    const before = valueAt(stateValues(recorded, inputs), propertyPath);
+    const after = valueAt(stateValues(live, inputs), propertyPath);
+    // A secret on either side hides both: the live value of a secret is as sensitive as the recorded one.
+    const secret = before === SECRET || after === SECRET;
+    return { path: propertyPath, kind, recorded: secret ? SECRET : before, live: secret ? SECRET : after };
+  };
+  if (metadata.detailedDiff && Object.keys(metadata.detailedDiff).length > 0) {
+    return Object.entries(metadata.detailedDiff).map(([propertyPath, diff]) =>
+      drift(propertyPath, diff.diffKind, diff.inputDiff),
+    );
+  }
+  if (metadata.diffs && metadata.diffs.length > 0) {
+    return metadata.diffs.map((key) => drift(key, "update", false));
+  }
+  const before = stateValues(recorded, false);
+  const after = stateValues(live, false);
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter(
+    (key) => !key.startsWith("__"),
+  );
+  return keys
+    .filter((key) => canonical(before[key]) !== canonical(after[key]))
+    .sort()
+    .map((key) => drift(key, key in before ? (key in after ? "update" : "delete") : "add", false));
+}
+
+const IGNORED_TYPES = /^pulumi:(pulumi:Stack|providers:)/;
+/** Result ops of a refresh step that mean "the live state differs". */
+const CHANGED_OPS: ReadonlySet<OpType> = new Set(["update", "refresh", "replace", "read"]);
+const GONE_OPS: ReadonlySet<OpType> = new Set(["delete", "discard", "read-discard" as OpType]);
+
+function resourceNameOf(metadata: StepEventMetadata): unknown {
+  return (
+    metadata.new?.outputs?.name ??
+    metadata.old?.outputs?.name ??
+    metadata.new?.inputs?.name ??
+    metadata.old?.inputs?.name
+  );
+}
+
+function matchesRule(rule: ExpectedDriftRule, metadata: StepEventMetadata, propertyPath: string): boolean {
+  if (metadata.type !== rule.type) return false;
+  const root = parsePropertyPath(propertyPath)[0];
+  if (typeof root !== "string" || !rule.properties.includes(root)) return false;
+  const name = resourceNameOf(metadata);
+  return rule.resourceName === undefined || name === undefined || name === rule.resourceName;
+}
+
+/**
+ * Drift from the events of a preview-only refresh, as the Automation API delivers them: per
+ * resource, the `resourcePreEvent` (op `refresh`) and the `resOutputsEvent` whose op is the
+ * refresh's result (`same`, `update`, `delete`), with `old` (the recorded state) and `new` (the
+ * live state), `diffs` and `detailedDiff` when the engine computed them. Differences matched by an
+ * expected rule (by default CodeDeploy's on the live alias) are listed apart and are not drift.
+ * Secrets are masked.
+ */
+export function extractDrift(
+  events: EngineEvent[],
+  options: { expected?: ExpectedDriftRule[] } = {},
+): DriftFindings {
+  const rules = options.expected ?? [CODEDEPLOY_ALIAS_DRIFT];
+  const steps = new Map<string, { pre?: StepEventMetadata; result?: StepEventMetadata }>();
+  for (const event of events) {
+    const pre = event.resourcePreEvent?.metadata;
+    const result = event.resOutputsEvent?.metadata ?? event.resOpFailedEvent?.metadata;
+    const metadata = result ?? pre;
+    if (!metadata || IGNORED_TYPES.test(metadata.type)) continue;
+    const entry = steps.get(metadata.urn) ?? {};
+    if (result) entry.result = result;
+    else entry.pre = pre;
+    steps.set(metadata.urn, entry);
+  }
+
+  const findings: DriftFindings = { drifted: [], expected: [] };
+  for (const [urn, { pre, result }] of steps) {
+    const metadata = result ?? pre!;
+    const base = { urn, type: metadata.type, name: urnName(urn) };
+    if (result?.op === "same") continue;
+    if (GONE_OPS.has(metadata.op) || (metadata.op === "refresh" && metadata.old && !metadata.new && result)) {
+      findings.drifted.push({ ...base, change: "delete", properties: [] });
+      continue;
+    }
+    if (!CHANGED_OPS.has(metadata.op)) continue;
+    const properties = propertyDrifts(metadata);
+    const unexpected: PropertyDrift[] = [];
+    const expectedByRule = new Map<ExpectedDriftRule, PropertyDrift[]>();
+    for (const property of properties) {
+      const rule = rules.find((candidate) => matchesRule(candidate, metadata, property.path));
+      if (rule) expectedByRule.set(rule, [...(expectedByRule.get(rule) ?? []), property]);
+      else unexpected.push(property);
+    }
+    if (unexpected.length > 0) findings.drifted.push({ ...base, change: "update", properties: unexpected });
+    for (const [rule, expected] of expectedByRule) {
+      findings.expected.push({ ...base, change: "update", properties: expected, reason: rule.reason });
+    }
+  }
+  return findings;
+}

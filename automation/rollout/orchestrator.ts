@@ -1,0 +1,331 @@
+import pLimit from "p-limit";
+import { abortError, childController } from "../engine/abort";
+import { reasonText } from "../engine/errors";
+import type { Engine, OperationOptions, StackOutputs } from "../engine/types";
+import { createHealthGate, type HealthGate } from "./health";
+import { planWaves } from "./targets";
+import type {
+  Gate,
+  GateResult,
+  RegionReport,
+  RegionState,
+  RegionTarget,
+  RolloutEvent,
+  RolloutFailure,
+  RolloutListener,
+  RolloutReport,
+} from "./types";
+
+export interface RolloutOptions {
+  engine: Engine;
+  stage: string;
+  /** The regions, in order; the first is the canary (see selectTargets). */
+  targets: RegionTarget[];
+  /** Regions deployed at once after the canary (`platform:rolloutParallelism` or --parallel). */
+  parallelism: number;
+  /**
+   * The revision being deployed. Each stack records it once its update succeeded and its health
+   * gate passed, and a region whose stack already records it is not deployed again (`upToDate`),
+   * so that a halted or interrupted rollout resumes where it stopped.
+   */
+  revision?: string;
+  /** Preview every region (policy included) and change nothing; a failure does not halt. */
+  dryRun?: boolean;
+  /** When a region fails, cancel the regions in flight instead of letting them finish. */
+  cancelInFlight?: boolean;
+  /** Aborting it (Ctrl-C) cancels the regions in flight and skips the others. */
+  signal?: AbortSignal;
+  onEvent?: RolloutListener;
+  /** The health gate. @default createHealthGate({ app }) (HTTP smoke path + CloudWatch alarms) */
+  health?: HealthGate;
+  /** For the default health gate's alarm prefix. @default "platform" */
+  app?: string;
+}
+
+interface RegionRun {
+  target: RegionTarget;
+  wave: number;
+  report: RegionReport;
+  startedAt: number;
+  controller?: AbortController;
+  /** True while an engine operation (not the health gate) runs, so cancel goes to the engine. */
+  inEngine: boolean;
+}
+
+const now = () => performance.now();
+
+/**
+ * Rolls a stage out region by region: the canary region alone, then the others `parallelism` at
+ * a time (p-limit). Each region passes its gates in order: `preview` (with the policy pack; a
+ * mandatory violation stops the region before any change), `up`, then `health` (after which the
+ * stack records the revision). A failure halts the rollout: regions not started are `skipped`, regions in flight
+ * finish (or are cancelled with `cancelInFlight`). The abort signal cancels regions in flight
+ * (engine cancel) and skips the rest. Progress goes to `onEvent`; the report says which region
+ * failed at which gate and why.
+ */
+export async function runRollout(options: RolloutOptions): Promise<RolloutReport> {
+  const { engine, stage, targets, signal } = options;
+  if (!Number.isInteger(options.parallelism) || options.parallelism < 1) {
+    throw new RangeError(`parallelism must be a positive integer (got ${options.parallelism})`);
+  }
+  const dryRun = options.dryRun ?? false;
+  const health = options.health ?? createHealthGate({ app: options.app ?? "platform" });
+  const listener = options.onEvent;
+  const emit = (event: RolloutEvent) => {
+    if (!listener) return;
+    try {
+      listener(event);
+    } catch {
+      // A listener's failure must not break the rollout.
+    }
+  };
+
+  const startedAt = now();
+  const waves = planWaves(targets, options.parallelism);
+  const waveSummary = waves.map((wave) => ({
+    index: wave.index,
+    kind: wave.kind,
+    regions: wave.targets.map((target) => target.region),
+    stackNames: wave.targets.map((target) => target.stackName),
+    parallelism: wave.parallelism,
+  }));
+  const runs: RegionRun[] = [];
+  for (const wave of waves) {
+    for (const target of wave.targets) {
+      runs.push({
+        target,
+        wave: wave.index,
+        startedAt: 0,
+        inEngine: false,
+        report: {
+          region: target.region,
+          stackName: target.stackName,
+          primary: target.primary,
+          wave: wave.index,
+          state: "pending",
+          elapsedMs: 0,
+          gates: [],
+        },
+      });
+    }
+  }
+  const runOf = new Map(runs.map((run) => [run.target.stackName, run]));
+  const inFlight = new Set<RegionRun>();
+  let failure: RolloutFailure | undefined;
+
+  const emitRegion = (run: RegionRun) => {
+    if (!listener) return;
+    const { report } = run;
+    emit({
+      type: "region",
+      stage,
+      region: report.region,
+      stackName: report.stackName,
+      wave: run.wave,
+      gate: report.gate,
+      state: report.state,
+      elapsedMs: report.elapsedMs,
+      message: report.message,
+    });
+  };
+  const finish = (run: RegionRun, state: RegionState, message?: string) => {
+    run.report.state = state;
+    run.report.message = message;
+    if (run.startedAt > 0) run.report.elapsedMs = now() - run.startedAt;
+    emitRegion(run);
+  };
+  const cancelRun = (run: RegionRun, reason: unknown) => {
+    if (!run.controller || run.controller.signal.aborted) return;
+    run.controller.abort(reason);
+    if (run.inEngine) engine.cancel(run.target).catch(() => undefined);
+  };
+  const halted = () => (failure !== undefined && !dryRun) || signal?.aborted === true;
+  const skipReason = () =>
+    signal?.aborted
+      ? `not started: the rollout was cancelled (${reasonText(signal.reason)})`
+      : `not started: ${failure?.region} failed at ${failure?.gate}`;
+
+  const onAbort = () => {
+    for (const run of inFlight) cancelRun(run, signal?.reason);
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+
+  const runGate = async <T>(
+    run: RegionRun,
+    gate: Gate,
+    body: () => Promise<T>,
+    viaEngine = true,
+  ): Promise<T> => {
+    // A gate never starts once its region is cancelled, whether or not the previous one noticed.
+    if (run.controller?.signal.aborted) throw abortError(run.controller.signal);
+    run.report.gate = gate;
+    run.report.elapsedMs = now() - run.startedAt;
+    emitRegion(run);
+    const gateStart = now();
+    run.inEngine = viaEngine;
+    try {
+      const result = await body();
+      run.report.gates.push({ gate, state: "succeeded", elapsedMs: now() - gateStart });
+      return result;
+    } catch (error) {
+      const aborted = run.controller?.signal.aborted === true;
+      const gateResult: GateResult = {
+        gate,
+        state: aborted ? "cancelled" : "failed",
+        elapsedMs: now() - gateStart,
+        message: aborted ? reasonText(run.controller?.signal.reason) : (error as Error).message,
+      };
+      run.report.gates.push(gateResult);
+      throw error;
+    } finally {
+      run.inEngine = false;
+    }
+  };
+
+  const engineOptions = (run: RegionRun, gate: Gate): OperationOptions => ({
+    signal: run.controller?.signal,
+    onEvent: listener
+      ? (event) =>
+          emit({
+            type: "engine",
+            stage,
+            region: run.target.region,
+            stackName: run.target.stackName,
+            gate,
+            event,
+          })
+      : undefined,
+  });
+
+  const deployRegion = async (run: RegionRun): Promise<void> => {
+    if (halted()) {
+      finish(run, "skipped", skipReason());
+      return;
+    }
+    const { controller, release } = childController(signal);
+    run.controller = controller;
+    run.startedAt = now();
+    run.report.state = "running";
+    inFlight.add(run);
+    emitRegion(run);
+    const { target } = run;
+    try {
+      let deployed: string | undefined;
+      if (options.revision !== undefined) {
+        run.inEngine = true;
+        deployed = await engine.deployedRevision(target, { signal: controller.signal });
+        run.inEngine = false;
+        if (deployed === options.revision) {
+          finish(run, "upToDate", `already at revision ${options.revision}`);
+          return;
+        }
+      }
+      const preview = await runGate(run, "preview", () =>
+        engine.preview(target, engineOptions(run, "preview")),
+      );
+      run.report.changeSummary = preview.changeSummary;
+      run.report.violations = preview.violations;
+      if (preview.mandatoryCount > 0) {
+        const first = preview.violations.find((violation) => violation.enforcementLevel === "mandatory")!;
+        const message = `${preview.mandatoryCount} mandatory policy violation${preview.mandatoryCount > 1 ? "s" : ""}, e.g. ${first.policyName}${first.resourceName ? ` on ${first.resourceName}` : ""}: ${first.message}`;
+        run.report.gates[run.report.gates.length - 1] = {
+          ...run.report.gates[run.report.gates.length - 1],
+          state: "failed",
+          message,
+        };
+        fail(run, "preview", message);
+        return;
+      }
+      if (dryRun) {
+        finish(run, "previewed");
+        return;
+      }
+      const up = await runGate(run, "up", async () => {
+        // The stack claims a revision only once deployed and healthy: cleared now, recorded after health.
+        if (deployed !== undefined)
+          await engine.recordRevision(target, undefined, { signal: controller.signal });
+        return engine.up(target, engineOptions(run, "up"));
+      });
+      let outputs: StackOutputs = up.outputs;
+      run.report.outputs = outputs;
+      await runGate(
+        run,
+        "health",
+        async () => {
+          if (outputs.apiUrl === undefined) {
+            run.inEngine = true;
+            outputs = await engine.outputs(target, { signal: controller.signal });
+            run.inEngine = false;
+          }
+          await health({ target, outputs, signal: controller.signal });
+          if (options.revision !== undefined) {
+            run.inEngine = true;
+            await engine.recordRevision(target, options.revision, { signal: controller.signal });
+          }
+        },
+        false,
+      );
+      finish(run, "succeeded");
+    } catch (error) {
+      if (controller.signal.aborted) {
+        finish(run, "cancelled", `cancelled: ${reasonText(controller.signal.reason)}`);
+      } else {
+        fail(run, run.report.gate ?? "preview", (error as Error).message);
+      }
+    } finally {
+      inFlight.delete(run);
+      release();
+    }
+  };
+
+  function fail(run: RegionRun, gate: Gate, message: string): void {
+    run.report.gate = gate;
+    const first = failure === undefined;
+    if (first) failure = { region: run.target.region, stackName: run.target.stackName, gate, message };
+    finish(run, "failed", message);
+    if (first && !dryRun && options.cancelInFlight) {
+      const reason = new Error(`${run.target.region} failed at ${gate}`);
+      for (const other of inFlight) if (other !== run) cancelRun(other, reason);
+    }
+  }
+
+  emit({ type: "rollout-started", stage, revision: options.revision, dryRun, waves: waveSummary });
+  try {
+    for (const wave of waves) {
+      if (halted()) {
+        for (const target of wave.targets) finish(runOf.get(target.stackName)!, "skipped", skipReason());
+        continue;
+      }
+      emit({
+        type: "wave-started",
+        stage,
+        wave: wave.index,
+        regions: wave.targets.map((target) => target.region),
+      });
+      const limit = pLimit(wave.parallelism);
+      await Promise.all(
+        wave.targets.map((target) => limit(() => deployRegion(runOf.get(target.stackName)!))),
+      );
+    }
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+
+  const report: RolloutReport = {
+    stage,
+    revision: options.revision,
+    dryRun,
+    parallelism: options.parallelism,
+    status: failure
+      ? "failed"
+      : runs.some((run) => run.report.state === "cancelled" || run.report.state === "skipped")
+        ? "cancelled"
+        : "succeeded",
+    failure,
+    waves: waveSummary,
+    regions: runs.map((run) => run.report),
+    elapsedMs: now() - startedAt,
+  };
+  emit({ type: "rollout-finished", report });
+  return report;
+}

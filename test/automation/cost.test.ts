@@ -1,0 +1,339 @@
+import * as assert from "node:assert/strict";
+import { Command, CommanderError } from "commander";
+import { registerCost } from "../../automation/commands/cost";
+import { CliExit, type CliIo, EXIT } from "../../automation/commands/io";
+import { estimateLambda, estimatePlan } from "../../automation/cost/estimate";
+import { formatUsd } from "../../automation/cost/render";
+import type { RecordedResource } from "../../automation/plan/mocks";
+import { planStack } from "../../automation/plan/plan";
+import { UnknownStackError } from "../../automation/plan/stack-config";
+import type { PlanResult } from "../../automation/plan/types";
+
+const toCents = (dollars: number) => Math.round(dollars * 100) / 100;
+
+/** The guide's worked example (コスト最適化, 料金計算例). */
+const GUIDE_EXAMPLE = {
+  memoryMb: 512,
+  architecture: "x86_64",
+  requests: 1_000_000,
+  averageDurationMs: 200,
+} as const;
+
+/** 2 executions × 1 GB × 730 h × 3600 s = 5,256,000 GB-s at $0.0000041667. */
+const TWO_GB_PROVISIONED_MONTH = 5_256_000 * 0.0000041667;
+
+describe("estimateLambda", () => {
+  it("prices the guide's example (512 MB, 200 ms, 1 million requests, x86) at $1.87", () => {
+    const { cost } = estimateLambda(GUIDE_EXAMPLE);
+
+    assert.equal(toCents(cost), 1.87);
+  });
+
+  it("splits the guide's example into $0.20 for requests and $1.67 for duration", () => {
+    const { requestCost, durationCost, gbSeconds } = estimateLambda(GUIDE_EXAMPLE);
+
+    assert.equal(toCents(requestCost), 0.2);
+    assert.equal(gbSeconds, 100_000);
+    assert.equal(toCents(durationCost), 1.67);
+  });
+
+  it("charges 20% less duration on arm64 and the same for requests", () => {
+    const x86 = estimateLambda(GUIDE_EXAMPLE);
+
+    const arm = estimateLambda({ ...GUIDE_EXAMPLE, architecture: "arm64" });
+
+    assert.ok(
+      Math.abs(arm.durationCost / x86.durationCost - 0.8) < 1e-5,
+      `${arm.durationCost / x86.durationCost}`,
+    );
+    assert.equal(toCents(arm.durationCost), 1.33);
+    assert.equal(arm.requestCost, x86.requestCost);
+  });
+
+  it("charges provisioned concurrency for every second of a 730-hour month", () => {
+    const usage = { memoryMb: 1024, architecture: "arm64", requests: 0, averageDurationMs: 100 } as const;
+
+    const { provisionedGbSeconds, provisionedCost } = estimateLambda({ ...usage, provisionedConcurrency: 2 });
+
+    assert.equal(provisionedGbSeconds, 5_256_000);
+    assert.ok(Math.abs(provisionedCost - TWO_GB_PROVISIONED_MONTH) < 1e-9, `${provisionedCost}`);
+    assert.equal(toCents(provisionedCost), 21.9);
+  });
+
+  it("adds provisioned concurrency to the usual request and duration charges", () => {
+    const onDemand = estimateLambda({ ...GUIDE_EXAMPLE, memoryMb: 1024 });
+
+    const provisioned = estimateLambda({ ...GUIDE_EXAMPLE, memoryMb: 1024, provisionedConcurrency: 2 });
+
+    assert.equal(provisioned.requestCost, onDemand.requestCost);
+    assert.equal(provisioned.durationCost, onDemand.durationCost);
+    assert.ok(Math.abs(provisioned.cost - onDemand.cost - TWO_GB_PROVISIONED_MONTH) < 1e-9);
+  });
+
+  it("costs only provisioned concurrency at zero traffic", () => {
+    const { cost, provisionedCost } = estimateLambda({
+      memoryMb: 1024,
+      architecture: "x86_64",
+      requests: 0,
+      averageDurationMs: 200,
+      provisionedConcurrency: 2,
+    });
+
+    assert.equal(cost, provisionedCost);
+    assert.ok(cost > 0);
+  });
+
+  it("costs nothing at zero traffic without provisioned concurrency", () => {
+    const { cost } = estimateLambda({ ...GUIDE_EXAMPLE, requests: 0 });
+
+    assert.equal(cost, 0);
+  });
+
+  it("rejects a negative request count, naming the field", () => {
+    assert.throws(() => estimateLambda({ ...GUIDE_EXAMPLE, requests: -5 }), /requests must be .* at least 0/);
+  });
+});
+
+describe("formatUsd", () => {
+  it("shows dollars with 2 decimals and thousands separators", () => {
+    assert.equal(formatUsd(1234.5), "$1,234.50");
+  });
+
+  it("shows an amount that would round to $0.00 with two significant digits", () => {
+    assert.equal(formatUsd(0.0037), "$0.0037");
+  });
+
+  it("shows zero as $0.00", () => {
+    assert.equal(formatUsd(0), "$0.00");
+  });
+});
+
+/** A plan with one GET route on a function with provisioned concurrency, and an on-demand table. */
+function smallPlan(): PlanResult {
+  const resource = (
+    type: string,
+    name: string,
+    inputs: Record<string, unknown>,
+    id?: string,
+  ): RecordedResource => ({
+    urn: `urn:pulumi:test::platform::${type}::${name}`,
+    type,
+    name,
+    custom: true,
+    dependencies: [],
+    propertyDependencies: {},
+    ignoreChanges: [],
+    inputs,
+    outputs: inputs,
+    id,
+  });
+  const functionArn = "arn:aws:lambda:us-east-1:123456789012:function:test-items";
+  return {
+    project: "platform",
+    stack: "test",
+    stage: "test",
+    region: "us-east-1",
+    accountId: "123456789012",
+    outputs: {},
+    resources: [
+      resource("aws:apigateway/restApi:RestApi", "api", { name: "test-api" }, "api1"),
+      resource(
+        "aws:apigateway/resource:Resource",
+        "items",
+        { restApi: "api1", parentId: "root", pathPart: "items" },
+        "res1",
+      ),
+      resource(
+        "aws:lambda/function:Function",
+        "items",
+        { name: "test-items", memorySize: 1024, architectures: ["x86_64"] },
+        "test-items",
+      ),
+      resource("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig", "items-pc", {
+        functionName: "test-items",
+        qualifier: "live",
+        provisionedConcurrentExecutions: 2,
+      }),
+      resource("aws:apigateway/integration:Integration", "items-get", {
+        restApi: "api1",
+        resourceId: "res1",
+        httpMethod: "GET",
+        type: "AWS_PROXY",
+        uri: `arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/${functionArn}:live/invocations`,
+      }),
+      resource("aws:dynamodb/table:Table", "table", { name: "test-table", billingMode: "PAY_PER_REQUEST" }),
+    ],
+  };
+}
+
+describe("estimatePlan on a hand-built plan", () => {
+  it("costs only the provisioned concurrency at zero traffic", () => {
+    const estimate = estimatePlan(smallPlan(), { monthlyRequests: 0, averageDurationMs: 100 });
+
+    assert.ok(Math.abs(estimate.total - TWO_GB_PROVISIONED_MONTH) < 1e-9, `${estimate.total}`);
+  });
+
+  it("sends every request of a route to the function its integration invokes", () => {
+    const estimate = estimatePlan(smallPlan(), { monthlyRequests: 1_000_000, averageDurationMs: 100 });
+
+    assert.deepEqual(
+      estimate.routes.map((r) => [r.route, r.functionName, r.requests]),
+      [["GET /items", "test-items", 1_000_000]],
+    );
+    assert.equal(estimate.lambda[0].requests, 1_000_000);
+    assert.equal(estimate.lambda[0].provisionedConcurrency, 2);
+  });
+
+  it("reads one DynamoDB unit per request on a GET route it has no assumption for", () => {
+    const estimate = estimatePlan(smallPlan(), { monthlyRequests: 1_000_000, averageDurationMs: 100 });
+
+    const reads = estimate.services.find((line) => line.unit === "RRU")!;
+    assert.equal(reads.quantity, 1_000_000);
+    assert.equal(reads.cost, 0.125);
+  });
+});
+
+describe("estimatePlan on the dev plan", () => {
+  let dev: PlanResult;
+  before(async () => {
+    dev = await planStack("dev");
+  });
+  const traffic = { monthlyRequests: 1_000_000, averageDurationMs: 100 };
+
+  it("gives one Lambda line per planned function", () => {
+    const estimate = estimatePlan(dev, traffic);
+
+    const planned = dev.resources
+      .filter((r) => r.type === "aws:lambda/function:Function")
+      .map((r) => r.inputs.name);
+    assert.ok(planned.length > 0);
+    assert.deepEqual(
+      estimate.lambda.map((line) => line.functionName),
+      planned,
+    );
+  });
+
+  it("totals the sum of the Lambda and service lines", () => {
+    const estimate = estimatePlan(dev, traffic);
+
+    const lines = [...estimate.lambda, ...estimate.services].reduce((sum, line) => sum + line.cost, 0);
+    assert.ok(Math.abs(estimate.total - lines) < 1e-9, `${estimate.total} vs ${lines}`);
+    assert.ok(estimate.total > 0);
+  });
+
+  it("splits the requests evenly over the users routes and gives the health route none", () => {
+    const estimate = estimatePlan(dev, traffic);
+
+    const requests = Object.fromEntries(estimate.routes.map((r) => [r.route, r.requests]));
+    assert.deepEqual(requests, {
+      "GET /health": 0,
+      "GET /users": 200_000,
+      "GET /users/{userId}": 200_000,
+      "POST /users": 200_000,
+      "PUT /users/{userId}": 200_000,
+      "DELETE /users/{userId}": 200_000,
+    });
+  });
+
+  it("charges every request once at the REST API's $3.50 per million", () => {
+    const estimate = estimatePlan(dev, traffic);
+
+    const api = estimate.services.find((line) => line.service === "API Gateway")!;
+    assert.equal(api.quantity, 1_000_000);
+    assert.equal(api.cost, 3.5);
+  });
+
+  it("costs nothing at zero traffic, dev having no provisioned concurrency", () => {
+    const estimate = estimatePlan(dev, { monthlyRequests: 0, averageDurationMs: 100 });
+
+    assert.equal(estimate.total, 0);
+  });
+});
+
+interface CostRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `platform cost ...` on a program with only the cost command, mapping errors as runCli does. */
+async function runCost(...argv: string[]): Promise<CostRun> {
+  const run: CostRun = { code: EXIT.ok, stdout: "", stderr: "" };
+  const io: CliIo = {
+    stdout: (text) => {
+      run.stdout += text;
+    },
+    stderr: (text) => {
+      run.stderr += text;
+    },
+    isTTY: false,
+  };
+  const program = new Command("platform")
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  registerCost(program, io);
+  try {
+    await program.parseAsync(["cost", ...argv], { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) run.code = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    else if (error instanceof UnknownStackError) {
+      io.stderr(`error: ${error.message}\n`);
+      run.code = EXIT.usage;
+    } else if (error instanceof CliExit) {
+      io.stderr(`${error.message}\n`);
+      run.code = error.code;
+    } else throw error;
+  }
+  return run;
+}
+
+describe("platform cost (command)", () => {
+  it("prints the Lambda lines and the total for dev with --requests", async () => {
+    const run = await runCost("dev", "--requests", "1000000");
+
+    assert.equal(run.code, EXIT.ok, run.stderr);
+    assert.match(run.stdout, /^Monthly cost estimate of stack dev \(stage dev, region us-east-1\)/);
+    assert.match(
+      run.stdout,
+      /Traffic: 1,000,000 API requests a month \(--requests\), 80 ms average duration/,
+    );
+    assert.match(run.stdout, /platform-dev-users-list +256 MB +arm64 +200,000 /);
+    assert.match(
+      run.stdout,
+      /API Gateway +REST API requests +1,000,000 requests +\$3\.50 per million +\$3\.50/,
+    );
+    assert.match(run.stdout, /Total per month: \$\d+\.\d\d /);
+  });
+
+  it("prints the estimate as JSON with --json", async () => {
+    const run = await runCost("dev", "--json", "--duration-ms", "200");
+
+    assert.equal(run.code, EXIT.ok, run.stderr);
+    const estimate = JSON.parse(run.stdout);
+    assert.deepEqual(estimate.traffic, { monthlyRequests: 100_000, averageDurationMs: 200 });
+    assert.equal(estimate.trafficSources.averageDurationMs, "--duration-ms");
+    assert.equal(typeof estimate.total, "number");
+  });
+
+  it("exits 2 naming the flag and its allowed values for --requests -5", async () => {
+    const run = await runCost("dev", "--requests", "-5");
+
+    assert.equal(run.code, EXIT.usage);
+    assert.match(run.stderr, /--requests must be an integer from 0 to 100000000000 .*\(got "-5"\)/);
+    assert.equal(run.stdout, "");
+  });
+
+  it("exits 2 naming the flag for a --duration-ms that is not a whole number", async () => {
+    const run = await runCost("dev", "--duration-ms", "1.5");
+
+    assert.equal(run.code, EXIT.usage);
+    assert.match(run.stderr, /--duration-ms must be an integer from 1 to 900000/);
+  });
+
+  it("leaves an unknown stack to the CLI's UnknownStackError", async () => {
+    const run = await runCost("staging");
+
+    assert.equal(run.code, EXIT.usage);
+    assert.match(run.stderr, /Unknown stack "staging"/);
+  });
+});

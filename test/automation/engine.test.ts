@@ -1,0 +1,409 @@
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as auto from "@pulumi/pulumi/automation";
+import { parse as parseYaml } from "yaml";
+import { chooseEngine } from "../../automation/engine/choose";
+import {
+  ConcurrentUpdateEngineError,
+  EngineCancelledError,
+  EngineError,
+  EngineUnavailableError,
+  StackNotFoundEngineError,
+  toEngineError,
+} from "../../automation/engine/errors";
+import { InMemoryEngine } from "../../automation/engine/in-memory";
+import { OfflineEngine } from "../../automation/engine/offline";
+import { DEFAULT_LOCAL_PASSPHRASE, PulumiEngine } from "../../automation/engine/pulumi";
+import type { StackRef } from "../../automation/engine/types";
+import { findExecutable } from "../../automation/engine/which";
+import { prepareStackWorkspace } from "../../automation/engine/workspace";
+import { PROJECT_DIR } from "../../automation/plan/plan";
+import type { PlanResult } from "../../automation/plan/types";
+
+const PROD_WEST: StackRef = { stage: "prod", region: "us-west-2", stackName: "prod-us-west-2" };
+const DEV: StackRef = { stage: "dev", region: "us-east-1", stackName: "dev" };
+
+function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A directory holding an executable (or not) named `name`. */
+function binDir(name: string, executable = true): string {
+  const dir = tempDir("platform-bin-");
+  fs.writeFileSync(path.join(dir, name), "#!/bin/sh\necho v3.248.0\n", { mode: executable ? 0o755 : 0o644 });
+  return dir;
+}
+
+/** A CommandError as the Automation API raises it (its constructor is internal). */
+function commandError<T extends object>(type: new (...args: never[]) => T, stderr: string): T {
+  return Reflect.construct(type, [{ stdout: "", stderr, code: 255, err: undefined }]) as T;
+}
+
+describe("engines", () => {
+  describe("choosing", () => {
+    it("finds an executable on PATH without a shell, and skips files that are not executable", () => {
+      const found = binDir("pulumi");
+      const notExecutable = binDir("pulumi", false);
+      assert.equal(
+        findExecutable("pulumi", { PATH: [notExecutable, found].join(path.delimiter) }),
+        path.join(found, "pulumi"),
+      );
+      assert.equal(findExecutable("pulumi", { PATH: notExecutable }), undefined);
+      assert.equal(findExecutable("pulumi", { PATH: "" }), undefined);
+    });
+
+    it("chooses the Pulumi engine when pulumi is on PATH, else the offline engine", () => {
+      assert.equal(chooseEngine({ env: { PATH: binDir("pulumi") } }).kind, "pulumi");
+      assert.equal(chooseEngine({ env: { PATH: binDir("not-pulumi") } }).kind, "offline");
+    });
+  });
+
+  describe("error mapping", () => {
+    it("maps the Automation API's stack-not-found and concurrent-update errors to typed errors", () => {
+      const notFound = toEngineError(
+        commandError(auto.StackNotFoundError, "error: no stack named 'prod-us-west-2' found"),
+        "prod-us-west-2",
+      );
+      assert.ok(notFound instanceof StackNotFoundEngineError);
+      assert.equal(notFound.httpStatus, 404);
+      assert.match(notFound.message, /stack "prod-us-west-2" does not exist/);
+
+      const conflict = toEngineError(
+        commandError(auto.ConcurrentUpdateError, "error: the stack is currently locked by 1 lock(s)"),
+        "prod",
+      );
+      assert.ok(conflict instanceof ConcurrentUpdateEngineError);
+      assert.equal(conflict.httpStatus, 409);
+    });
+
+    it("keeps the engine's own message for any other command failure", () => {
+      const failed = toEngineError(
+        commandError(
+          auto.CommandError,
+          "Updating (prod):\nerror: 1 error occurred:\n\t* creating IAM Role: AccessDenied\nerror: update failed\n",
+        ),
+        "prod",
+      );
+      assert.ok(failed instanceof EngineError && failed.kind === "failed");
+      assert.equal(failed.message, "error: 1 error occurred:; error: update failed");
+      assert.equal(failed.httpStatus, 500);
+    });
+
+    it("reports an operation whose signal aborted as cancelled", () => {
+      const abort = new AbortController();
+      abort.abort(new Error("interrupted (Ctrl-C)"));
+      const cancelled = toEngineError(new Error("exit code 255"), "prod", abort.signal);
+      assert.ok(cancelled instanceof EngineCancelledError);
+      assert.equal(cancelled.message, "cancelled: interrupted (Ctrl-C)");
+    });
+  });
+
+  describe("InMemoryEngine", () => {
+    it("runs scripted durations, records calls and the most operations in flight", async () => {
+      const engine = new InMemoryEngine({ defaults: { durations: { up: 20 } } });
+      const stacks = ["a", "b", "c"].map((name) => ({
+        stage: "prod",
+        region: `r-${name}`,
+        stackName: `prod-${name}`,
+      }));
+      const started = performance.now();
+      const results = await Promise.all(stacks.map((stack) => engine.up(stack)));
+      assert.ok(performance.now() - started >= 18, "the scripted 20 ms");
+      assert.equal(engine.maxConcurrent, 3);
+      assert.deepEqual(
+        engine.callsOf("up").map((call) => [call.stack.stackName, call.outcome]),
+        [
+          ["prod-a", "ok"],
+          ["prod-b", "ok"],
+          ["prod-c", "ok"],
+        ],
+      );
+      assert.match(
+        String(results[0].outputs.apiUrl),
+        /^https:\/\/proda\.execute-api\.r-a\.amazonaws\.com\/prod\/$/,
+      );
+    });
+
+    it("rejects at once with EngineCancelledError when the signal aborts", async () => {
+      const engine = new InMemoryEngine({ defaults: { durations: { up: 5000 } } });
+      const abort = new AbortController();
+      setTimeout(() => abort.abort(new Error("stop")), 10);
+      const started = performance.now();
+      await assert.rejects(engine.up(PROD_WEST, { signal: abort.signal }), EngineCancelledError);
+      assert.ok(performance.now() - started < 500);
+      assert.equal(engine.callsOf("up")[0].outcome, "cancelled");
+    });
+
+    it("fails scripted operations with the engine's message", async () => {
+      const engine = new InMemoryEngine({ regions: { "prod-us-west-2": { failures: { preview: "boom" } } } });
+      await assert.rejects(
+        engine.preview(PROD_WEST),
+        (error: Error) => error instanceof EngineError && error.message === "boom",
+      );
+      await engine.preview(DEV);
+    });
+
+    it("emits engine events as the Automation API shapes them", async () => {
+      const engine = new InMemoryEngine({
+        defaults: { violations: [{ policyName: "p", enforcementLevel: "mandatory", message: "m" }] },
+      });
+      const events: auto.EngineEvent[] = [];
+      const preview = await engine.preview(PROD_WEST, { onEvent: (event) => events.push(event) });
+      assert.equal(preview.mandatoryCount, 1);
+      assert.ok(events[0].preludeEvent);
+      assert.ok(events.some((event) => event.resourcePreEvent?.metadata.op === "create"));
+      assert.equal(events.find((event) => event.policyEvent)?.policyEvent?.enforcementLevel, "mandatory");
+      assert.ok(events[events.length - 1].summaryEvent);
+      assert.deepEqual(
+        events.map((event) => event.sequence),
+        events.map((_, index) => index),
+      );
+    });
+
+    it("keeps the revision a stack is deployed at", async () => {
+      const engine = new InMemoryEngine({ regions: { "us-west-2": { revision: "old" } } });
+      assert.equal(await engine.deployedRevision(PROD_WEST), "old");
+      await engine.up(PROD_WEST, { revision: "new" });
+      assert.equal(await engine.deployedRevision(PROD_WEST), "new");
+      await engine.recordRevision(PROD_WEST, undefined);
+      assert.equal(await engine.deployedRevision(PROD_WEST), undefined);
+    });
+  });
+
+  describe("OfflineEngine", () => {
+    const plan: PlanResult = {
+      project: "platform",
+      stack: "prod-us-west-2",
+      stage: "prod",
+      region: "us-west-2",
+      accountId: "123456789012",
+      resources: [
+        {
+          urn: "urn:pulumi:prod-us-west-2::platform::pulumi:pulumi:Stack::platform-prod-us-west-2",
+          type: "pulumi:pulumi:Stack",
+        },
+        {
+          urn: "urn:pulumi:prod-us-west-2::platform::aws:iam/role:Role::users-role",
+          type: "aws:iam/role:Role",
+        },
+      ] as PlanResult["resources"],
+      outputs: {},
+    };
+
+    it("previews with the offline plan and the policy pack's evaluation", async () => {
+      const planned: string[] = [];
+      const engine = new OfflineEngine({
+        plan: async (stackName) => {
+          planned.push(stackName);
+          return plan;
+        },
+        evaluate: async (_plan, options) => ({
+          stack: _plan.stack,
+          violations: [
+            {
+              policyName: "iam-no-wildcard-actions",
+              enforcementLevel: "mandatory",
+              message: `stage ${options?.stage}: role users-role must not allow *`,
+              urn: plan.resources[1].urn,
+              resourceType: "aws:iam/role:Role",
+              resourceName: "users-role",
+            },
+          ],
+          mandatoryCount: 1,
+          advisoryCount: 0,
+        }),
+      });
+      const events: auto.EngineEvent[] = [];
+      const preview = await engine.preview(PROD_WEST, { onEvent: (event) => events.push(event) });
+      assert.deepEqual(planned, ["prod-us-west-2"]);
+      assert.deepEqual(preview.changeSummary, { create: 2 });
+      assert.equal(preview.mandatoryCount, 1);
+      assert.equal(preview.violations[0].message, "stage prod: role users-role must not allow *");
+      assert.equal(events.filter((event) => event.resourcePreEvent).length, 2);
+      assert.equal(
+        events.find((event) => event.policyEvent)?.policyEvent?.policyName,
+        "iam-no-wildcard-actions",
+      );
+    });
+
+    it("fails up, drift, refresh and outputs at once, saying how to install the Pulumi CLI", async () => {
+      const engine = new OfflineEngine();
+      for (const operation of [
+        () => engine.up(PROD_WEST),
+        () => engine.refreshPreview(PROD_WEST),
+        () => engine.refresh(PROD_WEST),
+        () => engine.outputs(PROD_WEST),
+        () => engine.recordRevision(PROD_WEST, "r"),
+      ]) {
+        await assert.rejects(
+          operation(),
+          (error: Error) =>
+            error instanceof EngineUnavailableError &&
+            /needs the Pulumi CLI/.test(error.message) &&
+            error.message.includes("curl -fsSL https://get.pulumi.com | sh"),
+        );
+      }
+      assert.equal(await engine.deployedRevision(), undefined);
+    });
+
+    it("maps an unknown stack to StackNotFoundEngineError", async () => {
+      const engine = new OfflineEngine();
+      await assert.rejects(
+        engine.preview({ stage: "qa", region: "us-east-1", stackName: "qa" }),
+        StackNotFoundEngineError,
+      );
+    });
+
+    it("previews the dev stack for real: the program under the mock runtime plus the policy pack", async () => {
+      const preview = await new OfflineEngine().preview(DEV);
+      assert.ok((preview.changeSummary.create ?? 0) > 50, "every resource is a planned create");
+      assert.equal(preview.mandatoryCount, 0, JSON.stringify(preview.violations, null, 2));
+    });
+  });
+
+  describe("PulumiEngine without the CLI", () => {
+    it("prepares one work directory per stack: the project file and the stage's config plus aws:region", () => {
+      const project = tempDir("platform-project-");
+      fs.writeFileSync(
+        path.join(project, "Pulumi.yaml"),
+        "name: platform\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n",
+      );
+      const stageFile = [
+        "encryptionsalt: v1:abc:def",
+        "config:",
+        "  aws:region: us-east-1",
+        "  platform:regions:",
+        "    - us-east-1",
+        "    - us-west-2",
+        "  platform:apiKey:",
+        "    secure: v1:AAAA",
+        "",
+      ].join("\n");
+      fs.writeFileSync(path.join(project, "Pulumi.prod.yaml"), stageFile);
+      const workspaces = path.join(project, ".pulumi-state", "workspaces");
+
+      const dir = prepareStackWorkspace(project, workspaces, PROD_WEST, {
+        "aws:skipCredentialsValidation": "true",
+      });
+      assert.equal(dir, path.join(workspaces, "prod-us-west-2"));
+      const projectFile = parseYaml(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8"));
+      assert.equal(projectFile.main, project, "the program runs from the project");
+      assert.equal(projectFile.runtime.options.typescript, true);
+      const stackFile = parseYaml(fs.readFileSync(path.join(dir, "Pulumi.prod-us-west-2.yaml"), "utf8"));
+      assert.deepEqual(stackFile, {
+        encryptionsalt: "v1:abc:def",
+        config: {
+          "aws:region": "us-west-2",
+          "platform:regions": ["us-east-1", "us-west-2"],
+          "platform:apiKey": { secure: "v1:AAAA" },
+          "aws:skipCredentialsValidation": "true",
+        },
+      });
+      assert.equal(
+        fs.readFileSync(path.join(project, "Pulumi.prod.yaml"), "utf8"),
+        stageFile,
+        "the stage file is untouched",
+      );
+      assert.ok(
+        !fs.existsSync(path.join(project, "Pulumi.prod-us-west-2.yaml")),
+        "nothing written into the project",
+      );
+    });
+
+    it("keeps the salt the CLI wrote when the stage file has none", () => {
+      const project = tempDir("platform-project-");
+      fs.writeFileSync(path.join(project, "Pulumi.yaml"), "name: platform\nruntime: nodejs\n");
+      fs.writeFileSync(path.join(project, "Pulumi.prod.yaml"), "config:\n  aws:region: us-east-1\n");
+      const workspaces = path.join(project, "ws");
+      const dir = prepareStackWorkspace(project, workspaces, PROD_WEST);
+      const file = path.join(dir, "Pulumi.prod-us-west-2.yaml");
+      fs.appendFileSync(file, "encryptionsalt: v1:written-by-the-cli\n");
+      prepareStackWorkspace(project, workspaces, PROD_WEST);
+      assert.equal(parseYaml(fs.readFileSync(file, "utf8")).encryptionsalt, "v1:written-by-the-cli");
+    });
+
+    it("defaults to a file backend in the project with the local passphrase, and honours the usual env", () => {
+      const local = new PulumiEngine({ projectDir: "/srv/platform", processEnv: {} });
+      assert.equal(local.backendUrl, "file:///srv/platform/.pulumi-state");
+      assert.equal(local.envVars.PULUMI_CONFIG_PASSPHRASE, DEFAULT_LOCAL_PASSPHRASE);
+      assert.equal(local.workspacesDir, "/srv/platform/.pulumi-state/workspaces");
+
+      const shared = new PulumiEngine({
+        projectDir: "/srv/platform",
+        processEnv: { PULUMI_BACKEND_URL: "s3://state-bucket", PULUMI_CONFIG_PASSPHRASE: "team-secret" },
+      });
+      assert.equal(shared.backendUrl, "s3://state-bucket");
+      assert.equal(shared.envVars.PULUMI_CONFIG_PASSPHRASE, "team-secret");
+
+      const fromFile = new PulumiEngine({
+        processEnv: { PULUMI_CONFIG_PASSPHRASE_FILE: "/run/secrets/passphrase" },
+      });
+      assert.equal(
+        fromFile.envVars.PULUMI_CONFIG_PASSPHRASE,
+        undefined,
+        "the CLI reads the passphrase file itself",
+      );
+    });
+
+    it("runs the policy pack with the stage's policy config", () => {
+      const engine = new PulumiEngine({ processEnv: {} });
+      assert.deepEqual(engine.policyOptions("prod"), {
+        policyPacks: [path.join(PROJECT_DIR, "policy")],
+        policyPackConfigs: [path.join(PROJECT_DIR, "policy", "config.prod.json")],
+      });
+      assert.deepEqual(engine.policyOptions("qa").policyPackConfigs, []);
+    });
+  });
+
+  describe("PulumiEngine against the real CLI", function () {
+    this.timeout(600_000);
+    let state: string;
+
+    before(function () {
+      const cli = findExecutable("pulumi");
+      if (!cli) {
+        console.log(
+          "      (skipped: `pulumi` is not on PATH; install it from https://get.pulumi.com to run these tests)",
+        );
+        this.skip();
+      }
+      const hasCredentials =
+        process.env.AWS_ACCESS_KEY_ID ||
+        process.env.AWS_PROFILE ||
+        fs.existsSync(path.join(os.homedir(), ".aws", "credentials"));
+      if (!hasCredentials) {
+        console.log(
+          "      (skipped: `pulumi` is on PATH but no AWS credentials are configured for the AWS provider)",
+        );
+        this.skip();
+      }
+      state = tempDir("platform-state-");
+    });
+
+    after(() => {
+      if (state) fs.rmSync(state, { recursive: true, force: true });
+    });
+
+    it("previews the dev stack on a local file backend, with the policy pack", async () => {
+      const engine = new PulumiEngine({
+        backendUrl: `file://${state}`,
+        workspacesDir: path.join(state, "workspaces"),
+        passphrase: "test-only",
+      });
+      const events: auto.EngineEvent[] = [];
+      const preview = await engine.preview(DEV, { onEvent: (event) => events.push(event) });
+      assert.ok((preview.changeSummary.create ?? 0) > 50, JSON.stringify(preview.changeSummary));
+      assert.equal(preview.mandatoryCount, 0, JSON.stringify(preview.violations, null, 2));
+      assert.ok(events.some((event) => event.preludeEvent));
+      assert.ok(
+        events.some(
+          (event) =>
+            event.summaryEvent?.policyPacks && Object.keys(event.summaryEvent.policyPacks).length > 0,
+        ),
+      );
+      assert.equal(await engine.deployedRevision(DEV), undefined, "a preview deploys nothing");
+    });
+  });
+});

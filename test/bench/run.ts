@@ -1,0 +1,34 @@
+/**
+ * `npm run bench`: runs each benchmark module in turn. A module exports `run()`, which prints its
+ * figures and throws when a target is missed; every module runs even if an earlier one failed.
+ */
+
+interface BenchModule {
+  run(): Promise<void>;
+}
+
+/** Add new benchmarks here; they run in this order, one at a time, so they do not skew each other. */
+const BENCHMARKS: { name: string; load: () => Promise<BenchModule> }[] = [
+  { name: "bundle", load: () => import("./bundle.bench") },
+  { name: "policy", load: () => import("./policy.bench") },
+  { name: "rollout", load: () => import("./rollout.bench") },
+];
+
+async function main(): Promise<void> {
+  const failed: string[] = [];
+  for (const benchmark of BENCHMARKS) {
+    console.log(`\n=== ${benchmark.name}`);
+    try {
+      await (await benchmark.load()).run();
+    } catch (error) {
+      failed.push(benchmark.name);
+      console.error(`${benchmark.name} failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  if (failed.length > 0) {
+    console.error(`\n${failed.length} of ${BENCHMARKS.length} benchmarks failed: ${failed.join(", ")}`);
+    process.exitCode = 1;
+  }
+}
+
+void main();
