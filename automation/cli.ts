@@ -1,14 +1,20 @@
 import { Command, CommanderError } from "commander";
-import { CliExit, type CliIo, EXIT, type RegisterCommand } from "./commands/io";
 import { registerCost } from "./commands/cost";
 import { registerDrift } from "./commands/drift";
+import { CliExit, type CliIo, EXIT, type RegisterCommand } from "./commands/io";
 import { registerPlan } from "./commands/plan";
 import { registerPolicy } from "./commands/policy";
 import { registerRollout } from "./commands/rollout";
 import { UnknownStackError } from "./plan/stack-config";
 
 /** Every command of the `platform` CLI; each lives in automation/commands/. */
-const COMMANDS: RegisterCommand[] = [registerPlan, registerPolicy, registerCost, registerRollout, registerDrift];
+const COMMANDS: RegisterCommand[] = [
+  registerPlan,
+  registerPolicy,
+  registerCost,
+  registerRollout,
+  registerDrift,
+];
 
 /** Builds the `platform` command line. */
 export function buildCli(io: CliIo): Command {

@@ -33,8 +33,16 @@ describe("the program for the real stacks", () => {
     assert.equal(counts["pulumi:pulumi:Stack"], 1);
     assert.equal(counts["aws:lambda/function:Function"], 6);
     assert.equal(counts["aws:lambda/alias:Alias"], 6);
-    assert.equal(counts["aws:cloudwatch/logGroup:LogGroup"], 7, "one per function plus the API's access logs");
-    assert.equal(counts["aws:iam/role:Role"], 8, "one per function, the API Gateway logging role and CodeDeploy's");
+    assert.equal(
+      counts["aws:cloudwatch/logGroup:LogGroup"],
+      7,
+      "one per function plus the API's access logs",
+    );
+    assert.equal(
+      counts["aws:iam/role:Role"],
+      8,
+      "one per function, the API Gateway logging role and CodeDeploy's",
+    );
     assert.equal(counts["aws:codedeploy/deploymentGroup:DeploymentGroup"], 6);
     assert.equal(counts["pulumi-nodejs:dynamic/platform:TrafficShift"], 6);
     assert.equal(counts["aws:dynamodb/table:Table"], 1);
@@ -71,7 +79,10 @@ describe("the program for the real stacks", () => {
   });
 
   it("exports the API URL, table name and function names and ARNs", () => {
-    assert.match(String(dev.outputs.apiUrl), /^https:\/\/[0-9a-f]{10}\.execute-api\.us-east-1\.amazonaws\.com\/dev$/);
+    assert.match(
+      String(dev.outputs.apiUrl),
+      /^https:\/\/[0-9a-f]{10}\.execute-api\.us-east-1\.amazonaws\.com\/dev$/,
+    );
     assert.equal(dev.outputs.tableName, "platform-dev-users-table");
     const names = dev.outputs.functionNames as Record<string, string>;
     assert.deepEqual(Object.keys(names).sort(), ["create", "delete", "get", "health", "list", "update"]);
@@ -85,7 +96,11 @@ describe("the program for the real stacks", () => {
       // A dynamic resource's __provider is its serialized closure, code rather than an input.
       const { __provider: _closure, ...inputs } = r.inputs;
       for (const text of strings(inputs)) {
-        assert.doesNotMatch(text, /undefined|\[object Object\]|04da6b54-80e4-46f7-96ec-b56ff0331ba9/, `${r.name}: ${text}`);
+        assert.doesNotMatch(
+          text,
+          /undefined|\[object Object\]|04da6b54-80e4-46f7-96ec-b56ff0331ba9/,
+          `${r.name}: ${text}`,
+        );
       }
     }
   });
@@ -117,11 +132,14 @@ describe("planStack errors", () => {
   });
 
   it("fails with the settings message for a bad config value", async () => {
-    await assert.rejects(planStack("dev", { configOverrides: { "platform:memoryMb": "-1" } }), (error: unknown) => {
-      assert.ok(error instanceof PlanError);
-      assert.match(error.message, /platform:memoryMb must be an integer from 128 to 10240 \(got "-1"\)/);
-      return true;
-    });
+    await assert.rejects(
+      planStack("dev", { configOverrides: { "platform:memoryMb": "-1" } }),
+      (error: unknown) => {
+        assert.ok(error instanceof PlanError);
+        assert.match(error.message, /platform:memoryMb must be an integer from 128 to 10240 \(got "-1"\)/);
+        return true;
+      },
+    );
   });
 });
 
