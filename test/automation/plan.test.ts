@@ -64,6 +64,19 @@ describe("the program for the real stacks", () => {
     assert.equal(table.inputs.deletionProtectionEnabled, true);
   });
 
+  it("wires every prod function's errors alarm to its deployment group", () => {
+    const alarms = prod.resources.filter((r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm");
+    const groups = prod.resources.filter((r) => r.type === "aws:codedeploy/deploymentGroup:DeploymentGroup");
+    assert.equal(groups.length, 6);
+    for (const group of groups) {
+      const [alarmName] = (group.inputs.alarmConfiguration as { alarms: string[] }).alarms;
+      const alarm = alarms.find((a) => a.inputs.name === alarmName);
+      assert.ok(alarm, `${group.name} rolls back on ${alarmName}, which the stack does not create`);
+      assert.equal(alarm.inputs.metricName, "Errors");
+      assert.notEqual(group.inputs.deploymentConfigName, "CodeDeployDefault.LambdaAllAtOnce");
+    }
+  });
+
   it("applies the stage's settings to every function", () => {
     for (const [plan, memory, timeout] of [
       [dev, 256, 10],

@@ -1,0 +1,148 @@
+import * as assert from "node:assert/strict";
+import { CanaryDeployment, type CanaryDeploymentArgs } from "../../components/canary-deployment";
+import { ServerlessFunction } from "../../components/serverless-function";
+import { policyStatements, record, testNaming } from "../helpers/pulumi";
+
+const GROUP = "aws:codedeploy/deploymentGroup:DeploymentGroup";
+
+function build(name: string, overrides: Partial<CanaryDeploymentArgs> = {}, withHook = false) {
+  const naming = testNaming("prod");
+  const fn = new ServerlessFunction(`${name}-fn`, {
+    naming,
+    entry: "functions/health/index.ts",
+    memoryMb: 128,
+    timeoutSeconds: 10,
+    logRetentionDays: 1,
+    trafficShiftedByCodeDeploy: true,
+  });
+  return new CanaryDeployment(`${name}-deploy`, {
+    naming,
+    deploymentType: "Canary10Percent5Minutes",
+    hookSettings: { logRetentionDays: 7 },
+    functions: {
+      health: {
+        function: fn,
+        alarms: ["errors-alarm"],
+        preTraffic: withHook ? { path: "/health" } : undefined,
+      },
+    },
+    ...overrides,
+  });
+}
+
+describe("CanaryDeployment", () => {
+  it("gives each function a deployment group with traffic control, rollbacks and its alarms", async () => {
+    const { get } = await record(() => build("cd-group"));
+    const group = get(GROUP, "cd-group-deploy-health-group").inputs;
+    assert.equal(group.deploymentConfigName, "CodeDeployDefault.LambdaCanary10Percent5Minutes");
+    assert.deepEqual(group.deploymentStyle, {
+      deploymentOption: "WITH_TRAFFIC_CONTROL",
+      deploymentType: "BLUE_GREEN",
+    });
+    assert.deepEqual(group.autoRollbackConfiguration, {
+      enabled: true,
+      events: ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"],
+    });
+    assert.deepEqual(group.alarmConfiguration, { enabled: true, alarms: ["errors-alarm"] });
+  });
+
+  for (const type of ["AllAtOnce", "Linear10PercentEvery1Minute", "Canary10Percent30Minutes"] as const) {
+    it(`uses CodeDeploy's predefined config for ${type}`, async () => {
+      const { ofType } = await record(() => build(`cd-type-${type}`, { deploymentType: type }));
+      assert.equal(ofType(GROUP)[0].inputs.deploymentConfigName, `CodeDeployDefault.Lambda${type}`);
+    });
+  }
+
+  it("creates a deployment config for a custom linear shift", async () => {
+    const { ofType } = await record(() =>
+      build("cd-custom", { deploymentType: { type: "linear", percent: 20, intervalMinutes: 2 } }),
+    );
+    const [config] = ofType("aws:codedeploy/deploymentConfig:DeploymentConfig");
+    assert.deepEqual(config.inputs.trafficRoutingConfig, {
+      type: "TimeBasedLinear",
+      timeBasedLinear: { interval: 2, percentage: 20 },
+    });
+    assert.equal(ofType(GROUP)[0].inputs.deploymentConfigName, config.inputs.deploymentConfigName);
+  });
+
+  it("gives CodeDeploy a role with the managed Lambda policy only", async () => {
+    const { ofType } = await record(() => build("cd-role"));
+    const attachments = ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment");
+    assert.deepEqual(
+      attachments.map((a) => a.inputs.policyArn),
+      ["arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambda"],
+    );
+    const role = ofType("aws:iam/role:Role").find((r) => r.name === "cd-role-deploy-role")!;
+    assert.equal(
+      JSON.parse(String(role.inputs.assumeRolePolicy)).Statement[0].Principal.Service,
+      "codedeploy.amazonaws.com",
+    );
+  });
+
+  it("names hook functions CodeDeployHook_ and grants them exactly what a hook does", async () => {
+    const { get } = await record(() => build("cd-hook", {}, true));
+    const hook = get("aws:lambda/function:Function", "cd-hook-deploy-health-pre-hook-function");
+    assert.match(String(hook.inputs.name), /^CodeDeployHook_t\d+-prod-cd-hook-fn-pre$/);
+    const group = get(GROUP, "cd-hook-deploy-health-group");
+    const target = get("aws:lambda/function:Function", "cd-hook-fn-function");
+    const statements = policyStatements(
+      get("aws:iam/rolePolicy:RolePolicy", "cd-hook-deploy-health-pre-hook-codedeploy-hook"),
+    );
+    assert.deepEqual(
+      statements.map((s) => [s.Action, s.Resource]),
+      [
+        [["codedeploy:PutLifecycleEventHookExecutionStatus"], [group.outputs.arn]],
+        [["lambda:InvokeFunction"], [`${target.outputs.arn}:*`]],
+        [["codedeploy:GetDeployment"], [group.outputs.arn]],
+        [
+          ["codedeploy:GetApplicationRevision"],
+          [get("aws:codedeploy/application:Application", "cd-hook-deploy-app").outputs.arn],
+        ],
+        [["lambda:GetAlias"], [`${target.outputs.arn}:live`]],
+      ],
+    );
+  });
+
+  it("shifts traffic to the published version in the stack's region, with the hook", async () => {
+    const { get, ofType } = await record(() => build("cd-shift", {}, true));
+    const [shift] = ofType("pulumi-nodejs:dynamic/platform:TrafficShift");
+    assert.equal(shift.inputs.region, "us-east-1");
+    assert.equal(shift.inputs.aliasName, "live");
+    assert.equal(
+      shift.inputs.targetVersion,
+      get("aws:lambda/function:Function", "cd-shift-fn-function").outputs.version,
+    );
+    assert.equal(
+      shift.inputs.beforeAllowTrafficHook,
+      get("aws:lambda/function:Function", "cd-shift-deploy-health-pre-hook-function").outputs.name,
+    );
+  });
+
+  it("rejects a deployment group without a rollback alarm", () => {
+    const naming = testNaming();
+    const fn = new ServerlessFunction("cd-noalarm-fn", {
+      naming,
+      entry: "functions/health/index.ts",
+      memoryMb: 128,
+      timeoutSeconds: 10,
+      logRetentionDays: 1,
+    });
+    assert.throws(
+      () =>
+        new CanaryDeployment("cd-noalarm", {
+          naming,
+          deploymentType: "AllAtOnce",
+          hookSettings: { logRetentionDays: 1 },
+          functions: { health: { function: fn, alarms: [] } },
+        }),
+      /CanaryDeployment cd-noalarm: functions.health.alarms must name at least one rollback alarm/,
+    );
+  });
+
+  it("rejects an unknown deployment type, listing SAM's", () => {
+    assert.throws(
+      () => build("cd-badtype", { deploymentType: "Canary50" as "AllAtOnce" }),
+      /deploymentType must be one of AllAtOnce, Canary10Percent5Minutes, .* or a custom/,
+    );
+  });
+});
