@@ -17,19 +17,26 @@ const COMMANDS: RegisterCommand[] = [
 ];
 
 /** Builds the `platform` command line. */
-export function buildCli(io: CliIo): Command {
+export function buildCli(io: CliIo, commands: RegisterCommand[] = COMMANDS): Command {
   const program = new Command("platform")
     .description("Serverless platform: offline plans, policy checks, cost, multi-region rollout and drift")
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  for (const register of COMMANDS) register(program, io);
+  for (const register of commands) register(program, io);
   return program;
 }
 
-/** Runs the CLI and returns the exit code (never calls process.exit). */
-export async function runCli(argv: string[], io: CliIo): Promise<number> {
+/**
+ * Runs the CLI and returns the exit code (never calls process.exit). Tests may pass their own
+ * commands (e.g. with an injected engine) and get the same exit-code mapping.
+ */
+export async function runCli(
+  argv: string[],
+  io: CliIo,
+  commands: RegisterCommand[] = COMMANDS,
+): Promise<number> {
   try {
-    await buildCli(io).parseAsync(argv, { from: "user" });
+    await buildCli(io, commands).parseAsync(argv, { from: "user" });
     return EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;

@@ -1,40 +1,10 @@
 import * as assert from "node:assert/strict";
 import { DiffKind, type EngineEvent, type StepEventStateMetadata } from "@pulumi/pulumi/automation";
-import { Command, CommanderError } from "commander";
+import { Command } from "commander";
 import { driftCommand, registerDrift } from "../../automation/commands/drift";
-import { CliExit, type CliIo, type RegisterCommand } from "../../automation/commands/io";
 import { InMemoryEngine, type InMemoryEngineOptions } from "../../automation/engine/in-memory";
 import { OfflineEngine } from "../../automation/engine/offline";
-
-/** Runs one command as automation/cli.ts's runCli does (same exit code mapping), output captured. */
-async function runCommand(register: RegisterCommand, argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    isTTY: false,
-  };
-  const program = new Command("platform")
-    .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  register(program, io);
-  let code = 0;
-  try {
-    await program.parseAsync(argv, { from: "user" });
-  } catch (error) {
-    if (error instanceof CommanderError) code = error.exitCode === 0 ? 0 : 2;
-    else if (error instanceof CliExit) {
-      stderr += `${error.message}\n`;
-      code = error.code;
-    } else throw error;
-  }
-  return { code, stdout, stderr };
-}
+import { runCommand } from "../helpers/cli";
 
 const URN = "urn:pulumi:prod-eu-west-1::platform::aws:dynamodb/table:Table::users-table";
 

@@ -1,55 +1,11 @@
 import * as assert from "node:assert/strict";
-import { Command, CommanderError } from "commander";
-import { CliExit, type CliIo, type RegisterCommand } from "../../automation/commands/io";
+import { Command } from "commander";
+import type { CliIo } from "../../automation/commands/io";
 import { type RolloutCommandDeps, registerRollout, rolloutCommand } from "../../automation/commands/rollout";
 import { InMemoryEngine, type InMemoryEngineOptions } from "../../automation/engine/in-memory";
 import { OfflineEngine } from "../../automation/engine/offline";
 import type { Engine } from "../../automation/engine/types";
-
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs one command as automation/cli.ts's runCli does (same exit code mapping), output captured. */
-async function runCommand(
-  register: RegisterCommand,
-  argv: string[],
-  io: Partial<CliIo> = {},
-): Promise<CliRun> {
-  let stdout = "";
-  let stderr = "";
-  const cliIo: CliIo = {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    isTTY: false,
-    ...io,
-  };
-  const program = new Command("platform").exitOverride().configureOutput({
-    writeOut: cliIo.stdout,
-    writeErr: cliIo.stderr,
-  });
-  register(program, cliIo);
-  let code = 0;
-  try {
-    await program.parseAsync(argv, { from: "user" });
-  } catch (error) {
-    if (error instanceof CommanderError) code = error.exitCode === 0 ? 0 : 2;
-    else if (error instanceof CliExit) {
-      stderr += `${error.message}\n`;
-      code = error.code;
-    } else {
-      stderr += `error: ${(error as Error).message}\n`;
-      code = 1;
-    }
-  }
-  return { code, stdout, stderr };
-}
+import { runCommand } from "../helpers/cli";
 
 function rollout(
   argv: string[],

@@ -2,11 +2,11 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Command, CommanderError } from "commander";
-import { CliExit, type CliIo, EXIT } from "../../automation/commands/io";
+import { EXIT } from "../../automation/commands/io";
 import { policyCommand } from "../../automation/commands/policy";
 import { UnknownStackError } from "../../automation/plan/stack-config";
 import type { PlanResult } from "../../automation/plan/types";
+import { runCommand } from "../helpers/cli";
 import { changed, happyStack } from "./factories";
 import { planOf } from "./util";
 
@@ -18,36 +18,14 @@ interface Run {
 
 /** Runs `platform policy ...` in-process (as automation/cli.ts runs commands) with recorded plans. */
 async function policyCli(plans: Record<string, PlanResult>, ...argv: string[]): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    isTTY: false,
-  };
-  const program = new Command("platform")
-    .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  policyCommand({
+  const register = policyCommand({
     planStack: async (stack) => {
       const plan = plans[stack];
       if (!plan) throw new UnknownStackError(stack, Object.keys(plans));
       return plan;
     },
-  })(program, io);
-  try {
-    await program.parseAsync(["policy", ...argv], { from: "user" });
-    return { code: EXIT.ok, stdout, stderr };
-  } catch (error) {
-    if (error instanceof CommanderError)
-      return { code: error.exitCode === 0 ? EXIT.ok : EXIT.usage, stdout, stderr };
-    if (error instanceof CliExit) return { code: error.code, stdout, stderr: stderr + error.message };
-    throw error;
-  }
+  });
+  return runCommand(register, ["policy", ...argv]);
 }
 
 /** A stack with a table without deletion protection: advisory in dev, mandatory in prod. */
