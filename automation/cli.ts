@@ -5,6 +5,7 @@ import { CliExit, type CliIo, EXIT, type RegisterCommand } from "./commands/io";
 import { registerPlan } from "./commands/plan";
 import { registerPolicy } from "./commands/policy";
 import { registerRollout } from "./commands/rollout";
+import { registerServe } from "./commands/serve";
 import { UnknownStackError } from "./plan/stack-config";
 
 /** Every command of the `platform` CLI; each lives in automation/commands/. */
@@ -14,12 +15,15 @@ const COMMANDS: RegisterCommand[] = [
   registerCost,
   registerRollout,
   registerDrift,
+  registerServe,
 ];
 
 /** Builds the `platform` command line. */
 export function buildCli(io: CliIo, commands: RegisterCommand[] = COMMANDS): Command {
   const program = new Command("platform")
-    .description("Serverless platform: offline plans, policy checks, cost, multi-region rollout and drift")
+    .description(
+      "Serverless platform: offline plans, policy checks, cost, multi-region rollout and drift, and the HTTP service",
+    )
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   for (const register of commands) register(program, io);

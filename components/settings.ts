@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { Cron } from "croner";
 import { z } from "zod";
 
 /** The config namespace of every platform setting (`platform:<key>` in the stack files). */
@@ -78,6 +79,18 @@ interface Field {
   schema: z.ZodType;
   /** The default, also declared in Pulumi.yaml (a test keeps the two equal). */
   default?: unknown;
+}
+
+/** True for a cron expression croner accepts (5 or 6 fields: optional seconds first). */
+export function isCronExpression(expression: string): boolean {
+  const fields = expression.trim().split(/\s+/);
+  if (fields.length < 5 || fields.length > 6) return false;
+  try {
+    new Cron(expression, { paused: true }).stop();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const oneOf = (values: readonly (string | number)[]) => `one of ${values.join(", ")}`;
@@ -191,6 +204,13 @@ export const SETTINGS_FIELDS = {
     schema: intRange(1, 32),
     default: 4,
   },
+  driftSchedule: {
+    kind: "string",
+    allowed:
+      'a cron expression of 5 or 6 fields (e.g. "0 */6 * * *": every 6 hours, UTC) when the service checks the stage for drift, or "" for never',
+    schema: z.string().refine((value) => value.trim() === "" || isCronExpression(value)),
+    default: "",
+  },
   monthlyRequests: {
     kind: "integer",
     allowed: "an integer from 0 to 100000000000 (API requests per month, for cost estimates)",
@@ -265,7 +285,11 @@ export interface Settings {
   };
   deployment: { type: DeploymentType };
   manageAccountSettings: boolean;
-  rollout: { parallelism: number };
+  rollout: {
+    parallelism: number;
+    /** When the service checks the stage for drift (cron, UTC); undefined: never. */
+    driftSchedule?: string;
+  };
   monitoring: {
     alarmEmails: string[];
     /** The Lambda Insights layer for this stack's region and architecture, if settings list one. */
@@ -375,7 +399,10 @@ export function parseSettings(raw: RawConfig, context: { stack: string; region?:
     },
     deployment: { type: v.deploymentType },
     manageAccountSettings: v.manageAccountSettings,
-    rollout: { parallelism: v.rolloutParallelism },
+    rollout: {
+      parallelism: v.rolloutParallelism,
+      driftSchedule: v.driftSchedule.trim() === "" ? undefined : v.driftSchedule.trim(),
+    },
     monitoring: {
       alarmEmails: v.alarmEmails,
       lambdaInsightsLayerArn: v.lambdaInsightsLayerArns.find(

@@ -126,6 +126,7 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
       state: report.state,
       elapsedMs: report.elapsedMs,
       message: report.message,
+      gates: report.gates.map((gate) => ({ ...gate })),
     });
   };
   const finish = (run: RegionRun, state: RegionState, message?: string) => {

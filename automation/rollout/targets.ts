@@ -26,6 +26,8 @@ export interface StageInfo {
   primaryRegion: string;
   /** `platform:rolloutParallelism`. */
   parallelism: number;
+  /** `platform:driftSchedule`: when the service checks the stage for drift (cron); undefined: never. */
+  driftSchedule?: string;
 }
 
 /**
@@ -53,6 +55,7 @@ export function readStage(stage: string, projectDir: string = PROJECT_DIR): Stag
     regions: [...settings.regions],
     primaryRegion: settings.primaryRegion,
     parallelism: settings.rollout.parallelism,
+    driftSchedule: settings.rollout.driftSchedule,
   };
 }
 

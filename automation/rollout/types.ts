@@ -110,6 +110,8 @@ export type RolloutEvent =
       /** Since the region started (0 for regions never started). */
       elapsedMs: number;
       message?: string;
+      /** The gates the region has passed (or failed at) so far. */
+      gates: GateResult[];
     }
   | { type: "engine"; stage: string; region: string; stackName: string; gate: Gate; event: EngineEvent }
   | { type: "rollout-finished"; report: RolloutReport };

@@ -63,7 +63,7 @@ describe("rollout revisions", () => {
 });
 
 describe("rollout targets from the stage's settings", () => {
-  it("reads the prod stage: three regions, the first primary, its rollout parallelism", () => {
+  it("reads the prod stage: three regions, the first primary, its rollout parallelism and drift schedule", () => {
     const prod = readStage("prod");
     assert.deepEqual(prod, {
       stage: "prod",
@@ -71,6 +71,7 @@ describe("rollout targets from the stage's settings", () => {
       regions: ["us-east-1", "us-west-2", "eu-west-1"],
       primaryRegion: "us-east-1",
       parallelism: 2,
+      driftSchedule: "0 */6 * * *",
     });
     assert.deepEqual(
       selectTargets(prod).map((target) => target.stackName),

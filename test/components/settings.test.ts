@@ -174,6 +174,19 @@ describe("settings", () => {
     );
   });
 
+  it("reads a drift schedule, and none when it is empty", () => {
+    const scheduled = parseSettings({ ...base, driftSchedule: "0 */6 * * *" }, { stack: "dev" });
+    assert.equal(scheduled.rollout.driftSchedule, "0 */6 * * *");
+    assert.equal(parseSettings(base, { stack: "dev" }).rollout.driftSchedule, undefined);
+  });
+
+  it("rejects a drift schedule that is not a cron expression, naming the key and the form", () => {
+    for (const driftSchedule of ["every 6 hours", "0 */6 * *", "0 99 * * *"]) {
+      const [problem] = problemsOf(() => parseSettings({ ...base, driftSchedule }, { stack: "dev" }));
+      assert.match(problem, /^platform:driftSchedule must be a cron expression of 5 or 6 fields/);
+    }
+  });
+
   it("rejects an alarm email that is not an address", () => {
     const [problem] = problemsOf(() =>
       parseSettings({ ...base, alarmEmails: '["oncall"]' }, { stack: "dev" }),

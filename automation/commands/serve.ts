@@ -1,0 +1,130 @@
+import * as path from "node:path";
+import { SettingsError } from "../../components/settings";
+import type { Engine } from "../engine/types";
+import { PROJECT_DIR } from "../plan/plan";
+import { createService, type ServiceOptions } from "../service/service";
+import { CliExit, EXIT, type RegisterCommand } from "./io";
+
+/** What `serve` reads from the environment. */
+export interface ServeEnvironment {
+  host: string;
+  port: number;
+  token?: string;
+  driftSchedule?: string;
+  dataDir: string;
+}
+
+/** Reads HOST, PORT, PLATFORM_API_TOKEN, DRIFT_SCHEDULE and PLATFORM_DATA_DIR; a bad value names its key. */
+export function readServeEnvironment(env: NodeJS.ProcessEnv, projectDir: string): ServeEnvironment {
+  const problems: string[] = [];
+  const portText = env.PORT?.trim() || "8080";
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
+  if (!(port >= 0 && port <= 65535))
+    problems.push(`PORT must be an integer from 0 to 65535 (got ${JSON.stringify(env.PORT)})`);
+  const token = env.PLATFORM_API_TOKEN === "" ? undefined : env.PLATFORM_API_TOKEN;
+  if (token !== undefined && !/^[\x21-\x7e]{16,512}$/.test(token)) {
+    problems.push(
+      "PLATFORM_API_TOKEN must be 16 to 512 printable characters without spaces (or unset: a random one is generated)",
+    );
+  }
+  if (problems.length > 0)
+    throw new CliExit(EXIT.usage, problems.map((problem) => `error: ${problem}`).join("\n"));
+  return {
+    host: env.HOST?.trim() || "127.0.0.1",
+    port,
+    token,
+    driftSchedule: env.DRIFT_SCHEDULE?.trim() || undefined,
+    dataDir: env.PLATFORM_DATA_DIR ? path.resolve(env.PLATFORM_DATA_DIR) : path.join(projectDir, ".data"),
+  };
+}
+
+const ENGINE_NOTES: Record<Engine["kind"], string> = {
+  pulumi: "pulumi (the Pulumi CLI: previews, rollouts and drift checks run for real)",
+  offline:
+    "offline (the Pulumi CLI is not on PATH: previews run offline with plan and policy; rollouts and drift checks fail until it is installed)",
+  "in-memory": "in-memory (scripted, for tests)",
+};
+
+export interface ServeCommandDeps extends Omit<ServiceOptions, "token" | "dataDir" | "driftSchedule"> {
+  env?: NodeJS.ProcessEnv;
+  /** Resolves when the service should stop. @default SIGTERM, SIGINT or the CLI's abort signal */
+  stopped?: (signal?: AbortSignal) => Promise<string>;
+}
+
+function untilStopped(signal?: AbortSignal): Promise<string> {
+  return new Promise((resolve) => {
+    const done = (reason: string) => {
+      process.off("SIGTERM", onTerm);
+      process.off("SIGINT", onInt);
+      resolve(reason);
+    };
+    const onTerm = () => done("SIGTERM");
+    const onInt = () => done("SIGINT");
+    process.once("SIGTERM", onTerm);
+    process.once("SIGINT", onInt);
+    signal?.addEventListener("abort", () => done("interrupted"), { once: true });
+  });
+}
+
+/** `platform serve`: the HTTP service and dashboard, until SIGTERM or Ctrl-C. */
+export function serveCommand(deps: ServeCommandDeps = {}): RegisterCommand {
+  return (program, io) => {
+    program
+      .command("serve")
+      .description(
+        "Run the HTTP service and dashboard: previews, rollouts and drift checks as jobs (HOST, PORT, PLATFORM_API_TOKEN, DRIFT_SCHEDULE, PLATFORM_DATA_DIR)",
+      )
+      .action(async () => {
+        const projectDir = deps.projectDir ?? PROJECT_DIR;
+        const env = readServeEnvironment(deps.env ?? process.env, projectDir);
+        let service: ReturnType<typeof createService>;
+        try {
+          service = createService({
+            ...deps,
+            projectDir,
+            dataDir: env.dataDir,
+            token: env.token,
+            driftSchedule: { override: env.driftSchedule },
+            onScheduleSkip: (stage, reason) =>
+              io.stderr(`scheduled drift check of ${stage} skipped: ${reason}\n`),
+          });
+        } catch (error) {
+          if (error instanceof SettingsError) throw new CliExit(EXIT.usage, `error: ${error.message}`);
+          throw error;
+        }
+        let url: string;
+        try {
+          url = await service.listen(env.host, env.port);
+        } catch (error) {
+          await service.close();
+          throw new CliExit(
+            EXIT.failed,
+            `error: cannot listen on ${env.host}:${env.port}: ${(error as Error).message}`,
+          );
+        }
+        const lines = [
+          `Platform service on ${url} (dashboard: ${url}/, API: ${url}/openapi.json)`,
+          `  engine: ${ENGINE_NOTES[service.manager.engine.kind]}`,
+          service.tokenGenerated
+            ? `  token:  ${service.token}  (generated for this run; set PLATFORM_API_TOKEN to choose one)`
+            : "  token:  from PLATFORM_API_TOKEN",
+          `  jobs:   ${service.store.file}${service.interruptedAtStart > 0 ? ` (${service.interruptedAtStart} job(s) left running by the last run marked interrupted)` : ""}`,
+          ...(service.schedules.length > 0
+            ? service.schedules.map(
+                (schedule) =>
+                  `  drift:  ${schedule.stage} on "${schedule.expression}" UTC (${schedule.source}; next ${schedule.nextRun?.toISOString() ?? "never"})`,
+              )
+            : ["  drift:  no scheduled checks (platform:driftSchedule or DRIFT_SCHEDULE)"]),
+          "Stop with Ctrl-C or SIGTERM: running jobs are cancelled cleanly.",
+        ];
+        io.stdout(`${lines.join("\n")}\n`);
+        const reason = await (deps.stopped ?? untilStopped)(io.signal);
+        io.stdout(`${reason}: stopping (no new jobs; cancelling running ones)...\n`);
+        const running = service.manager.activeCount;
+        await service.close();
+        io.stdout(`Stopped${running > 0 ? ` (${running} job(s) cancelled)` : ""}.\n`);
+      });
+  };
+}
+
+export const registerServe: RegisterCommand = serveCommand();

@@ -1,0 +1,260 @@
+import * as fs from "node:fs";
+import type { ServerResponse } from "node:http";
+import * as path from "node:path";
+import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import {
+  JobFinishedError,
+  type JobManager,
+  JobNotFoundError,
+  JobRequestError,
+  ServiceStoppingError,
+  StackBusyError,
+} from "../jobs/manager";
+import type { JobStore } from "../jobs/store";
+import {
+  FINISHED_STATES,
+  type JobEvent,
+  type JobKind,
+  type JobOptions,
+  type JobRequest,
+  type JobState,
+} from "../jobs/types";
+import type { ServiceMetrics } from "../metrics";
+import { listStages } from "../stacks";
+import { checkBearer } from "./auth";
+import { componentSchemas, OPENAPI_DOCUMENT, routeSchema } from "./openapi";
+
+export interface ServerOptions {
+  manager: JobManager;
+  store: JobStore;
+  metrics: ServiceMetrics;
+  /** The bearer token every endpoint but /healthz (and the dashboard's files) requires. */
+  token: string;
+  projectDir: string;
+  /** Fastify's request log. @default false */
+  logger?: boolean;
+}
+
+/** The dashboard's files, served from memory. */
+const DASHBOARD_DIR = path.join(__dirname, "..", "dashboard");
+const DASHBOARD_FILES: Record<string, { file: string; type: string }> = {
+  "/": { file: "index.html", type: "text/html; charset=utf-8" },
+  "/dashboard/app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
+  "/dashboard/style.css": { file: "style.css", type: "text/css; charset=utf-8" },
+};
+const DASHBOARD_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/** Seconds between SSE comments that keep idle proxies from closing the stream. */
+const SSE_HEARTBEAT_MS = 15_000;
+
+interface SubmitBody {
+  stage: string;
+  regions?: string[];
+  queue?: boolean;
+  parallelism?: number;
+  dryRun?: boolean;
+  cancelInFlight?: boolean;
+  remediate?: JobOptions["remediate"];
+}
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** No bearer token needed. */
+    public?: boolean;
+  }
+}
+
+/** The first validation error as a sentence that names the field (and the allowed values). */
+function validationMessage(error: FastifyError): string {
+  const first = error.validation?.[0];
+  if (!first) return error.message;
+  const where = `${error.validationContext ?? "request"}${first.instancePath.replaceAll("/", ".")}`;
+  const params = first.params as Record<string, unknown>;
+  if (first.keyword === "additionalProperties") {
+    return `${where} has an unknown property "${String(params.additionalProperty)}"`;
+  }
+  if (first.keyword === "enum" && Array.isArray(params.allowedValues)) {
+    return `${where} must be one of ${params.allowedValues.join(", ")}`;
+  }
+  return `${where} ${first.message ?? "is invalid"}`;
+}
+
+/** Writes one event as an SSE message. */
+function writeEvent(raw: ServerResponse, event: JobEvent): void {
+  raw.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`);
+}
+
+function isTerminal(event: JobEvent): boolean {
+  return event.type === "job" && FINISHED_STATES.has((event.data as { state: JobState }).state);
+}
+
+/**
+ * The HTTP API (see openapi.ts) and the dashboard. Routes take their schemas from the OpenAPI
+ * document; errors are JSON `{ message }` with the status the error means.
+ */
+export function buildServer(options: ServerOptions): FastifyInstance {
+  const { manager, store, metrics, token } = options;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    // Bodies are small JSON documents.
+    bodyLimit: 64 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
+  });
+  for (const schema of componentSchemas()) app.addSchema(schema);
+  const streams = new Set<ServerResponse>();
+
+  app.addHook("onRequest", async (request, reply) => {
+    if (request.routeOptions.config.public) return;
+    if (!checkBearer(request.headers.authorization, token)) {
+      reply.header("WWW-Authenticate", 'Bearer realm="platform"');
+      return reply
+        .code(401)
+        .send({ message: "missing or wrong bearer token (Authorization: Bearer <token>)" });
+    }
+  });
+
+  app.setErrorHandler((error: FastifyError, _request, reply) => {
+    if (error.validation) return reply.code(400).send({ message: validationMessage(error) });
+    if (error instanceof JobRequestError) return reply.code(400).send({ message: error.message });
+    if (error instanceof JobNotFoundError) return reply.code(404).send({ message: error.message });
+    if (error instanceof StackBusyError) {
+      return reply.code(409).send({ message: error.message, jobId: error.jobId, stackName: error.stackName });
+    }
+    if (error instanceof JobFinishedError) {
+      return reply.code(409).send({ message: error.message, jobId: error.job.id });
+    }
+    if (error instanceof ServiceStoppingError) return reply.code(503).send({ message: error.message });
+    const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
+    if (status >= 500) app.log.error(error);
+    return reply
+      .code(status)
+      .send({ message: status >= 500 ? `internal error: ${error.message}` : error.message });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ message: `no route ${request.method} ${request.url.split("?")[0]}` });
+  });
+
+  for (const [url, { file, type }] of Object.entries(DASHBOARD_FILES)) {
+    const body = fs.readFileSync(path.join(DASHBOARD_DIR, file));
+    app.get(url, { config: { public: true } }, async (_request, reply) =>
+      reply
+        .header("Content-Type", type)
+        .header("Cache-Control", "no-cache")
+        .header("Content-Security-Policy", DASHBOARD_CSP)
+        .header("X-Content-Type-Options", "nosniff")
+        .send(body),
+    );
+  }
+
+  app.get("/healthz", { config: { public: true }, schema: routeSchema("/healthz", "get") }, async () => ({
+    status: "ok",
+    engine: manager.engine.kind,
+    accepting: manager.accepting,
+  }));
+
+  app.get("/openapi.json", async () => OPENAPI_DOCUMENT);
+
+  app.get("/stacks", { schema: routeSchema("/stacks", "get") }, async () =>
+    listStages(options.projectDir, store),
+  );
+
+  const submitRoute = (url: "/previews" | "/rollouts" | "/drift", kind: JobKind) => {
+    app.post<{ Body: SubmitBody }>(url, { schema: routeSchema(url, "post") }, async (request, reply) => {
+      const { stage, regions, queue, parallelism, dryRun, cancelInFlight, remediate } = request.body;
+      const jobRequest: JobRequest = {
+        kind,
+        stage,
+        regions,
+        queue,
+        options: { parallelism, dryRun, cancelInFlight, remediate },
+      };
+      const job = manager.submit(jobRequest);
+      return reply.code(202).header("Location", `/jobs/${job.id}`).send(job);
+    });
+  };
+  submitRoute("/previews", "preview");
+  submitRoute("/rollouts", "rollout");
+  submitRoute("/drift", "drift");
+
+  app.get<{ Querystring: { stage?: string; kind?: JobKind; state?: JobState; limit?: number } }>(
+    "/jobs",
+    { schema: routeSchema("/jobs", "get") },
+    async (request) => ({ jobs: store.listJobs(request.query).map((job) => manager.get(job.id) ?? job) }),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    "/jobs/:id",
+    { schema: routeSchema("/jobs/{id}", "get") },
+    async (request) => {
+      const job = manager.get(request.params.id);
+      if (!job) throw new JobNotFoundError(request.params.id);
+      return job;
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    "/jobs/:id/cancel",
+    { schema: routeSchema("/jobs/{id}/cancel", "post") },
+    async (request, reply) => reply.code(202).send(manager.cancel(request.params.id)),
+  );
+
+  app.get<{ Params: { id: string }; Headers: { "last-event-id"?: string } }>(
+    "/jobs/:id/events",
+    { schema: routeSchema("/jobs/{id}/events", "get") },
+    async (request, reply) => {
+      const { id } = request.params;
+      const job = manager.get(id);
+      if (!job) throw new JobNotFoundError(id);
+      const lastId = Number(request.headers["last-event-id"] || 0);
+      // Replay and subscription happen in the same tick: no event can fall between them.
+      const replay = manager.eventsAfter(id, lastId);
+      const finished = FINISHED_STATES.has(job.state);
+      if (finished && replay.length === 0) return reply.code(204).send();
+
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, {
+        "Content-Type": "text/event-stream; charset=utf-8",
+        "Cache-Control": "no-cache, no-transform",
+        Connection: "keep-alive",
+        "X-Accel-Buffering": "no",
+      });
+      raw.write("retry: 2000\n\n");
+      for (const event of replay) writeEvent(raw, event);
+      if (finished || replay.some(isTerminal)) {
+        raw.end();
+        return reply;
+      }
+      streams.add(raw);
+      const heartbeat = setInterval(() => raw.write(": keep-alive\n\n"), SSE_HEARTBEAT_MS);
+      const stop = () => {
+        clearInterval(heartbeat);
+        unsubscribe();
+        streams.delete(raw);
+      };
+      const unsubscribe = manager.subscribe(id, (event) => {
+        writeEvent(raw, event);
+        if (isTerminal(event)) {
+          stop();
+          raw.end();
+        }
+      });
+      raw.on("close", stop);
+      return reply;
+    },
+  );
+
+  app.get("/metrics", async (_request, reply) =>
+    reply.header("Content-Type", metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+
+  // Live event streams would keep `close()` waiting: end them when the server closes.
+  app.addHook("preClose", async () => {
+    for (const raw of streams) raw.end();
+    streams.clear();
+  });
+
+  return app;
+}

@@ -1,0 +1,470 @@
+import { randomUUID } from "node:crypto";
+import { SettingsError } from "../../../components/settings";
+import { childController } from "../../engine/abort";
+import { reasonText } from "../../engine/errors";
+import type { Engine } from "../../engine/types";
+import { PROJECT_DIR } from "../../plan/plan";
+import { createHealthGate, type HealthGate } from "../../rollout/health";
+import { computeRevision } from "../../rollout/revision";
+import { RolloutUsageError, readStage, type StageInfo, selectTargets } from "../../rollout/targets";
+import type { RegionTarget } from "../../rollout/types";
+import { runJob } from "./run";
+import { StackQueues } from "./stack-queues";
+import type { JobStore } from "./store";
+import {
+  FINISHED_STATES,
+  type Job,
+  type JobEvent,
+  type JobRegion,
+  type JobRequest,
+  type JobState,
+} from "./types";
+
+/** Bad input for a job (unknown stage or region, invalid stage settings): HTTP 400. */
+export class JobRequestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "JobRequestError";
+  }
+}
+
+/** A stack of the job is busy and the request did not ask to queue: HTTP 409. */
+export class StackBusyError extends Error {
+  constructor(
+    readonly stackName: string,
+    readonly jobId: string,
+  ) {
+    super(`stack "${stackName}" is busy with job ${jobId}; retry when it has finished, or ask to queue`);
+    this.name = "StackBusyError";
+  }
+}
+
+/** The service is stopping and takes no new jobs: HTTP 503. */
+export class ServiceStoppingError extends Error {
+  constructor() {
+    super("the service is stopping and takes no new jobs");
+    this.name = "ServiceStoppingError";
+  }
+}
+
+export class JobNotFoundError extends Error {
+  constructor(readonly jobId: string) {
+    super(`no job ${jobId}`);
+    this.name = "JobNotFoundError";
+  }
+}
+
+/** Cancel of a job that already finished: HTTP 409. */
+export class JobFinishedError extends Error {
+  constructor(readonly job: Job) {
+    super(`job ${job.id} has already finished (${job.state})`);
+    this.name = "JobFinishedError";
+  }
+}
+
+export interface JobManagerOptions {
+  store: JobStore;
+  engine: Engine;
+  /** @default PROJECT_DIR */
+  projectDir?: string;
+  /** The revision a rollout deploys. @default computeRevision (git commit, else a hash of the program) */
+  revision?: (projectDir: string, stage: string) => Promise<string>;
+  /** The health gate of a stage's rollout. @default createHealthGate({ app }) */
+  health?: (stage: StageInfo) => HealthGate;
+  /** Called once per job as it finishes (metrics). */
+  onFinished?: (job: Job) => void;
+  /** @default () => new Date() */
+  clock?: () => Date;
+}
+
+/** A queued or running job, in memory. */
+interface ActiveJob {
+  job: Job;
+  info: StageInfo;
+  targets: RegionTarget[];
+  stacks: string[];
+  controller: AbortController;
+  release: () => void;
+  seq: number;
+  done: Promise<void>;
+  resolveDone: () => void;
+}
+
+export type JobListener = (event: JobEvent) => void;
+
+/**
+ * Accepts, runs, cancels and records jobs. One job per stack at a time: a job touching a busy stack
+ * is rejected (StackBusyError) or, when it asks to queue, waits its turn in arrival order. Every
+ * state change and event is written to the store before listeners hear of it; on construction, jobs
+ * the store still has as queued or running (the process died) are marked `interrupted`.
+ */
+export class JobManager {
+  readonly engine: Engine;
+  private readonly store: JobStore;
+  private readonly projectDir: string;
+  private readonly queues = new StackQueues();
+  private readonly active = new Map<string, ActiveJob>();
+  private readonly listeners = new Map<string, Set<JobListener>>();
+  private readonly stopping = new AbortController();
+  private readonly clock: () => Date;
+
+  constructor(private readonly options: JobManagerOptions) {
+    this.store = options.store;
+    this.engine = options.engine;
+    this.projectDir = options.projectDir ?? PROJECT_DIR;
+    this.clock = options.clock ?? (() => new Date());
+    this.interruptLeftovers();
+  }
+
+  /** False once `shutdown` was called. */
+  get accepting(): boolean {
+    return !this.stopping.signal.aborted;
+  }
+
+  /** Queued and running jobs. */
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  /** Whether a job of this kind for this stage is queued or running. */
+  hasActive(stage: string, kind: Job["kind"]): boolean {
+    for (const { job } of this.active.values()) if (job.stage === stage && job.kind === kind) return true;
+    return false;
+  }
+
+  /** A stage's settings, or undefined when it has none or they are invalid. */
+  stageInfo(stage: string): StageInfo | undefined {
+    try {
+      return readStage(stage, this.projectDir);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Accepts a job: validates the stage and regions, then starts it at once, queues it behind the
+   * jobs holding its stacks (`queue: true`), or rejects it (StackBusyError).
+   */
+  submit(request: JobRequest): Job {
+    if (!this.accepting) throw new ServiceStoppingError();
+    const { info, targets } = this.resolve(request);
+    const stacks = targets.map((target) => target.stackName);
+    const busy = this.queues.firstBusy(stacks);
+    if (busy && !request.queue) throw new StackBusyError(busy.stackName, busy.jobId);
+
+    const now = this.clock().toISOString();
+    const job: Job = {
+      id: randomUUID(),
+      kind: request.kind,
+      stage: info.stage,
+      state: "queued",
+      trigger: request.trigger ?? "api",
+      engine: this.engine.kind,
+      options: withoutUndefined(request.options ?? {}),
+      regions: targets.map((target) => ({
+        region: target.region,
+        stackName: target.stackName,
+        primary: target.primary,
+        state: "pending",
+        elapsedMs: 0,
+        gates: [],
+      })),
+      createdAt: now,
+    };
+    const { controller, release } = childController(this.stopping.signal);
+    let resolveDone: () => void = () => {};
+    const done = new Promise<void>((resolve) => {
+      resolveDone = resolve;
+    });
+    const active: ActiveJob = {
+      job,
+      info,
+      targets,
+      stacks,
+      controller,
+      release,
+      seq: 0,
+      done,
+      resolveDone,
+    };
+    this.active.set(job.id, active);
+    this.store.transaction(() => {
+      this.store.insertJob(job);
+      for (const stackName of stacks) this.store.setLastJob(stackName, job);
+      this.emit(active, "job", jobSummary(job));
+    });
+    this.queues.join(job.id, stacks);
+    if (this.queues.isHead(job.id, stacks)) this.start(active);
+    return this.view(job);
+  }
+
+  /** A job (with its duration so far while running). */
+  get(id: string): Job | undefined {
+    const active = this.active.get(id);
+    return active ? this.view(active.job) : this.store.getJob(id);
+  }
+
+  /**
+   * Cancels a job: a queued one at once, a running one by aborting its operations (the engine
+   * cancels the stack's update; the job ends `cancelled` when they have stopped).
+   *
+   * @throws JobNotFoundError, JobFinishedError
+   */
+  cancel(id: string, reason = "cancelled by request"): Job {
+    const active = this.active.get(id);
+    if (!active) {
+      const stored = this.store.getJob(id);
+      if (!stored) throw new JobNotFoundError(id);
+      throw new JobFinishedError(stored);
+    }
+    if (active.job.state === "queued") {
+      this.finish(active, "cancelled", `${reason} before it started`);
+    } else if (!active.controller.signal.aborted) {
+      active.job.cancelRequested = true;
+      this.save(active);
+      active.controller.abort(new Error(reason));
+    }
+    return this.view(active.job);
+  }
+
+  /**
+   * Listens to a job's events from now on; returns the function that stops listening. Read the
+   * events so far with `eventsAfter` in the same tick to miss none.
+   */
+  subscribe(jobId: string, listener: JobListener): () => void {
+    let set = this.listeners.get(jobId);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(jobId, set);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.listeners.get(jobId) === set) this.listeners.delete(jobId);
+    };
+  }
+
+  eventsAfter(jobId: string, afterSeq: number): JobEvent[] {
+    return this.store.eventsAfter(jobId, afterSeq);
+  }
+
+  /**
+   * Stops taking jobs, cancels the queued ones, aborts the running ones and waits for them to end
+   * (at most `graceMs`); a job still running then is marked `interrupted`.
+   */
+  async shutdown(graceMs = 30_000): Promise<void> {
+    if (this.stopping.signal.aborted) return;
+    const reason = "the service is stopping";
+    for (const active of [...this.active.values()]) {
+      if (active.job.state === "queued") this.finish(active, "cancelled", `cancelled: ${reason}`);
+    }
+    const running = [...this.active.values()];
+    for (const active of running) {
+      active.job.cancelRequested = true;
+      this.save(active);
+    }
+    this.stopping.abort(new Error(reason));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([Promise.all(running.map((active) => active.done)), timeout]);
+    clearTimeout(timer);
+    for (const active of [...this.active.values()]) {
+      this.finish(
+        active,
+        "interrupted",
+        `interrupted: ${reason} and the job did not stop within ${graceMs} ms`,
+      );
+    }
+  }
+
+  private resolve(request: JobRequest): { info: StageInfo; targets: RegionTarget[] } {
+    try {
+      const info = readStage(request.stage, this.projectDir);
+      return { info, targets: selectTargets(info, request.regions) };
+    } catch (error) {
+      if (error instanceof RolloutUsageError) throw new JobRequestError(error.message);
+      if (error instanceof SettingsError) {
+        throw new JobRequestError(`the settings of stage "${request.stage}" are invalid: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+
+  private start(active: ActiveJob): void {
+    const { job } = active;
+    job.state = "running";
+    job.startedAt = this.clock().toISOString();
+    this.store.transaction(() => {
+      this.save(active);
+      for (const stackName of active.stacks) this.store.setLastJob(stackName, job);
+      this.emit(active, "job", jobSummary(job));
+    });
+    void this.execute(active);
+  }
+
+  private async execute(active: ActiveJob): Promise<void> {
+    const { job } = active;
+    let state: JobState = "failed";
+    let error: string | undefined;
+    try {
+      const outcome = await runJob({
+        job,
+        info: active.info,
+        targets: active.targets,
+        engine: this.engine,
+        signal: active.controller.signal,
+        projectDir: this.projectDir,
+        revision: this.options.revision ?? computeRevision,
+        health: this.options.health ?? ((info) => createHealthGate({ app: info.app })),
+        onRegion: (region) => this.regionChanged(active, region),
+        onEvent: (type, data) => this.emit(active, type, data),
+        onRevision: (revision) => {
+          job.revision = revision;
+          this.save(active);
+        },
+      });
+      state = outcome.state;
+      error = outcome.error;
+      job.result = outcome.result;
+    } catch (thrown) {
+      error = active.controller.signal.aborted
+        ? `cancelled: ${reasonText(active.controller.signal.reason)}`
+        : (thrown as Error).message;
+      state = active.controller.signal.aborted ? "cancelled" : "failed";
+    }
+    this.finish(active, state, error);
+  }
+
+  private regionChanged(active: ActiveJob, region: JobRegion): void {
+    const { job } = active;
+    const index = job.regions.findIndex((entry) => entry.stackName === region.stackName);
+    if (index === -1) return;
+    job.regions[index] = region;
+    const at = this.clock().toISOString();
+    this.store.transaction(() => {
+      this.save(active);
+      if (FINISHED_REGION_STATES.has(region.state)) {
+        if (job.kind === "rollout" && !job.options.dryRun && region.state !== "skipped") {
+          this.store.setRollout(region.stackName, job.id, region, at);
+        }
+        if (job.kind === "drift" && region.state !== "cancelled") {
+          this.store.setDrift(region.stackName, job.id, region, at);
+        }
+      }
+      this.emit(active, "region", region);
+    });
+  }
+
+  private finish(active: ActiveJob, state: JobState, error?: string): void {
+    const { job } = active;
+    if (FINISHED_STATES.has(job.state)) return;
+    const finishedAt = this.clock();
+    job.state = state;
+    job.finishedAt = finishedAt.toISOString();
+    job.durationMs = job.startedAt ? finishedAt.getTime() - Date.parse(job.startedAt) : 0;
+    if (error !== undefined) job.error = error;
+    this.store.transaction(() => {
+      this.save(active);
+      for (const stackName of active.stacks) this.store.setLastJob(stackName, job);
+      this.emit(active, "job", jobSummary(job));
+    });
+    this.active.delete(job.id);
+    active.release();
+    active.resolveDone();
+    this.listeners.delete(job.id);
+    try {
+      this.options.onFinished?.(job);
+    } catch {
+      // Metrics must not break the job's bookkeeping.
+    }
+    for (const next of this.queues.leave(job.id, active.stacks)) {
+      const candidate = this.active.get(next);
+      if (candidate?.job.state === "queued" && this.queues.isHead(next, candidate.stacks)) {
+        this.start(candidate);
+      }
+    }
+  }
+
+  private save(active: ActiveJob): void {
+    this.store.updateJob(active.job);
+  }
+
+  private emit(active: ActiveJob, type: JobEvent["type"], data: unknown): void {
+    const event: JobEvent = {
+      jobId: active.job.id,
+      seq: ++active.seq,
+      type,
+      data,
+      at: this.clock().toISOString(),
+    };
+    this.store.appendEvent(event);
+    const listeners = this.listeners.get(active.job.id);
+    if (!listeners) return;
+    for (const listener of [...listeners]) {
+      try {
+        listener(event);
+      } catch {
+        // A broken listener (a closed connection) must not break the job.
+      }
+    }
+  }
+
+  /** Jobs the store has as queued or running belong to a process that died: they are interrupted. */
+  private interruptLeftovers(): void {
+    const leftovers = this.store.jobsInStates(["queued", "running"]);
+    const now = this.clock();
+    for (const job of leftovers) {
+      const was = job.state;
+      job.state = "interrupted";
+      job.finishedAt = now.toISOString();
+      job.durationMs = job.startedAt ? now.getTime() - Date.parse(job.startedAt) : 0;
+      job.error = `interrupted: the service stopped while the job was ${was}`;
+      for (const region of job.regions) {
+        if (region.state === "running" || region.state === "pending") {
+          region.state = "interrupted";
+          region.message = job.error;
+        }
+      }
+      this.store.transaction(() => {
+        this.store.updateJob(job);
+        this.store.appendEvent({
+          jobId: job.id,
+          seq: this.store.lastSeq(job.id) + 1,
+          type: "job",
+          data: jobSummary(job),
+          at: job.finishedAt!,
+        });
+      });
+    }
+  }
+
+  private view(job: Job): Job {
+    if (job.state !== "running" || !job.startedAt) return { ...job };
+    return { ...job, durationMs: this.clock().getTime() - Date.parse(job.startedAt) };
+  }
+}
+
+/** Region states in which a region is done. */
+const FINISHED_REGION_STATES: ReadonlySet<string> = new Set([
+  "succeeded",
+  "upToDate",
+  "previewed",
+  "failed",
+  "skipped",
+  "cancelled",
+  "clean",
+  "drifted",
+  "remediated",
+]);
+
+/** The job as a `job` event carries it: everything but the (large) final report. */
+export function jobSummary(job: Job): Job {
+  const { result: _result, ...summary } = job;
+  return summary;
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as T;
+}

@@ -1,0 +1,243 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import Database from "better-sqlite3";
+import type { Job, JobEvent, JobKind, JobRegion, JobState } from "./types";
+
+/** What the stack grid shows of one region stack: its last job, rollout and drift check. */
+export interface StackStatusRow {
+  stackName: string;
+  lastJob?: { id: string; kind: JobKind; state: JobState; createdAt: string; finishedAt?: string };
+  rollout?: { jobId: string; state: string; at: string };
+  drift?: { jobId: string; state: string; driftedCount?: number; at: string };
+}
+
+export interface JobQuery {
+  stage?: string;
+  kind?: JobKind;
+  state?: JobState;
+  /** @default 50 */
+  limit?: number;
+}
+
+interface JobRow {
+  id: string;
+  doc: string;
+}
+
+interface EventRow {
+  job_id: string;
+  seq: number;
+  type: JobEvent["type"];
+  data: string;
+  at: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  created INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  state TEXT NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created DESC);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
+CREATE TABLE IF NOT EXISTS events (
+  job_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  data TEXT NOT NULL,
+  at TEXT NOT NULL,
+  PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stack_status (
+  stack_name TEXT PRIMARY KEY,
+  last_job TEXT,
+  rollout TEXT,
+  drift TEXT
+);
+`;
+
+/** The store's file under a data directory. */
+export function databaseFile(dataDir: string): string {
+  return path.join(dataDir, "platform-jobs.sqlite");
+}
+
+/**
+ * Jobs, their events and each stack's last rollout and drift state, in one SQLite file
+ * (better-sqlite3, WAL). Every write is synchronous and committed before it returns, so what the
+ * API answered is on disk. A job is stored as its JSON document plus the columns queries filter on.
+ */
+export class JobStore {
+  readonly file: string;
+  private readonly db: Database.Database;
+  private readonly statements: {
+    insertJob: Database.Statement<[string, number, string, string, string, string]>;
+    updateJob: Database.Statement<[string, string, string]>;
+    getJob: Database.Statement<[string], JobRow>;
+    insertEvent: Database.Statement<[string, number, string, string, string]>;
+    eventsAfter: Database.Statement<[string, number], EventRow>;
+    lastSeq: Database.Statement<[string], { seq: number | null }>;
+    countByKindState: Database.Statement<[], { kind: JobKind; state: JobState; count: number }>;
+    stackStatus: Database.Statement<
+      [],
+      { stack_name: string; last_job: string | null; rollout: string | null; drift: string | null }
+    >;
+    setLastJob: Database.Statement<[string, string]>;
+    setRollout: Database.Statement<[string, string]>;
+    setDrift: Database.Statement<[string, string]>;
+  };
+
+  /** Opens (or creates) the store; `file` may be `:memory:`. */
+  constructor(file: string) {
+    if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.file = file;
+    this.db = new Database(file);
+    this.db.pragma("journal_mode = WAL");
+    // WAL + NORMAL: a commit survives a process crash; only a power loss can take the last ones.
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("busy_timeout = 5000");
+    this.db.exec(SCHEMA);
+    this.statements = {
+      insertJob: this.db.prepare(
+        "INSERT INTO jobs (id, created, kind, stage, state, doc) VALUES (?, ?, ?, ?, ?, ?)",
+      ),
+      updateJob: this.db.prepare("UPDATE jobs SET state = ?, doc = ? WHERE id = ?"),
+      getJob: this.db.prepare("SELECT id, doc FROM jobs WHERE id = ?"),
+      insertEvent: this.db.prepare("INSERT INTO events (job_id, seq, type, data, at) VALUES (?, ?, ?, ?, ?)"),
+      eventsAfter: this.db.prepare(
+        "SELECT job_id, seq, type, data, at FROM events WHERE job_id = ? AND seq > ? ORDER BY seq",
+      ),
+      lastSeq: this.db.prepare("SELECT MAX(seq) AS seq FROM events WHERE job_id = ?"),
+      countByKindState: this.db.prepare(
+        "SELECT kind, state, COUNT(*) AS count FROM jobs GROUP BY kind, state ORDER BY kind, state",
+      ),
+      stackStatus: this.db.prepare("SELECT stack_name, last_job, rollout, drift FROM stack_status"),
+      setLastJob: this.db.prepare(
+        "INSERT INTO stack_status (stack_name, last_job) VALUES (?, ?) ON CONFLICT (stack_name) DO UPDATE SET last_job = excluded.last_job",
+      ),
+      setRollout: this.db.prepare(
+        "INSERT INTO stack_status (stack_name, rollout) VALUES (?, ?) ON CONFLICT (stack_name) DO UPDATE SET rollout = excluded.rollout",
+      ),
+      setDrift: this.db.prepare(
+        "INSERT INTO stack_status (stack_name, drift) VALUES (?, ?) ON CONFLICT (stack_name) DO UPDATE SET drift = excluded.drift",
+      ),
+    };
+  }
+
+  insertJob(job: Job): void {
+    this.statements.insertJob.run(
+      job.id,
+      Date.parse(job.createdAt),
+      job.kind,
+      job.stage,
+      job.state,
+      JSON.stringify(job),
+    );
+  }
+
+  updateJob(job: Job): void {
+    this.statements.updateJob.run(job.state, JSON.stringify(job), job.id);
+  }
+
+  getJob(id: string): Job | undefined {
+    const row = this.statements.getJob.get(id);
+    return row ? (JSON.parse(row.doc) as Job) : undefined;
+  }
+
+  /** Newest first. */
+  listJobs(query: JobQuery = {}): Job[] {
+    const where: string[] = [];
+    const values: (string | number)[] = [];
+    for (const key of ["stage", "kind", "state"] as const) {
+      const value = query[key];
+      if (value !== undefined) {
+        where.push(`${key} = ?`);
+        values.push(value);
+      }
+    }
+    const sql = `SELECT id, doc FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created DESC, rowid DESC LIMIT ?`;
+    const rows = this.db.prepare<(string | number)[], JobRow>(sql).all(...values, query.limit ?? 50);
+    return rows.map((row) => JSON.parse(row.doc) as Job);
+  }
+
+  /** Jobs in these states, oldest first. */
+  jobsInStates(states: JobState[]): Job[] {
+    const rows = this.db
+      .prepare<string[], JobRow>(
+        `SELECT id, doc FROM jobs WHERE state IN (${states.map(() => "?").join(", ")}) ORDER BY created, rowid`,
+      )
+      .all(...states);
+    return rows.map((row) => JSON.parse(row.doc) as Job);
+  }
+
+  appendEvent(event: JobEvent): void {
+    this.statements.insertEvent.run(event.jobId, event.seq, event.type, JSON.stringify(event.data), event.at);
+  }
+
+  /** The job's events with `seq` above `afterSeq`, in order. */
+  eventsAfter(jobId: string, afterSeq = 0): JobEvent[] {
+    return this.statements.eventsAfter.all(jobId, afterSeq).map((row) => ({
+      jobId: row.job_id,
+      seq: row.seq,
+      type: row.type,
+      data: JSON.parse(row.data),
+      at: row.at,
+    }));
+  }
+
+  /** The job's last event's `seq` (0 when it has none). */
+  lastSeq(jobId: string): number {
+    return this.statements.lastSeq.get(jobId)?.seq ?? 0;
+  }
+
+  countByKindAndState(): { kind: JobKind; state: JobState; count: number }[] {
+    return this.statements.countByKindState.all();
+  }
+
+  /** Records that a job touches a stack (its last job). */
+  setLastJob(stackName: string, job: Job): void {
+    const ref = {
+      id: job.id,
+      kind: job.kind,
+      state: job.state,
+      createdAt: job.createdAt,
+      finishedAt: job.finishedAt,
+    };
+    this.statements.setLastJob.run(stackName, JSON.stringify(ref));
+  }
+
+  setRollout(stackName: string, jobId: string, region: JobRegion, at: string): void {
+    this.statements.setRollout.run(stackName, JSON.stringify({ jobId, state: region.state, at }));
+  }
+
+  setDrift(stackName: string, jobId: string, region: JobRegion, at: string): void {
+    this.statements.setDrift.run(
+      stackName,
+      JSON.stringify({ jobId, state: region.state, driftedCount: region.driftedCount, at }),
+    );
+  }
+
+  stackStatuses(): Map<string, StackStatusRow> {
+    const statuses = new Map<string, StackStatusRow>();
+    for (const row of this.statements.stackStatus.all()) {
+      statuses.set(row.stack_name, {
+        stackName: row.stack_name,
+        lastJob: row.last_job ? JSON.parse(row.last_job) : undefined,
+        rollout: row.rollout ? JSON.parse(row.rollout) : undefined,
+        drift: row.drift ? JSON.parse(row.drift) : undefined,
+      });
+    }
+    return statuses;
+  }
+
+  /** Runs `body` in one transaction (all its writes commit together, or none). */
+  transaction<T>(body: () => T): T {
+    return this.db.transaction(body)();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,61 @@
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { JobStore } from "./jobs/store";
+import { FINISHED_STATES, JOB_KINDS, JOB_STATES, type Job } from "./jobs/types";
+
+/** Job durations' buckets, in seconds: from an in-memory preview to a long multi-region rollout. */
+const DURATION_BUCKETS = [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 2400];
+
+/**
+ * The service's Prometheus metrics (`GET /metrics`), on a registry of its own: jobs by kind and
+ * state (read from the store at scrape time, so they survive restarts), job durations, the drifted
+ * resources of each stack's last drift check, and the process's default metrics.
+ */
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  private readonly durations: Histogram<"kind" | "state">;
+
+  constructor(store: JobStore) {
+    const registry = this.registry;
+    new Gauge({
+      name: "platform_jobs",
+      help: "Jobs in the store, by kind and state.",
+      labelNames: ["kind", "state"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        // Every combination, so that a state with no job reads 0 instead of vanishing.
+        for (const kind of JOB_KINDS) for (const state of JOB_STATES) this.set({ kind, state }, 0);
+        for (const row of store.countByKindAndState())
+          this.set({ kind: row.kind, state: row.state }, row.count);
+      },
+    });
+    this.durations = new Histogram({
+      name: "platform_job_duration_seconds",
+      help: "Duration of finished jobs (from start to finish), by kind and final state.",
+      labelNames: ["kind", "state"],
+      buckets: DURATION_BUCKETS,
+      registers: [registry],
+    });
+    new Gauge({
+      name: "platform_drifted_resources",
+      help: "Resources found drifted by the last drift check of each stack.",
+      labelNames: ["stack"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const status of store.stackStatuses().values()) {
+          if (status.drift?.driftedCount !== undefined) {
+            this.set({ stack: status.stackName }, status.drift.driftedCount);
+          }
+        }
+      },
+    });
+    collectDefaultMetrics({ register: registry, prefix: "platform_service_" });
+  }
+
+  /** Records a finished job's duration. */
+  observe(job: Job): void {
+    if (!FINISHED_STATES.has(job.state) || job.durationMs === undefined || !job.startedAt) return;
+    this.durations.observe({ kind: job.kind, state: job.state }, job.durationMs / 1000);
+  }
+}

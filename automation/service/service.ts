@@ -1,0 +1,120 @@
+import * as path from "node:path";
+import type { FastifyInstance } from "fastify";
+import { chooseEngine } from "../engine/choose";
+import type { Engine } from "../engine/types";
+import { PROJECT_DIR } from "../plan/plan";
+import type { HealthGate } from "../rollout/health";
+import type { StageInfo } from "../rollout/targets";
+import { generateToken } from "./http/auth";
+import { buildServer } from "./http/server";
+import { JobManager } from "./jobs/manager";
+import { databaseFile, JobStore } from "./jobs/store";
+import { ServiceMetrics } from "./metrics";
+import { type DriftSchedule, startDriftSchedules } from "./schedule";
+
+export interface ServiceOptions {
+  /** @default chooseEngine (PulumiEngine when `pulumi` is on PATH, else OfflineEngine) */
+  engine?: Engine;
+  /** @default PROJECT_DIR */
+  projectDir?: string;
+  /** Where the job store lives. @default `<projectDir>/.data` */
+  dataDir?: string;
+  /** The API token. @default a random one (tokenGenerated is then true) */
+  token?: string;
+  /** The revision a rollout deploys. @default computeRevision */
+  revision?: (projectDir: string, stage: string) => Promise<string>;
+  /** A rollout's health gate. @default HTTP smoke path + CloudWatch alarms */
+  health?: (stage: StageInfo) => HealthGate;
+  /** Drift checks on a schedule. false: none. @default per stage, `platform:driftSchedule` */
+  driftSchedule?: { override?: string } | false;
+  /** How long stopping waits for running jobs to end after cancelling them. @default 30000 */
+  graceMs?: number;
+  /** Fastify's request log. @default false */
+  logger?: boolean;
+  /** Told of a scheduled drift check that did not start. */
+  onScheduleSkip?: (stage: string, reason: string) => void;
+}
+
+/** The HTTP service: job store, job manager, metrics, schedules and the Fastify app. */
+export interface Service {
+  app: FastifyInstance;
+  manager: JobManager;
+  store: JobStore;
+  metrics: ServiceMetrics;
+  token: string;
+  /** True when the token was generated for this run (print it once). */
+  tokenGenerated: boolean;
+  schedules: DriftSchedule[];
+  /** Jobs found queued or running at start (a previous process died): now `interrupted`. */
+  interruptedAtStart: number;
+  /** Listens; resolves to the base URL (`http://127.0.0.1:8080`). */
+  listen(host: string, port: number): Promise<string>;
+  /** Stops taking jobs, cancels the running ones, closes the server and the store. */
+  close(): Promise<void>;
+}
+
+export function createService(options: ServiceOptions = {}): Service {
+  const projectDir = options.projectDir ?? PROJECT_DIR;
+  const store = new JobStore(databaseFile(options.dataDir ?? path.join(projectDir, ".data")));
+  const before = store.jobsInStates(["queued", "running"]).length;
+  const metrics = new ServiceMetrics(store);
+  const engine = options.engine ?? chooseEngine({ projectDir });
+  let manager: JobManager;
+  try {
+    manager = new JobManager({
+      store,
+      engine,
+      projectDir,
+      revision: options.revision,
+      health: options.health,
+      onFinished: (job) => metrics.observe(job),
+    });
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+  const tokenGenerated = options.token === undefined;
+  const token = options.token ?? generateToken();
+  const app = buildServer({ manager, store, metrics, token, projectDir, logger: options.logger });
+  let scheduled: { schedules: DriftSchedule[]; stop: () => void } = { schedules: [], stop: () => {} };
+  if (options.driftSchedule !== false) {
+    try {
+      scheduled = startDriftSchedules({
+        manager,
+        store,
+        projectDir,
+        override: options.driftSchedule?.override,
+        onSkip: options.onScheduleSkip,
+      });
+    } catch (error) {
+      store.close();
+      throw error;
+    }
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    manager,
+    store,
+    metrics,
+    token,
+    tokenGenerated,
+    schedules: scheduled.schedules,
+    interruptedAtStart: before,
+    async listen(host, port) {
+      await app.listen({ host, port });
+      const address = app.server.address();
+      const actualPort = typeof address === "object" && address ? address.port : port;
+      return `http://${host.includes(":") ? `[${host}]` : host}:${actualPort}`;
+    },
+    close() {
+      closing ??= (async () => {
+        scheduled.stop();
+        await manager.shutdown(options.graceMs);
+        await app.close();
+        store.close();
+      })();
+      return closing;
+    },
+  };
+}
