@@ -16,7 +16,6 @@ export interface DriftSchedule {
 export interface ScheduleOptions {
   manager: JobManager;
   store: JobStore;
-  projectDir: string;
   /** `DRIFT_SCHEDULE`: applies to every stage, over their settings. */
   override?: string;
   /** Told of each scheduled check that did not start (a check of the stage still queued or running, ...). */
@@ -42,7 +41,7 @@ export function startDriftSchedules(options: ScheduleOptions): {
   }
   const jobs: Cron[] = [];
   const schedules: DriftSchedule[] = [];
-  for (const stage of listStages(options.projectDir, options.store).stages) {
+  for (const stage of listStages(options.manager.stages, options.store).stages) {
     if (stage.error) continue;
     const expression = override || stageSchedule(options, stage.stage);
     if (!expression) continue;
@@ -79,6 +78,5 @@ export function startDriftSchedules(options: ScheduleOptions): {
 }
 
 function stageSchedule(options: ScheduleOptions, stage: string): string | undefined {
-  // listStages has already read the stage; readStage again for its settings' schedule.
   return options.manager.stageInfo(stage)?.driftSchedule;
 }

@@ -75,14 +75,13 @@ export function createService(options: ServiceOptions = {}): Service {
   }
   const tokenGenerated = options.token === undefined;
   const token = options.token ?? generateToken();
-  const app = buildServer({ manager, store, metrics, token, projectDir, logger: options.logger });
+  const app = buildServer({ manager, store, metrics, token, logger: options.logger });
   let scheduled: { schedules: DriftSchedule[]; stop: () => void } = { schedules: [], stop: () => {} };
   if (options.driftSchedule !== false) {
     try {
       scheduled = startDriftSchedules({
         manager,
         store,
-        projectDir,
         override: options.driftSchedule?.override,
         onSkip: options.onScheduleSkip,
       });

@@ -1,7 +1,55 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { SettingsError } from "../../components/settings";
 import { listStacks } from "../plan/stack-config";
-import { readStage, regionStackName } from "../rollout/targets";
+import { readStage, regionStackName, type StageInfo } from "../rollout/targets";
 import type { JobStore, StackStatusRow } from "./jobs/store";
+
+/**
+ * The project's stages, read with readStage (YAML and the settings schema: a few milliseconds)
+ * once and again only when the project's or the stage's stack file changes, so that accepting a
+ * job costs no file parsing. Errors are cached the same way and thrown again.
+ */
+export class StageCatalog {
+  private readonly cache = new Map<string, { signature: string; info?: StageInfo; error?: unknown }>();
+
+  constructor(readonly projectDir: string) {}
+
+  /** The stages with a stack file (region stacks' own files included), sorted. */
+  names(): string[] {
+    return listStacks(this.projectDir);
+  }
+
+  /** readStage, cached. @throws RolloutUsageError (unknown stage), SettingsError (invalid settings) */
+  read(stage: string): StageInfo {
+    const signature = this.signature(stage);
+    let entry = this.cache.get(stage);
+    if (!entry || entry.signature !== signature) {
+      try {
+        entry = { signature, info: readStage(stage, this.projectDir) };
+      } catch (error) {
+        entry = { signature, error };
+      }
+      this.cache.set(stage, entry);
+    }
+    if (entry.error !== undefined) throw entry.error;
+    return entry.info!;
+  }
+
+  /** Modification times and sizes of the files a stage's settings come from. */
+  private signature(stage: string): string {
+    return ["Pulumi.yaml", `Pulumi.${stage}.yaml`, `Pulumi.${stage}.yml`]
+      .map((file) => {
+        try {
+          const stat = fs.statSync(path.join(this.projectDir, file));
+          return `${stat.mtimeMs}:${stat.size}`;
+        } catch {
+          return "-";
+        }
+      })
+      .join("|");
+  }
+}
 
 export interface StackStatus extends Omit<StackStatusRow, "stackName"> {
   region: string;
@@ -28,15 +76,15 @@ export interface StackList {
  * The stages (every `Pulumi.<stage>.yaml` that is not a region stack's file), their region stacks,
  * and the last job, rollout and drift check of each stack.
  */
-export function listStages(projectDir: string, store: JobStore): StackList {
-  const names = listStacks(projectDir);
+export function listStages(catalog: StageCatalog, store: JobStore): StackList {
+  const names = catalog.names();
   const statuses = store.stackStatuses();
   const stages: StageStatus[] = [];
   const regions: string[] = [];
   const regionStacks = new Set<string>();
   const infos = names.map((stage) => {
     try {
-      const info = readStage(stage, projectDir);
+      const info = catalog.read(stage);
       for (const region of info.regions) {
         if (region !== info.primaryRegion)
           regionStacks.add(regionStackName(stage, region, info.primaryRegion));

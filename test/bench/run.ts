@@ -12,6 +12,7 @@ const BENCHMARKS: { name: string; load: () => Promise<BenchModule> }[] = [
   { name: "bundle", load: () => import("./bundle.bench") },
   { name: "policy", load: () => import("./policy.bench") },
   { name: "rollout", load: () => import("./rollout.bench") },
+  { name: "service", load: () => import("./service.bench") },
 ];
 
 async function main(): Promise<void> {

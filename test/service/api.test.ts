@@ -240,6 +240,10 @@ describe("service HTTP API", function () {
         all.jobs.map((job) => job.id),
         [second.body.id, first.body.id],
       );
+      assert.ok(
+        all.jobs.every((job) => job.result === undefined),
+        "the list leaves the reports out",
+      );
       const previews = (await (await context.service.request("/jobs?kind=preview&stage=dev")).json()) as {
         jobs: Job[];
       };

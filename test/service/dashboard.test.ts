@@ -17,6 +17,13 @@ const ROLLOUT_GATES = ["preview", "up", "health"];
 /** Generous: the waits end as soon as the page shows what they wait for. */
 const TIMEOUT_MS = 20_000;
 
+/** What the page's SseParser made of some chunks (see the parser test). */
+interface ParsedMessages {
+  messages: unknown[];
+  retry: number;
+  ended: unknown[];
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `read` until `ok` accepts its value; fails with the last value seen after `timeoutMs`. */
@@ -30,7 +37,8 @@ async function eventually<T>(
   for (;;) {
     const value = await read();
     if (ok(value)) return value;
-    if (Date.now() > deadline) assert.fail(`${what}: not seen in ${timeoutMs} ms (last: ${JSON.stringify(value)})`);
+    if (Date.now() > deadline)
+      assert.fail(`${what}: not seen in ${timeoutMs} ms (last: ${JSON.stringify(value)})`);
     await sleep(50);
   }
 }
@@ -66,15 +74,17 @@ function openJobId(page: Page): string {
 describe("service dashboard", () => {
   let browser: Browser | undefined;
   let context: BrowserContext | undefined;
-  /** Fast gates, for rollouts that should finish in about a second. */
-  let fast: TestService | undefined;
-  /** A slow `up`, for rollouts that must still be running when the test acts on them. */
-  let slow: TestService | undefined;
+  /** For the tests that start no job. */
+  let shared: TestService | undefined;
+  /** Services a test started (each rollout test has its own: a stack rolled out once is up to date). */
+  let started: TestService[] = [];
   let pageErrors: string[] = [];
 
   before(async function () {
     if (!fs.existsSync(CHROMIUM)) {
-      console.log(`    skipping the dashboard tests: chromium not installed at ${CHROMIUM} (apt-get install chromium)`);
+      console.log(
+        `    skipping the dashboard tests: chromium not installed at ${CHROMIUM} (apt-get install chromium)`,
+      );
       this.skip();
     }
     browser = await chromium.launch({
@@ -90,18 +100,12 @@ describe("service dashboard", () => {
         "--disable-sync",
       ],
     });
-    fast = await startTestService({
-      engine: new InMemoryEngine({ defaults: { durations: { preview: 150, up: 250 } } }),
-    });
-    slow = await startTestService({
-      engine: new InMemoryEngine({ defaults: { durations: { preview: 150, up: 3000 } } }),
-    });
+    shared = await startTestService({ engine: new InMemoryEngine() });
   });
 
   after(async () => {
     await browser?.close();
-    await fast?.close();
-    await slow?.close();
+    await shared?.close();
   });
 
   beforeEach(async () => {
@@ -112,7 +116,18 @@ describe("service dashboard", () => {
   afterEach(async () => {
     await context?.close();
     context = undefined;
+    await Promise.all(started.map((service) => service.close()));
+    started = [];
   });
+
+  /** A service of its own whose `up` takes `upMs` (fast: the rollout ends in about a second). */
+  async function serviceWithUp(upMs: number): Promise<TestService> {
+    const service = await startTestService({
+      engine: new InMemoryEngine({ defaults: { durations: { preview: 150, up: upMs } } }),
+    });
+    started.push(service);
+    return service;
+  }
 
   /** A fresh page (fresh sessionStorage) on the dashboard, its script errors recorded. */
   async function openDashboard(service: TestService): Promise<Page> {
@@ -146,11 +161,11 @@ describe("service dashboard", () => {
   }
 
   it("asks for the API token, then shows the grid with a row per stage and prod's three regions", async () => {
-    const page = await openDashboard(fast!);
+    const page = await openDashboard(shared!);
     await page.getByLabel("API token").waitFor();
     assert.equal(await page.locator("#app").isVisible(), false, "the dashboard stays hidden without a token");
 
-    await connect(page, fast!.token);
+    await connect(page, shared!.token);
 
     await page.locator("#stacks-grid").waitFor();
     assert.deepEqual(await texts(page, "#stacks-grid thead th"), ["Stage", ...PROD_REGIONS]);
@@ -164,17 +179,21 @@ describe("service dashboard", () => {
     }
     const [devWest] = await texts(page, '#stacks-grid td[data-stage="dev"][data-region="us-west-2"]');
     assert.match(devWest ?? "", /—/, "dev has no us-west-2 stack");
-    assert.equal(await page.evaluate("sessionStorage.getItem('platform-api-token')"), fast!.token);
+    assert.equal(await page.evaluate("sessionStorage.getItem('platform-api-token')"), shared!.token);
     assert.deepEqual(pageErrors, []);
   });
 
   it("shows the token form again with an error message after a wrong token", async () => {
-    const page = await openDashboard(fast!);
+    const page = await openDashboard(shared!);
 
     await connect(page, "not-the-token");
 
     const message = page.locator("#token-message");
-    await eventually("the error message", () => message.textContent(), (text) => /not accept/i.test(text ?? ""));
+    await eventually(
+      "the error message",
+      () => message.textContent(),
+      (text) => /not accept/i.test(text ?? ""),
+    );
     assert.equal(await page.getByLabel("API token").isVisible(), true);
     assert.equal(await page.locator("#app").isVisible(), false);
     assert.equal(await page.evaluate("sessionStorage.getItem('platform-api-token')"), null);
@@ -182,7 +201,7 @@ describe("service dashboard", () => {
   });
 
   it("forgets the token with Forget token and asks for it again", async () => {
-    const page = await connected(fast!);
+    const page = await connected(shared!);
 
     await page.getByRole("button", { name: "Forget token" }).click();
 
@@ -192,15 +211,23 @@ describe("service dashboard", () => {
   });
 
   it("follows a rollout of prod started from the page until every gate of every region succeeded", async () => {
-    const page = await connected(fast!);
+    const page = await connected(await serviceWithUp(250));
 
     const jobId = await startProdRollout(page);
 
     assert.equal((await texts(page, "#job-heading"))[0], `Job ${jobId.slice(0, 8)}`);
     const allSucceeded = (states: Record<string, string>) =>
       Object.values(states).every((state) => state === "succeeded");
-    await eventually("every gate succeeded", () => gateStates(page, PROD_REGIONS, ROLLOUT_GATES), allSucceeded);
-    await eventually("the job succeeded", () => jobState(page), (state) => state === "succeeded");
+    await eventually(
+      "every gate succeeded",
+      () => gateStates(page, PROD_REGIONS, ROLLOUT_GATES),
+      allSucceeded,
+    );
+    await eventually(
+      "the job succeeded",
+      () => jobState(page),
+      (state) => state === "succeeded",
+    );
     assert.equal(await page.locator("#cancel-job").isVisible(), false, "no Cancel button once finished");
     for (const region of PROD_REGIONS) {
       const [state] = await texts(page, `#job-regions tr[data-region="${region}"] [data-region-state]`);
@@ -210,7 +237,8 @@ describe("service dashboard", () => {
     for (const region of PROD_REGIONS) {
       await eventually(
         `the grid shows prod ${region} rolled out`,
-        async () => (await texts(page, `#stacks-grid td[data-stage="prod"][data-region="${region}"]`))[0] ?? "",
+        async () =>
+          (await texts(page, `#stacks-grid td[data-stage="prod"][data-region="${region}"]`))[0] ?? "",
         (text) => text.includes("rollout: succeeded"),
       );
     }
@@ -225,7 +253,7 @@ describe("service dashboard", () => {
   });
 
   it("reconnects with Last-Event-ID after the event stream drops and still shows the job finish", async () => {
-    const page = await connected(fast!);
+    const page = await connected(await serviceWithUp(250));
     // Drop the first event stream in the middle of its first region message.
     await page.evaluate(`(() => {
       const original = window.fetch.bind(window);
@@ -264,7 +292,11 @@ describe("service dashboard", () => {
 
     await startProdRollout(page);
 
-    await eventually("the job succeeded", () => jobState(page), (state) => state === "succeeded");
+    await eventually(
+      "the job succeeded",
+      () => jobState(page),
+      (state) => state === "succeeded",
+    );
     const states = await gateStates(page, PROD_REGIONS, ROLLOUT_GATES);
     assert.ok(
       Object.values(states).every((state) => state === "succeeded"),
@@ -278,9 +310,9 @@ describe("service dashboard", () => {
   });
 
   it("parses event stream messages split across chunks, with multi-line data, CRLF and comments", async () => {
-    const page = await connected(fast!);
+    const page = await connected(shared!);
 
-    const parsed = await page.evaluate<{ messages: unknown[]; retry: number }>(`(async () => {
+    const parsed = await page.evaluate<ParsedMessages>(`(async () => {
       const { SseParser } = await import("/dashboard/app.js");
       const parser = new SseParser();
       const chunks = [
@@ -289,7 +321,10 @@ describe("service dashboard", () => {
         "\\nevent: region\\r\\ndata: line one\\r\\ndata:line two\\r\\n\\r\\ndata: no id\\n\\n",
         "id: 3\\nevent: wave\\ndata: unfinished",
       ];
-      return { messages: chunks.flatMap((chunk) => parser.push(chunk)), retry: parser.retry };
+      const messages = chunks.flatMap((chunk) => parser.push(chunk));
+      const tail = new SseParser("7");
+      const ended = [...tail.push("data: last\\r\\n\\r"), ...tail.end()];
+      return { messages, retry: parser.retry, ended };
     })()`);
 
     assert.deepEqual(parsed, {
@@ -299,28 +334,31 @@ describe("service dashboard", () => {
         { id: "2", event: "region", data: "line one\nline two" },
         { id: "2", event: "message", data: "no id" },
       ],
+      ended: [{ id: "7", event: "message", data: "last" }],
     });
   });
 
   it("shows the service's message and a link to the busy job when the stage is busy", async () => {
-    const page = await connected(slow!);
+    const service = await serviceWithUp(3000);
+    const page = await connected(service);
     const busyJobId = await startProdRollout(page);
 
     await page.locator("#start-rollout").click();
 
     const message = page.locator("#start-message");
-    await message.waitFor();
     const link = message.getByRole("link", { name: `Open the busy job ${busyJobId.slice(0, 8)}` });
+    await link.waitFor();
     assert.equal(await link.getAttribute("href"), `#jobs/${busyJobId}`);
     assert.match((await message.textContent()) ?? "", /busy/i);
 
-    await slow!.request(`/jobs/${busyJobId}/cancel`, { method: "POST" });
-    await waitForJob(slow!, busyJobId);
+    await service.request(`/jobs/${busyJobId}/cancel`, { method: "POST" });
+    await waitForJob(service, busyJobId);
     assert.deepEqual(pageErrors, []);
   });
 
   it("cancels a running rollout from the page and shows the job cancelled", async () => {
-    const page = await connected(slow!);
+    const service = await serviceWithUp(3000);
+    const page = await connected(service);
     const jobId = await startProdRollout(page);
     await eventually(
       "the canary's up gate running",
@@ -330,11 +368,15 @@ describe("service dashboard", () => {
 
     await page.getByRole("button", { name: "Cancel job" }).click();
 
-    await eventually("the job cancelled", () => jobState(page), (state) => state === "cancelled");
+    await eventually(
+      "the job cancelled",
+      () => jobState(page),
+      (state) => state === "cancelled",
+    );
     assert.equal(await page.locator("#cancel-job").isVisible(), false, "no Cancel button once finished");
     const [canary] = await texts(page, '#job-regions tr[data-region="us-east-1"] [data-region-state]');
     assert.equal(canary, "cancelled");
-    assert.equal((await waitForJob(slow!, jobId)).state, "cancelled");
+    assert.equal((await waitForJob(service, jobId)).state, "cancelled");
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -54,6 +54,11 @@ export class SseParser {
     return messages;
   }
 
+  /** Call at the end of the stream: a last lone "\r" ends its line after all. */
+  end() {
+    return this.buffer.endsWith("\r") ? this.push("\n") : [];
+  }
+
   /** @param {string} line @param {{ id: string | undefined, event: string, data: string }[]} messages */
   line(line, messages) {
     if (line === "") {
@@ -88,6 +93,7 @@ const state = {
   /** @type {ReturnType<typeof setInterval> | undefined} */
   pollTimer: undefined,
   refreshing: false,
+  refreshAgain: false,
   /** @type {any} */
   stacks: undefined,
   stacksKey: "",
@@ -191,7 +197,7 @@ async function api(path, { method = "GET", body } = {}) {
   }
   if (response.status === 401) {
     signOut(
-      `The service did not accept the API token (${messageOf(data, "401 Unauthorized")}). Enter it again.`,
+      `The service did not accept the API token: ${messageOf(data, "401 Unauthorized")}. Enter it again.`,
       true,
     );
     throw new UnauthorizedError("unauthorized");
@@ -239,7 +245,10 @@ async function connect() {
   button.disabled = true;
   try {
     const stacksLoaded = await loadStacks();
-    if (!stacksLoaded) return;
+    if (!stacksLoaded) {
+      if (!state.connected) showTokenForm($("#status").textContent ?? "Could not load the stacks.", true);
+      return;
+    }
     state.connected = true;
     $("#token-section").hidden = true;
     $("#app").hidden = false;
@@ -272,12 +281,22 @@ function stopPolling() {
   state.pollTimer = undefined;
 }
 
-/** Reloads the grid and the recent jobs (one refresh at a time). */
+/**
+ * Reloads the grid and the recent jobs, one refresh at a time: one asked for during a refresh
+ * runs after it (its answers may predate what prompted it, such as a job's end).
+ */
 async function refreshLists() {
-  if (!state.connected || state.refreshing) return;
+  if (!state.connected) return;
+  if (state.refreshing) {
+    state.refreshAgain = true;
+    return;
+  }
   state.refreshing = true;
   try {
-    await Promise.all([loadStacks(), loadJobs()]);
+    do {
+      state.refreshAgain = false;
+      await Promise.all([loadStacks(), loadJobs()]);
+    } while (state.refreshAgain && state.connected);
   } catch (error) {
     reportFailure("refresh", error);
   } finally {
@@ -456,10 +475,9 @@ function renderRegionChoices(force) {
   if (regions.length === 0) list.append(h("p", { className: "help" }, "No regions."));
 }
 
+/** Fills (or, without content, empties) the form's live message. */
 function setStartMessage(...content) {
-  const message = $("#start-message");
-  message.replaceChildren(...content);
-  message.hidden = content.length === 0;
+  $("#start-message").replaceChildren(...content);
 }
 
 async function startJob(kind) {
@@ -667,7 +685,7 @@ function renderJob(view) {
     .map(([name, value]) => `${name}: ${value}`)
     .join(", ");
   const item = (term, ...description) => h("div", {}, h("dt", {}, term), h("dd", {}, ...description));
-  $("#job-summary").replaceChildren(
+  const items = [
     item("Id", h("code", {}, job.id)),
     item("Kind", job.kind),
     item("Stage", job.stage),
@@ -684,7 +702,8 @@ function renderJob(view) {
     item("Started", timeElement(job.startedAt)),
     item("Finished", timeElement(job.finishedAt)),
     item("Duration", h("span", { id: "job-duration" }, formatDuration(jobDuration(job)))),
-  );
+  ];
+  $("#job-summary").replaceChildren(...items.filter((entry) => entry !== undefined));
   const error = $("#job-error");
   error.hidden = !job.error;
   error.replaceChildren(...(job.error ? [h("strong", {}, "Error: "), job.error] : []));
@@ -811,13 +830,13 @@ async function followJob(view) {
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       while (!finished) {
         const { value, done } = await reader.read();
-        if (done) break;
-        for (const message of parser.push(value)) {
+        for (const message of done ? parser.end() : parser.push(value)) {
           if (message.id !== undefined) lastEventId = message.id;
           failures = 0;
           if (applyEvent(view, message)) finished = true;
         }
         if (parser.retry !== undefined) retryMs = parser.retry;
+        if (done) break;
       }
       if (finished) {
         reader.cancel().catch(() => {});
@@ -915,7 +934,8 @@ async function cancelJob() {
     const { status, data } = await api(`/jobs/${encodeURIComponent(view.id)}/cancel`, { method: "POST" });
     if (status === 202) {
       announce(`Cancel requested for job ${shortId(view.id)}.`);
-      if (state.view === view && view.job) {
+      // The stream may already have brought the job's end: this answer is older than that.
+      if (state.view === view && view.job && !FINISHED_STATES.has(view.job.state)) {
         view.job = { ...view.job, ...data };
         renderJob(view);
       }

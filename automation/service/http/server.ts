@@ -7,6 +7,7 @@ import {
   type JobManager,
   JobNotFoundError,
   JobRequestError,
+  jobSummary,
   ServiceStoppingError,
   StackBusyError,
 } from "../jobs/manager";
@@ -21,7 +22,7 @@ import {
 } from "../jobs/types";
 import type { ServiceMetrics } from "../metrics";
 import { listStages } from "../stacks";
-import { checkBearer } from "./auth";
+import { bearerChecker } from "./auth";
 import { componentSchemas, OPENAPI_DOCUMENT, routeSchema } from "./openapi";
 
 export interface ServerOptions {
@@ -30,18 +31,30 @@ export interface ServerOptions {
   metrics: ServiceMetrics;
   /** The bearer token every endpoint but /healthz (and the dashboard's files) requires. */
   token: string;
-  projectDir: string;
   /** Fastify's request log. @default false */
   logger?: boolean;
 }
 
-/** The dashboard's files, served from memory. */
+/** The dashboard's files (automation/service/dashboard), read once and served from memory. */
 const DASHBOARD_DIR = path.join(__dirname, "..", "dashboard");
-const DASHBOARD_FILES: Record<string, { file: string; type: string }> = {
-  "/": { file: "index.html", type: "text/html; charset=utf-8" },
-  "/dashboard/app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
-  "/dashboard/style.css": { file: "style.css", type: "text/css; charset=utf-8" },
+const CONTENT_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
 };
+
+/** `/` is index.html; every other file is `/dashboard/<name>`. */
+function dashboardFiles(): Map<string, { body: Buffer; type: string }> {
+  const files = new Map<string, { body: Buffer; type: string }>();
+  for (const name of fs.readdirSync(DASHBOARD_DIR)) {
+    const type = CONTENT_TYPES[path.extname(name)];
+    if (!type) continue;
+    const body = fs.readFileSync(path.join(DASHBOARD_DIR, name));
+    files.set(name === "index.html" ? "/" : `/dashboard/${name}`, { body, type });
+  }
+  return files;
+}
 const DASHBOARD_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
@@ -103,10 +116,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
   for (const schema of componentSchemas()) app.addSchema(schema);
   const streams = new Set<ServerResponse>();
+  const authorized = bearerChecker(token);
 
   app.addHook("onRequest", async (request, reply) => {
     if (request.routeOptions.config.public) return;
-    if (!checkBearer(request.headers.authorization, token)) {
+    if (!authorized(request.headers.authorization)) {
       reply.header("WWW-Authenticate", 'Bearer realm="platform"');
       return reply
         .code(401)
@@ -136,8 +150,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     reply.code(404).send({ message: `no route ${request.method} ${request.url.split("?")[0]}` });
   });
 
-  for (const [url, { file, type }] of Object.entries(DASHBOARD_FILES)) {
-    const body = fs.readFileSync(path.join(DASHBOARD_DIR, file));
+  for (const [url, { body, type }] of dashboardFiles()) {
     app.get(url, { config: { public: true } }, async (_request, reply) =>
       reply
         .header("Content-Type", type)
@@ -157,7 +170,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.get("/openapi.json", async () => OPENAPI_DOCUMENT);
 
   app.get("/stacks", { schema: routeSchema("/stacks", "get") }, async () =>
-    listStages(options.projectDir, store),
+    listStages(manager.stages, store),
   );
 
   const submitRoute = (url: "/previews" | "/rollouts" | "/drift", kind: JobKind) => {
@@ -171,6 +184,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
         options: { parallelism, dryRun, cancelInFlight, remediate },
       };
       const job = manager.submit(jobRequest);
+      // Accepted means on disk: the answer waits for the (group) commit.
+      await store.whenCommitted();
       return reply.code(202).header("Location", `/jobs/${job.id}`).send(job);
     });
   };
@@ -181,23 +196,36 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.get<{ Querystring: { stage?: string; kind?: JobKind; state?: JobState; limit?: number } }>(
     "/jobs",
     { schema: routeSchema("/jobs", "get") },
-    async (request) => ({ jobs: store.listJobs(request.query).map((job) => manager.get(job.id) ?? job) }),
+    // The list leaves the reports out: a rollout report is large, and GET /jobs/:id has it.
+    async (request) => ({
+      jobs: store.listJobs(request.query).map((job) => jobSummary(manager.get(job.id) ?? job)),
+    }),
   );
 
   app.get<{ Params: { id: string } }>(
     "/jobs/:id",
     { schema: routeSchema("/jobs/{id}", "get") },
-    async (request) => {
-      const job = manager.get(request.params.id);
-      if (!job) throw new JobNotFoundError(request.params.id);
-      return job;
+    async (request, reply) => {
+      const { id } = request.params;
+      if (!manager.isActive(id)) {
+        // A finished job never changes: its stored document (written from the same Job objects
+        // this schema describes) goes out as it is, with no parse and re-serialization.
+        const json = store.getJobJson(id);
+        if (json === undefined) throw new JobNotFoundError(id);
+        return reply.type("application/json; charset=utf-8").send(json);
+      }
+      return manager.get(id);
     },
   );
 
   app.post<{ Params: { id: string } }>(
     "/jobs/:id/cancel",
     { schema: routeSchema("/jobs/{id}/cancel", "post") },
-    async (request, reply) => reply.code(202).send(manager.cancel(request.params.id)),
+    async (request, reply) => {
+      const job = manager.cancel(request.params.id);
+      await store.whenCommitted();
+      return reply.code(202).send(job);
+    },
   );
 
   app.get<{ Params: { id: string }; Headers: { "last-event-id"?: string } }>(

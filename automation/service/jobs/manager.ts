@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { SettingsError } from "../../../components/settings";
-import { childController } from "../../engine/abort";
 import { reasonText } from "../../engine/errors";
 import type { Engine } from "../../engine/types";
 import { PROJECT_DIR } from "../../plan/plan";
 import { createHealthGate, type HealthGate } from "../../rollout/health";
 import { computeRevision } from "../../rollout/revision";
-import { RolloutUsageError, readStage, type StageInfo, selectTargets } from "../../rollout/targets";
+import { RolloutUsageError, type StageInfo, selectTargets } from "../../rollout/targets";
 import type { RegionTarget } from "../../rollout/types";
+import { StageCatalog } from "../stacks";
 import { runJob } from "./run";
 import { StackQueues } from "./stack-queues";
 import type { JobStore } from "./store";
@@ -67,6 +67,8 @@ export interface JobManagerOptions {
   engine: Engine;
   /** @default PROJECT_DIR */
   projectDir?: string;
+  /** Where stage settings come from. @default new StageCatalog(projectDir) */
+  stages?: StageCatalog;
   /** The revision a rollout deploys. @default computeRevision (git commit, else a hash of the program) */
   revision?: (projectDir: string, stage: string) => Promise<string>;
   /** The health gate of a stage's rollout. @default createHealthGate({ app }) */
@@ -83,8 +85,8 @@ interface ActiveJob {
   info: StageInfo;
   targets: RegionTarget[];
   stacks: string[];
+  /** Aborted by a cancel or by shutdown. */
   controller: AbortController;
-  release: () => void;
   seq: number;
   done: Promise<void>;
   resolveDone: () => void;
@@ -102,6 +104,7 @@ export class JobManager {
   readonly engine: Engine;
   private readonly store: JobStore;
   private readonly projectDir: string;
+  readonly stages: StageCatalog;
   private readonly queues = new StackQueues();
   private readonly active = new Map<string, ActiveJob>();
   private readonly listeners = new Map<string, Set<JobListener>>();
@@ -112,6 +115,7 @@ export class JobManager {
     this.store = options.store;
     this.engine = options.engine;
     this.projectDir = options.projectDir ?? PROJECT_DIR;
+    this.stages = options.stages ?? new StageCatalog(this.projectDir);
     this.clock = options.clock ?? (() => new Date());
     this.interruptLeftovers();
   }
@@ -135,7 +139,7 @@ export class JobManager {
   /** A stage's settings, or undefined when it has none or they are invalid. */
   stageInfo(stage: string): StageInfo | undefined {
     try {
-      return readStage(stage, this.projectDir);
+      return this.stages.read(stage);
     } catch {
       return undefined;
     }
@@ -171,7 +175,7 @@ export class JobManager {
       })),
       createdAt: now,
     };
-    const { controller, release } = childController(this.stopping.signal);
+    const controller = new AbortController();
     let resolveDone: () => void = () => {};
     const done = new Promise<void>((resolve) => {
       resolveDone = resolve;
@@ -182,7 +186,6 @@ export class JobManager {
       targets,
       stacks,
       controller,
-      release,
       seq: 0,
       done,
       resolveDone,
@@ -196,6 +199,11 @@ export class JobManager {
     this.queues.join(job.id, stacks);
     if (this.queues.isHead(job.id, stacks)) this.start(active);
     return this.view(job);
+  }
+
+  /** Whether the job is queued or running (held in memory rather than only in the store). */
+  isActive(id: string): boolean {
+    return this.active.has(id);
   }
 
   /** A job (with its duration so far while running). */
@@ -264,6 +272,7 @@ export class JobManager {
       this.save(active);
     }
     this.stopping.abort(new Error(reason));
+    for (const active of running) active.controller.abort(new Error(reason));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs);
@@ -281,7 +290,7 @@ export class JobManager {
 
   private resolve(request: JobRequest): { info: StageInfo; targets: RegionTarget[] } {
     try {
-      const info = readStage(request.stage, this.projectDir);
+      const info = this.stages.read(request.stage);
       return { info, targets: selectTargets(info, request.regions) };
     } catch (error) {
       if (error instanceof RolloutUsageError) throw new JobRequestError(error.message);
@@ -322,7 +331,10 @@ export class JobManager {
         onEvent: (type, data) => this.emit(active, type, data),
         onRevision: (revision) => {
           job.revision = revision;
-          this.save(active);
+          this.store.transaction(() => {
+            this.save(active);
+            this.emit(active, "job", jobSummary(job));
+          });
         },
       });
       state = outcome.state;
@@ -371,7 +383,6 @@ export class JobManager {
       this.emit(active, "job", jobSummary(job));
     });
     this.active.delete(job.id);
-    active.release();
     active.resolveDone();
     this.listeners.delete(job.id);
     try {
@@ -379,11 +390,17 @@ export class JobManager {
     } catch {
       // Metrics must not break the job's bookkeeping.
     }
-    for (const next of this.queues.leave(job.id, active.stacks)) {
-      const candidate = this.active.get(next);
-      if (candidate?.job.state === "queued" && this.queues.isHead(next, candidate.stacks)) {
-        this.start(candidate);
-      }
+    const next = this.queues.leave(job.id, active.stacks);
+    if (next.length > 0) {
+      // On the next turn of the event loop: a run of quick jobs must not starve the HTTP server.
+      setImmediate(() => {
+        for (const id of next) {
+          const candidate = this.active.get(id);
+          if (candidate?.job.state === "queued" && this.queues.isHead(id, candidate.stacks)) {
+            this.start(candidate);
+          }
+        }
+      });
     }
   }
 

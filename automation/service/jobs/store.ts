@@ -66,12 +66,18 @@ export function databaseFile(dataDir: string): string {
 
 /**
  * Jobs, their events and each stack's last rollout and drift state, in one SQLite file
- * (better-sqlite3, WAL). Every write is synchronous and committed before it returns, so what the
- * API answered is on disk. A job is stored as its JSON document plus the columns queries filter on.
+ * (better-sqlite3, WAL). A job is stored as its JSON document plus the columns queries filter on.
+ *
+ * Writes are grouped: the first write of a turn of the event loop opens a transaction that
+ * commits at the end of that turn (setImmediate) or at `flush()`, so that a job's many events
+ * cost one commit instead of one each (a commit is ~50 µs here, an insert inside one ~5 µs).
+ * The API answers for a job it accepted or cancelled once that is committed (whenCommitted).
  */
 export class JobStore {
   readonly file: string;
   private readonly db: Database.Database;
+  private batchOpen = false;
+  private committed: { promise: Promise<void>; resolve: () => void } | undefined;
   private readonly statements: {
     insertJob: Database.Statement<[string, number, string, string, string, string]>;
     updateJob: Database.Statement<[string, string, string]>;
@@ -127,6 +133,7 @@ export class JobStore {
   }
 
   insertJob(job: Job): void {
+    this.batch();
     this.statements.insertJob.run(
       job.id,
       Date.parse(job.createdAt),
@@ -138,7 +145,13 @@ export class JobStore {
   }
 
   updateJob(job: Job): void {
+    this.batch();
     this.statements.updateJob.run(job.state, JSON.stringify(job), job.id);
+  }
+
+  /** The job's stored JSON document, as written: what `GET /jobs/:id` sends for a finished job. */
+  getJobJson(id: string): string | undefined {
+    return this.statements.getJob.get(id)?.doc;
   }
 
   getJob(id: string): Job | undefined {
@@ -173,6 +186,7 @@ export class JobStore {
   }
 
   appendEvent(event: JobEvent): void {
+    this.batch();
     this.statements.insertEvent.run(event.jobId, event.seq, event.type, JSON.stringify(event.data), event.at);
   }
 
@@ -198,6 +212,7 @@ export class JobStore {
 
   /** Records that a job touches a stack (its last job). */
   setLastJob(stackName: string, job: Job): void {
+    this.batch();
     const ref = {
       id: job.id,
       kind: job.kind,
@@ -209,10 +224,12 @@ export class JobStore {
   }
 
   setRollout(stackName: string, jobId: string, region: JobRegion, at: string): void {
+    this.batch();
     this.statements.setRollout.run(stackName, JSON.stringify({ jobId, state: region.state, at }));
   }
 
   setDrift(stackName: string, jobId: string, region: JobRegion, at: string): void {
+    this.batch();
     this.statements.setDrift.run(
       stackName,
       JSON.stringify({ jobId, state: region.state, driftedCount: region.driftedCount, at }),
@@ -232,12 +249,48 @@ export class JobStore {
     return statuses;
   }
 
-  /** Runs `body` in one transaction (all its writes commit together, or none). */
+  /** Runs `body` atomically (a savepoint inside the open batch): all its writes, or none. */
   transaction<T>(body: () => T): T {
+    this.batch();
     return this.db.transaction(body)();
   }
 
+  /** Commits the writes so far (they are on disk when it returns). */
+  flush(): void {
+    if (this.batchOpen && this.db.open && this.db.inTransaction) this.db.exec("COMMIT");
+    this.batchOpen = false;
+    const committed = this.committed;
+    this.committed = undefined;
+    committed?.resolve();
+  }
+
+  /**
+   * Resolves once the writes made so far are committed: at the end of this turn, together with
+   * every other write of the turn (group commit), so that answering many requests costs few commits.
+   */
+  whenCommitted(): Promise<void> {
+    if (!this.batchOpen) return Promise.resolve();
+    if (!this.committed) {
+      let resolve: () => void = () => {};
+      const promise = new Promise<void>((done) => {
+        resolve = done;
+      });
+      this.committed = { promise, resolve };
+    }
+    return this.committed.promise;
+  }
+
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.flush();
+    this.db.close();
+  }
+
+  /** Opens the batch (a transaction committed at the end of this turn of the event loop). */
+  private batch(): void {
+    if (this.batchOpen) return;
+    this.db.exec("BEGIN");
+    this.batchOpen = true;
+    setImmediate(() => this.flush());
   }
 }

@@ -1,0 +1,156 @@
+/**
+ * Service benchmark: the real `platform serve` (in-memory engine) in a child process, loaded from
+ * this process with autocannon at 200 connections: `POST /previews` (queued jobs), then
+ * `GET /jobs/:id` over every accepted job, against `GET /healthz` as the reference in the same run.
+ * Then the service is stopped and its SQLite file read: every accepted job must be there, finished.
+ * Run alone with `npx tsx test/bench/service.bench.ts`.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import autocannon from "autocannon";
+import { databaseFile, JobStore } from "../../automation/service/jobs/store";
+import { startServiceProcess } from "../helpers/service-process";
+
+const CONNECTIONS = 200;
+/** A fixed number of job requests (not a duration), so that every request gets its answer. */
+const WRITES = 4000;
+const READ_SECONDS = 8;
+const MAX_READ_P99_MS = 50;
+const TOKEN = "bench-token-0123456789abcdef";
+
+interface Phase {
+  name: string;
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  total: number;
+  /** Connection errors, timeouts and non-2xx answers. */
+  errors: number;
+}
+
+function summarize(name: string, result: autocannon.Result): Phase {
+  return {
+    name,
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    total: result.requests.total,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+function print(phase: Phase): void {
+  console.log(
+    `${phase.name.padEnd(26)} ${phase.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${phase.p50.toFixed(1).padStart(5)} ms  p99 ${phase.p99.toFixed(1).padStart(5)} ms  ${phase.total} requests, ${phase.errors} errors`,
+  );
+}
+
+const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+
+async function waitUntilIdle(url: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [queued, running] = await Promise.all(
+      ["queued", "running"].map(async (state) => {
+        const response = await fetch(`${url}/jobs?state=${state}&limit=1`, { headers });
+        return ((await response.json()) as { jobs: unknown[] }).jobs.length;
+      }),
+    );
+    if (queued + running === 0) return;
+    if (Date.now() > deadline) throw new Error(`jobs still queued or running after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+export async function run(): Promise<void> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-service-bench-"));
+  const service = await startServiceProcess({ PLATFORM_DATA_DIR: dataDir, PLATFORM_API_TOKEN: TOKEN });
+  const accepted: string[] = [];
+  const problems: string[] = [];
+  try {
+    const writeStart = performance.now();
+    const writes = summarize(
+      "POST /previews (queued)",
+      await autocannon({
+        url: service.url,
+        connections: CONNECTIONS,
+        amount: WRITES,
+        requests: [
+          {
+            method: "POST",
+            path: "/previews",
+            headers,
+            body: JSON.stringify({ stage: "dev", queue: true }),
+            onResponse: (status, body) => {
+              if (status === 202) accepted.push((JSON.parse(body) as { id: string }).id);
+            },
+          },
+        ],
+      }),
+    );
+    const writeSeconds = (performance.now() - writeStart) / 1000;
+    const drainStart = performance.now();
+    await waitUntilIdle(service.url);
+    const drainMs = performance.now() - drainStart;
+
+    const pick = () => accepted[Math.floor(Math.random() * accepted.length)];
+    const reads = summarize(
+      "GET /jobs/:id",
+      await autocannon({
+        url: service.url,
+        connections: CONNECTIONS,
+        duration: READ_SECONDS,
+        requests: [
+          { method: "GET", headers, setupRequest: (request) => ({ ...request, path: `/jobs/${pick()}` }) },
+        ],
+      }),
+    );
+    const reference = summarize(
+      "GET /healthz (reference)",
+      await autocannon({ url: `${service.url}/healthz`, connections: CONNECTIONS, duration: READ_SECONDS }),
+    );
+    for (const phase of [writes, reads, reference]) print(phase);
+    console.log(
+      `accepted ${accepted.length} jobs (${(accepted.length / writeSeconds).toFixed(0)}/s); the queue drained ${(drainMs / 1000).toFixed(1)} s after the load stopped`,
+    );
+    console.log(
+      `job reads vs /healthz: ${(reads.requestsPerSecond / reference.requestsPerSecond).toFixed(2)}x the throughput, p99 ${(reads.p99 / Math.max(reference.p99, 0.1)).toFixed(2)}x`,
+    );
+    for (const phase of [writes, reads, reference]) {
+      if (phase.errors > 0) problems.push(`${phase.name}: ${phase.errors} errors`);
+    }
+    if (reads.p99 >= MAX_READ_P99_MS)
+      problems.push(`GET /jobs/:id p99 ${reads.p99} ms (target < ${MAX_READ_P99_MS} ms)`);
+  } finally {
+    service.child.kill("SIGTERM");
+    await service.exited;
+  }
+
+  // Every accepted job must be in the store, finished: none lost, none left behind.
+  const store = new JobStore(databaseFile(dataDir));
+  try {
+    const missing = accepted.filter((id) => store.getJob(id) === undefined);
+    const unfinished = accepted.filter((id) => store.getJob(id)?.state !== "succeeded");
+    const stored = store.countByKindAndState().reduce((sum, row) => sum + row.count, 0);
+    console.log(
+      `store: ${stored} jobs; ${missing.length} accepted jobs missing, ${unfinished.length} not succeeded`,
+    );
+    if (missing.length > 0) problems.push(`${missing.length} accepted jobs lost`);
+    if (unfinished.length > 0) problems.push(`${unfinished.length} accepted jobs did not succeed`);
+    if (stored !== accepted.length)
+      problems.push(`the store has ${stored} jobs for ${accepted.length} accepted`);
+  } finally {
+    store.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  if (accepted.length === 0) problems.push("no job was accepted");
+  if (problems.length > 0) throw new Error(problems.join("; "));
+}
+
+if (require.main === module) {
+  run().catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
