@@ -2,6 +2,7 @@ import * as path from "node:path";
 import { SettingsError } from "../../components/settings";
 import type { Engine } from "../engine/types";
 import { PROJECT_DIR } from "../plan/plan";
+import { StoreInUseError } from "../service/jobs/store";
 import { createService, type ServiceOptions } from "../service/service";
 import { CliExit, EXIT, type RegisterCommand } from "./io";
 
@@ -90,6 +91,7 @@ export function serveCommand(deps: ServeCommandDeps = {}): RegisterCommand {
           });
         } catch (error) {
           if (error instanceof SettingsError) throw new CliExit(EXIT.usage, `error: ${error.message}`);
+          if (error instanceof StoreInUseError) throw new CliExit(EXIT.failed, `error: ${error.message}`);
           throw error;
         }
         let url: string;

@@ -55,7 +55,7 @@ export interface Service {
 
 export function createService(options: ServiceOptions = {}): Service {
   const projectDir = options.projectDir ?? PROJECT_DIR;
-  const store = new JobStore(databaseFile(options.dataDir ?? path.join(projectDir, ".data")));
+  const store = new JobStore(databaseFile(options.dataDir ?? path.join(projectDir, ".data")), { lock: true });
   const before = store.jobsInStates(["queued", "running"]).length;
   const metrics = new ServiceMetrics(store);
   const engine = options.engine ?? chooseEngine({ projectDir });

@@ -136,6 +136,21 @@ describe("service lifecycle", function () {
     }
   });
 
+  it("refuses a second service on the same data directory, naming the process that has it", async () => {
+    const dir = dataDir();
+    const first = await startTestService({ engine: new InMemoryEngine(), dataDir: dir });
+    try {
+      await assert.rejects(
+        startTestService({ engine: new InMemoryEngine(), dataDir: dir }),
+        new RegExp(`in use by process ${process.pid} .*PLATFORM_DATA_DIR`),
+      );
+    } finally {
+      await first.close();
+    }
+    const again = await startTestService({ engine: new InMemoryEngine(), dataDir: dir });
+    await again.close();
+  });
+
   it("answers 503 to new jobs once stopping has begun", async () => {
     const service = await startTestService({ engine: new InMemoryEngine() });
     try {

@@ -59,6 +59,53 @@ CREATE TABLE IF NOT EXISTS stack_status (
 );
 `;
 
+/** Another live process (a second `platform serve`) has the store open. */
+export class StoreInUseError extends Error {
+  constructor(
+    readonly file: string,
+    readonly pid: number,
+  ) {
+    super(
+      `the job store ${file} is in use by process ${pid} (another \`platform serve\`?): stop it, or give this one its own PLATFORM_DATA_DIR`,
+    );
+    this.name = "StoreInUseError";
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Takes `<file>.lock` for this process: one service per store, because a starting service marks the
+ * jobs it finds running as interrupted, which is only true when no other process runs them. A lock
+ * left by a process that died (SIGKILL, power loss) is taken over.
+ *
+ * @throws StoreInUseError when a live process holds it.
+ */
+function acquireLock(file: string): string {
+  const lockFile = `${file}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(lockFile, String(process.pid), { flag: "wx" });
+      return lockFile;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const pid = Number(fs.readFileSync(lockFile, "utf8").trim());
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
+        throw new StoreInUseError(file, pid);
+      }
+      fs.rmSync(lockFile, { force: true });
+    }
+  }
+  throw new Error(`cannot take the lock ${lockFile}`);
+}
+
 /** The store's file under a data directory. */
 export function databaseFile(dataDir: string): string {
   return path.join(dataDir, "platform-jobs.sqlite");
@@ -76,6 +123,7 @@ export function databaseFile(dataDir: string): string {
 export class JobStore {
   readonly file: string;
   private readonly db: Database.Database;
+  private readonly lockFile?: string;
   private batchOpen = false;
   private committed: { promise: Promise<void>; resolve: () => void } | undefined;
   private readonly statements: {
@@ -95,16 +143,27 @@ export class JobStore {
     setDrift: Database.Statement<[string, string]>;
   };
 
-  /** Opens (or creates) the store; `file` may be `:memory:`. */
-  constructor(file: string) {
-    if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true });
+  /**
+   * Opens (or creates) the store; `file` may be `:memory:`. `lock` (what the service does) takes
+   * the store for this process alone.
+   */
+  constructor(file: string, options: { lock?: boolean } = {}) {
     this.file = file;
-    this.db = new Database(file);
-    this.db.pragma("journal_mode = WAL");
-    // WAL + NORMAL: a commit survives a process crash; only a power loss can take the last ones.
-    this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("busy_timeout = 5000");
-    this.db.exec(SCHEMA);
+    if (file !== ":memory:") {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      if (options.lock) this.lockFile = acquireLock(file);
+    }
+    try {
+      this.db = new Database(file);
+      this.db.pragma("journal_mode = WAL");
+      // WAL + NORMAL: a commit survives a process crash; only a power loss can take the last ones.
+      this.db.pragma("synchronous = NORMAL");
+      this.db.pragma("busy_timeout = 5000");
+      this.db.exec(SCHEMA);
+    } catch (error) {
+      if (this.lockFile) fs.rmSync(this.lockFile, { force: true });
+      throw error;
+    }
     this.statements = {
       insertJob: this.db.prepare(
         "INSERT INTO jobs (id, created, kind, stage, state, doc) VALUES (?, ?, ?, ?, ?, ?)",
@@ -284,6 +343,7 @@ export class JobStore {
     if (!this.db.open) return;
     this.flush();
     this.db.close();
+    if (this.lockFile) fs.rmSync(this.lockFile, { force: true });
   }
 
   /** Opens the batch (a transaction committed at the end of this turn of the event loop). */
