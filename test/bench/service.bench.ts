@@ -29,7 +29,9 @@ interface Phase {
   errors: number;
 }
 
-function summarize(name: string, result: autocannon.Result): Phase {
+/** Runs autocannon at CONNECTIONS connections against the service and summarizes the run. */
+async function load(name: string, options: Omit<autocannon.Options, "connections">): Promise<Phase> {
+  const result = await autocannon({ ...options, connections: CONNECTIONS });
   return {
     name,
     requestsPerSecond: result.requests.average,
@@ -70,46 +72,38 @@ export async function run(): Promise<void> {
   const problems: string[] = [];
   try {
     const writeStart = performance.now();
-    const writes = summarize(
-      "POST /previews (queued)",
-      await autocannon({
-        url: service.url,
-        connections: CONNECTIONS,
-        amount: WRITES,
-        requests: [
-          {
-            method: "POST",
-            path: "/previews",
-            headers,
-            body: JSON.stringify({ stage: "dev", queue: true }),
-            onResponse: (status, body) => {
-              if (status === 202) accepted.push((JSON.parse(body) as { id: string }).id);
-            },
+    const writes = await load("POST /previews (queued)", {
+      url: service.url,
+      amount: WRITES,
+      requests: [
+        {
+          method: "POST",
+          path: "/previews",
+          headers,
+          body: JSON.stringify({ stage: "dev", queue: true }),
+          onResponse: (status, body) => {
+            if (status === 202) accepted.push((JSON.parse(body) as { id: string }).id);
           },
-        ],
-      }),
-    );
+        },
+      ],
+    });
     const writeSeconds = (performance.now() - writeStart) / 1000;
     const drainStart = performance.now();
     await waitUntilIdle(service.url);
     const drainMs = performance.now() - drainStart;
 
     const pick = () => accepted[Math.floor(Math.random() * accepted.length)];
-    const reads = summarize(
-      "GET /jobs/:id",
-      await autocannon({
-        url: service.url,
-        connections: CONNECTIONS,
-        duration: READ_SECONDS,
-        requests: [
-          { method: "GET", headers, setupRequest: (request) => ({ ...request, path: `/jobs/${pick()}` }) },
-        ],
-      }),
-    );
-    const reference = summarize(
-      "GET /healthz (reference)",
-      await autocannon({ url: `${service.url}/healthz`, connections: CONNECTIONS, duration: READ_SECONDS }),
-    );
+    const reads = await load("GET /jobs/:id", {
+      url: service.url,
+      duration: READ_SECONDS,
+      requests: [
+        { method: "GET", headers, setupRequest: (request) => ({ ...request, path: `/jobs/${pick()}` }) },
+      ],
+    });
+    const reference = await load("GET /healthz (reference)", {
+      url: `${service.url}/healthz`,
+      duration: READ_SECONDS,
+    });
     for (const phase of [writes, reads, reference]) print(phase);
     console.log(
       `accepted ${accepted.length} jobs (${(accepted.length / writeSeconds).toFixed(0)}/s); the queue drained ${(drainMs / 1000).toFixed(1)} s after the load stopped`,

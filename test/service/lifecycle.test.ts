@@ -66,13 +66,17 @@ describe("service lifecycle", function () {
     }
   });
 
-  it("marks a job that was running when the process died as interrupted, keeping its events", async () => {
-    const dir = dataDir();
-    const child = await startServiceProcess({
+  /** `platform serve` in a child process whose updates take a minute. */
+  const slowServiceProcess = (dir: string) =>
+    startServiceProcess({
       PLATFORM_DATA_DIR: dir,
       PLATFORM_API_TOKEN: TOKEN,
       ENGINE_SCRIPT: JSON.stringify({ defaults: { durations: { up: 60_000 } } }),
     });
+
+  it("marks a job that was running when the process died as interrupted, keeping its events", async () => {
+    const dir = dataDir();
+    const child = await slowServiceProcess(dir);
     const job = await post(child.url, "/rollouts", { stage: "prod" });
     const queued = await post(child.url, "/previews", { stage: "prod", queue: true });
     await until(async () => {
@@ -109,11 +113,7 @@ describe("service lifecycle", function () {
 
   it("on SIGTERM cancels the running job cleanly, records it and exits 0", async () => {
     const dir = dataDir();
-    const child = await startServiceProcess({
-      PLATFORM_DATA_DIR: dir,
-      PLATFORM_API_TOKEN: TOKEN,
-      ENGINE_SCRIPT: JSON.stringify({ defaults: { durations: { up: 60_000 } } }),
-    });
+    const child = await slowServiceProcess(dir);
     const job = await post(child.url, "/rollouts", { stage: "dev" });
     await until(async () => {
       const response = await fetch(`${child.url}/jobs/${job.id}`, {

@@ -31,6 +31,9 @@ const parallelism = {
   description: "Regions at once after the canary (default: the stage's platform:rolloutParallelism).",
 };
 
+const gateName = { type: "string", enum: ["preview", "up", "health", "drift", "remediate"] };
+const dateTime = { type: "string", format: "date-time" };
+
 const schemas: Record<string, Schema> = {
   Error: {
     type: "object",
@@ -45,7 +48,7 @@ const schemas: Record<string, Schema> = {
     type: "object",
     required: ["gate", "state", "elapsedMs"],
     properties: {
-      gate: { type: "string", enum: ["preview", "up", "health", "drift", "remediate"] },
+      gate: gateName,
       state: { type: "string", enum: ["succeeded", "failed", "cancelled"] },
       elapsedMs: { type: "number" },
       message: { type: "string" },
@@ -63,7 +66,7 @@ const schemas: Record<string, Schema> = {
         description:
           "pending, running, succeeded, upToDate, previewed, failed, skipped, cancelled (rollouts, previews); pending, running, clean, drifted, remediated, failed, cancelled (drift).",
       },
-      gate: { type: "string", enum: ["preview", "up", "health", "drift", "remediate"] },
+      gate: gateName,
       message: { type: "string" },
       elapsedMs: { type: "number" },
       gates: { type: "array", items: ref("GateResult") },
@@ -92,9 +95,9 @@ const schemas: Record<string, Schema> = {
       options: ref("JobOptions"),
       revision: { type: "string" },
       regions: { type: "array", items: ref("JobRegion") },
-      createdAt: { type: "string", format: "date-time" },
-      startedAt: { type: "string", format: "date-time" },
-      finishedAt: { type: "string", format: "date-time" },
+      createdAt: dateTime,
+      startedAt: dateTime,
+      finishedAt: dateTime,
       durationMs: { type: "number" },
       error: { type: "string" },
       cancelRequested: { type: "boolean" },
@@ -117,8 +120,8 @@ const schemas: Record<string, Schema> = {
       id: { type: "string" },
       kind: { type: "string", enum: [...JOB_KINDS] },
       state: { type: "string", enum: [...JOB_STATES] },
-      createdAt: { type: "string", format: "date-time" },
-      finishedAt: { type: "string", format: "date-time" },
+      createdAt: dateTime,
+      finishedAt: dateTime,
     },
   },
   StackStatus: {
@@ -136,7 +139,7 @@ const schemas: Record<string, Schema> = {
         properties: {
           jobId: { type: "string" },
           state: { type: "string" },
-          at: { type: "string", format: "date-time" },
+          at: dateTime,
         },
       },
       drift: {
@@ -147,7 +150,7 @@ const schemas: Record<string, Schema> = {
           jobId: { type: "string" },
           state: { type: "string" },
           driftedCount: { type: "integer" },
-          at: { type: "string", format: "date-time" },
+          at: dateTime,
         },
       },
     },

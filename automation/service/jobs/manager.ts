@@ -6,7 +6,7 @@ import { PROJECT_DIR } from "../../plan/plan";
 import { createHealthGate, type HealthGate } from "../../rollout/health";
 import { computeRevision } from "../../rollout/revision";
 import { RolloutUsageError, type StageInfo, selectTargets } from "../../rollout/targets";
-import type { RegionTarget } from "../../rollout/types";
+import { DONE_STATES, type RegionTarget } from "../../rollout/types";
 import { StageCatalog } from "../stacks";
 import { runJob } from "./run";
 import { StackQueues } from "./stack-queues";
@@ -463,14 +463,9 @@ export class JobManager {
   }
 }
 
-/** Region states in which a region is done. */
-const FINISHED_REGION_STATES: ReadonlySet<string> = new Set([
-  "succeeded",
-  "upToDate",
-  "previewed",
-  "failed",
-  "skipped",
-  "cancelled",
+/** Region states in which a region is done: the rollout's, and a drift check's. */
+const FINISHED_REGION_STATES: ReadonlySet<string> = new Set<string>([
+  ...DONE_STATES,
   "clean",
   "drifted",
   "remediated",
