@@ -129,6 +129,21 @@ describe("job store", () => {
     assert.equal(committedState(store, "c"), "queued");
   });
 
+  it("serves a job's latest document, whether it was read before it finished or not", () => {
+    const store = open();
+    try {
+      store.insertJob(job("d"));
+      assert.equal((JSON.parse(store.getJobJson("d") ?? "{}") as Job).state, "queued");
+      store.updateJob({ ...job("d"), state: "succeeded" });
+      assert.equal((JSON.parse(store.getJobJson("d") ?? "{}") as Job).state, "succeeded");
+      store.updateJob({ ...job("d"), state: "interrupted" });
+      assert.equal((JSON.parse(store.getJobJson("d") ?? "{}") as Job).state, "interrupted");
+      assert.equal(store.getJobJson("none"), undefined);
+    } finally {
+      store.close();
+    }
+  });
+
   it("returns a job's events after a sequence number, in order", async () => {
     const store = open();
     try {
