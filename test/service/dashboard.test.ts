@@ -313,7 +313,7 @@ describe("service dashboard", () => {
     const page = await connected(shared!);
 
     const parsed = await page.evaluate<ParsedMessages>(`(async () => {
-      const { SseParser } = await import("/dashboard/app.js");
+      const { SseParser } = await import("/dashboard/sse.js");
       const parser = new SseParser();
       const chunks = [
         "retry: 1500\\n\\nid: 1\\nevent: job\\ndata: {\\"a\\":",
