@@ -34,6 +34,22 @@ const parallelism = {
 const gateName = { type: "string", enum: ["preview", "up", "health", "drift", "remediate"] };
 const dateTime = { type: "string", format: "date-time" };
 
+/** A request to start a job on a stage: the stage, optionally some of its regions, the kind's own options, and whether to queue behind a busy stack. */
+const jobRequest = (options: Record<string, Schema> = {}): Schema => ({
+  type: "object",
+  additionalProperties: false,
+  required: ["stage"],
+  properties: { stage: stageName, regions: regionList, ...options, queue: queueFlag },
+});
+
+/** What a stack's last job of one kind left there: the job, the stack's state in it, and when. */
+const stackMark = (description: string, extra: Record<string, Schema> = {}): Schema => ({
+  type: "object",
+  description,
+  required: ["jobId", "state", "at"],
+  properties: { jobId: { type: "string" }, state: { type: "string" }, ...extra, at: dateTime },
+});
+
 const schemas: Record<string, Schema> = {
   Error: {
     type: "object",
@@ -132,27 +148,8 @@ const schemas: Record<string, Schema> = {
       stackName: { type: "string" },
       primary: { type: "boolean" },
       lastJob: ref("JobRef"),
-      rollout: {
-        type: "object",
-        description: "The last rollout (not dry run) that reached this stack: its region state.",
-        required: ["jobId", "state", "at"],
-        properties: {
-          jobId: { type: "string" },
-          state: { type: "string" },
-          at: dateTime,
-        },
-      },
-      drift: {
-        type: "object",
-        description: "The last drift check of this stack.",
-        required: ["jobId", "state", "at"],
-        properties: {
-          jobId: { type: "string" },
-          state: { type: "string" },
-          driftedCount: { type: "integer" },
-          at: dateTime,
-        },
-      },
+      rollout: stackMark("The last rollout (not dry run) that reached this stack: its region state."),
+      drift: stackMark("The last drift check of this stack.", { driftedCount: { type: "integer" } }),
     },
   },
   Stage: {
@@ -174,45 +171,24 @@ const schemas: Record<string, Schema> = {
       regions: { type: "array", items: { type: "string" }, description: "Every stage's regions, once." },
     },
   },
-  PreviewRequest: {
-    type: "object",
-    additionalProperties: false,
-    required: ["stage"],
-    properties: { stage: stageName, regions: regionList, queue: queueFlag },
-  },
-  RolloutRequest: {
-    type: "object",
-    additionalProperties: false,
-    required: ["stage"],
-    properties: {
-      stage: stageName,
-      regions: regionList,
-      parallelism,
-      dryRun: { type: "boolean", description: "Preview every region and change nothing." },
-      cancelInFlight: {
-        type: "boolean",
-        description: "When a region fails, cancel the regions in flight instead of letting them finish.",
-      },
-      queue: queueFlag,
+  PreviewRequest: jobRequest(),
+  RolloutRequest: jobRequest({
+    parallelism,
+    dryRun: { type: "boolean", description: "Preview every region and change nothing." },
+    cancelInFlight: {
+      type: "boolean",
+      description: "When a region fails, cancel the regions in flight instead of letting them finish.",
     },
-  },
-  DriftRequest: {
-    type: "object",
-    additionalProperties: false,
-    required: ["stage"],
-    properties: {
-      stage: stageName,
-      regions: regionList,
-      parallelism,
-      remediate: {
-        type: "string",
-        enum: ["up", "refresh"],
-        description:
-          "Fix drifted stacks: up restores the code's desired state, refresh accepts the live state.",
-      },
-      queue: queueFlag,
+  }),
+  DriftRequest: jobRequest({
+    parallelism,
+    remediate: {
+      type: "string",
+      enum: ["up", "refresh"],
+      description:
+        "Fix drifted stacks: up restores the code's desired state, refresh accepts the live state.",
     },
-  },
+  }),
   Health: {
     type: "object",
     required: ["status", "engine", "accepting"],
