@@ -47,6 +47,9 @@ export function messageOf(body, fallback) {
 /**
  * Calls a JSON endpoint. A 401 forgets the token and asks for it again (and throws
  * UnauthorizedError); other statuses are returned for the caller to read.
+ * @param {string} path
+ * @param {{ method?: string, body?: unknown }} [options] body is sent as JSON when given
+ * @returns {Promise<{ status: number, ok: boolean, data: any, headers: Headers }>}
  */
 export async function api(path, { method = "GET", body } = {}) {
   const headers = { Accept: "application/json", ...authHeaders() };
