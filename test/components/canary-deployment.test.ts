@@ -1,20 +1,12 @@
 import * as assert from "node:assert/strict";
 import { CanaryDeployment, type CanaryDeploymentArgs } from "../../components/canary-deployment";
-import { ServerlessFunction } from "../../components/serverless-function";
-import { policyStatements, record, testNaming } from "../helpers/pulumi";
+import { healthFunction, policyStatements, record, testNaming } from "../helpers/pulumi";
 
 const GROUP = "aws:codedeploy/deploymentGroup:DeploymentGroup";
 
 function build(name: string, overrides: Partial<CanaryDeploymentArgs> = {}, withHook = false) {
   const naming = testNaming("prod");
-  const fn = new ServerlessFunction(`${name}-fn`, {
-    naming,
-    entry: "functions/health/index.ts",
-    memoryMb: 128,
-    timeoutSeconds: 10,
-    logRetentionDays: 1,
-    trafficShiftedByCodeDeploy: true,
-  });
+  const fn = healthFunction(`${name}-fn`, naming, { trafficShiftedByCodeDeploy: true });
   return new CanaryDeployment(`${name}-deploy`, {
     naming,
     deploymentType: "Canary10Percent5Minutes",
@@ -120,13 +112,7 @@ describe("CanaryDeployment", () => {
 
   it("rejects a deployment group without a rollback alarm", () => {
     const naming = testNaming();
-    const fn = new ServerlessFunction("cd-noalarm-fn", {
-      naming,
-      entry: "functions/health/index.ts",
-      memoryMb: 128,
-      timeoutSeconds: 10,
-      logRetentionDays: 1,
-    });
+    const fn = healthFunction("cd-noalarm-fn", naming);
     assert.throws(
       () =>
         new CanaryDeployment("cd-noalarm", {

@@ -1,7 +1,6 @@
 import * as assert from "node:assert/strict";
 import { DataTable, type DataTableArgs } from "../../components/data-table";
-import { ServerlessFunction } from "../../components/serverless-function";
-import { policyStatements, record, testNaming } from "../helpers/pulumi";
+import { healthFunction, policyStatements, record, testNaming } from "../helpers/pulumi";
 
 const TABLE = "aws:dynamodb/table:Table";
 const KEY = "aws:kms/key:Key";
@@ -12,13 +11,7 @@ function args(overrides: Partial<DataTableArgs> = {}): DataTableArgs {
 }
 
 function fn(name: string) {
-  return new ServerlessFunction(name, {
-    naming: testNaming(),
-    entry: "functions/health/index.ts",
-    memoryMb: 128,
-    timeoutSeconds: 3,
-    logRetentionDays: 1,
-  });
+  return healthFunction(name, testNaming(), { timeoutSeconds: 3 });
 }
 
 describe("DataTable", () => {

@@ -2,20 +2,13 @@ import * as assert from "node:assert/strict";
 import { DataTable } from "../../components/data-table";
 import { Monitoring, type MonitoringArgs } from "../../components/monitoring";
 import { ServerlessApi } from "../../components/serverless-api";
-import { ServerlessFunction } from "../../components/serverless-function";
-import { record, testNaming } from "../helpers/pulumi";
+import { healthFunction, record, testNaming } from "../helpers/pulumi";
 
 const ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm";
 
 function build(name: string, overrides: Partial<MonitoringArgs> = {}) {
   const naming = testNaming("dev");
-  const fn = new ServerlessFunction(`${name}-fn`, {
-    naming,
-    entry: "functions/health/index.ts",
-    memoryMb: 128,
-    timeoutSeconds: 10,
-    logRetentionDays: 1,
-  });
+  const fn = healthFunction(`${name}-fn`, naming);
   const api = new ServerlessApi(`${name}-api`, {
     naming,
     routes: { "GET /health": { function: fn, auth: "public" } },

@@ -1,7 +1,6 @@
 import * as assert from "node:assert/strict";
 import { ServerlessApi, type ServerlessApiArgs } from "../../components/serverless-api";
-import { ServerlessFunction } from "../../components/serverless-function";
-import { record, testNaming } from "../helpers/pulumi";
+import { healthFunction, record, testNaming } from "../helpers/pulumi";
 
 const T = {
   restApi: "aws:apigateway/restApi:RestApi",
@@ -19,13 +18,7 @@ const T = {
 };
 
 function fn(name: string, timeoutSeconds = 10) {
-  return new ServerlessFunction(name, {
-    naming: testNaming(),
-    entry: "functions/health/index.ts",
-    memoryMb: 128,
-    timeoutSeconds,
-    logRetentionDays: 1,
-  });
+  return healthFunction(name, testNaming(), { timeoutSeconds });
 }
 
 function api(name: string, routes: ServerlessApiArgs["routes"], overrides: Partial<ServerlessApiArgs> = {}) {

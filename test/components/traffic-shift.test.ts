@@ -5,6 +5,7 @@ import {
   CreateDeploymentCommand,
   DeploymentLimitExceededException,
   GetDeploymentCommand,
+  type GetDeploymentCommandOutput,
   GetDeploymentTargetCommand,
   ListDeploymentTargetsCommand,
   StopDeploymentCommand,
@@ -81,6 +82,13 @@ describe("TrafficShift", () => {
     lambda.restore();
   });
 
+  /** The alias is on version 3; CreateDeployment starts `deploymentId`, and GetDeployment reports `info`. */
+  function deploysFromVersion3(deploymentId: string, info: Omit<GetDeploymentCommandOutput, "$metadata">) {
+    lambda.on(GetAliasCommand).resolves({ FunctionVersion: "3" });
+    codeDeploy.on(CreateDeploymentCommand).resolves({ deploymentId });
+    codeDeploy.on(GetDeploymentCommand).resolves(info);
+  }
+
   describe("shiftTraffic", () => {
     it("starts no deployment when the alias already points at the target version", async () => {
       lambda.on(GetAliasCommand).resolves({ FunctionVersion: "4" });
@@ -135,9 +143,7 @@ describe("TrafficShift", () => {
     });
 
     it("writes no Hooks section when no hook is configured", async () => {
-      lambda.on(GetAliasCommand).resolves({ FunctionVersion: "3" });
-      codeDeploy.on(CreateDeploymentCommand).resolves({ deploymentId: "d-NOHOOKS" });
-      codeDeploy.on(GetDeploymentCommand).resolves({ deploymentInfo: { status: "Succeeded" } });
+      deploysFromVersion3("d-NOHOOKS", { deploymentInfo: { status: "Succeeded" } });
       const { beforeAllowTrafficHook: _pre, afterAllowTrafficHook: _post, ...noHooks } = INPUT;
 
       await shiftTraffic(noHooks, clients(), fakeTime());
@@ -165,9 +171,7 @@ describe("TrafficShift", () => {
     });
 
     it("fails naming the deployment and the alarms in ALARM when CodeDeploy stops on an alarm", async () => {
-      lambda.on(GetAliasCommand).resolves({ FunctionVersion: "3" });
-      codeDeploy.on(CreateDeploymentCommand).resolves({ deploymentId: "d-ALARM" });
-      codeDeploy.on(GetDeploymentCommand).resolves({
+      deploysFromVersion3("d-ALARM", {
         deploymentInfo: {
           status: "Stopped",
           errorInformation: { code: "ALARM_ACTIVE", message: ALARM_MESSAGE },
@@ -188,9 +192,7 @@ describe("TrafficShift", () => {
     });
 
     it("fails naming the lifecycle hook that failed and its function", async () => {
-      lambda.on(GetAliasCommand).resolves({ FunctionVersion: "3" });
-      codeDeploy.on(CreateDeploymentCommand).resolves({ deploymentId: "d-HOOK" });
-      codeDeploy.on(GetDeploymentCommand).resolves({
+      deploysFromVersion3("d-HOOK", {
         deploymentInfo: {
           status: "Failed",
           errorInformation: {
@@ -233,9 +235,7 @@ describe("TrafficShift", () => {
     });
 
     it("fails with CodeDeploy's error information when the deployment is stopped", async () => {
-      lambda.on(GetAliasCommand).resolves({ FunctionVersion: "3" });
-      codeDeploy.on(CreateDeploymentCommand).resolves({ deploymentId: "d-STOPPED" });
-      codeDeploy.on(GetDeploymentCommand).resolves({
+      deploysFromVersion3("d-STOPPED", {
         deploymentInfo: {
           status: "Stopped",
           errorInformation: { code: "MANUAL_STOP", message: "The deployment was stopped by a user." },
@@ -249,9 +249,7 @@ describe("TrafficShift", () => {
     });
 
     it("stops the deployment with automatic rollback and fails when it outlasts the timeout", async () => {
-      lambda.on(GetAliasCommand).resolves({ FunctionVersion: "3" });
-      codeDeploy.on(CreateDeploymentCommand).resolves({ deploymentId: "d-SLOW" });
-      codeDeploy.on(GetDeploymentCommand).resolves({ deploymentInfo: { status: "InProgress" } });
+      deploysFromVersion3("d-SLOW", { deploymentInfo: { status: "InProgress" } });
       codeDeploy.on(StopDeploymentCommand).resolves({ status: "Pending", statusMessage: "Stopping" });
       const time = fakeTime();
 
@@ -393,9 +391,7 @@ describe("TrafficShift", () => {
         module,
       );
       const revived = module.exports[exportName]();
-      lambda.on(GetAliasCommand).resolves({ FunctionVersion: "3" });
-      codeDeploy.on(CreateDeploymentCommand).resolves({ deploymentId: "d-REVIVED" });
-      codeDeploy.on(GetDeploymentCommand).resolves({ deploymentInfo: { status: "Succeeded" } });
+      deploysFromVersion3("d-REVIVED", { deploymentInfo: { status: "Succeeded" } });
 
       const diff = await revived.diff?.("id", state, { ...INPUT, targetVersion: "5" });
       const result = await revived.update?.("id", { ...state, currentVersion: "3" }, INPUT);

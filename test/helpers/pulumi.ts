@@ -1,6 +1,7 @@
 import type { RecordedResource } from "../../automation/plan/mocks";
 import { installMockRuntime, type MockRuntime, settled } from "../../automation/plan/mocks";
 import type { NamingContext } from "../../components/naming";
+import { ServerlessFunction, type ServerlessFunctionArgs } from "../../components/serverless-function";
 import { parseSettings, type RawConfig, type Settings } from "../../components/settings";
 
 let runtime: Promise<MockRuntime> | undefined;
@@ -53,6 +54,22 @@ let counter = 0;
 export function testNaming(stage = "test"): NamingContext {
   counter += 1;
   return { app: `t${counter}`, stage, region: "us-east-1" };
+}
+
+/** The health handler as a small ServerlessFunction (128 MB, 10 s, one day of logs), with overrides. */
+export function healthFunction(
+  name: string,
+  naming: NamingContext = testNaming(),
+  overrides: Partial<ServerlessFunctionArgs> = {},
+): ServerlessFunction {
+  return new ServerlessFunction(name, {
+    naming,
+    entry: "functions/health/index.ts",
+    memoryMb: 128,
+    timeoutSeconds: 10,
+    logRetentionDays: 1,
+    ...overrides,
+  });
 }
 
 /** Settings as the dev stack file gives them, with overrides. */
