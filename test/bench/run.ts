@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: runs each benchmark module in turn. A module exports `run()`, which prints its
  * figures and throws when a target is missed; every module runs even if an earlier one failed.
+ * `npm run bench -- service policy` runs only the named ones.
  */
 
 interface BenchModule {
@@ -16,8 +17,17 @@ const BENCHMARKS: { name: string; load: () => Promise<BenchModule> }[] = [
 ];
 
 async function main(): Promise<void> {
+  const wanted = process.argv.slice(2);
+  const known = BENCHMARKS.map((benchmark) => benchmark.name);
+  const unknown = wanted.filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    console.error(`unknown benchmark(s): ${unknown.join(", ")}; choose from: ${known.join(", ")}`);
+    process.exitCode = 2;
+    return;
+  }
+  const chosen = wanted.length > 0 ? BENCHMARKS.filter((b) => wanted.includes(b.name)) : BENCHMARKS;
   const failed: string[] = [];
-  for (const benchmark of BENCHMARKS) {
+  for (const benchmark of chosen) {
     console.log(`\n=== ${benchmark.name}`);
     try {
       await (await benchmark.load()).run();
@@ -27,7 +37,7 @@ async function main(): Promise<void> {
     }
   }
   if (failed.length > 0) {
-    console.error(`\n${failed.length} of ${BENCHMARKS.length} benchmarks failed: ${failed.join(", ")}`);
+    console.error(`\n${failed.length} of ${chosen.length} benchmarks failed: ${failed.join(", ")}`);
     process.exitCode = 1;
   }
 }
