@@ -115,6 +115,26 @@ describe("service HTTP API", function () {
       assert.match(message, /parallelism/);
     });
 
+    for (const [field, body] of [
+      ["queue", { stage: "dev", queue: "true" }],
+      ["stage", { stage: ["dev"] }],
+      ["regions", { stage: "dev", regions: "us-east-1" }],
+      ["parallelism", { stage: "prod", parallelism: "2" }],
+    ] as const) {
+      it(`rejects a body whose ${field} has the wrong JSON type instead of converting it`, async () => {
+        const { status, message } = await post("/rollouts", JSON.stringify(body));
+        assert.equal(status, 400);
+        assert.match(message, new RegExp(field));
+      });
+    }
+
+    it("converts a query string's numbers (GET /jobs?limit=1)", async () => {
+      await post("/previews", JSON.stringify({ stage: "dev" }));
+      const response = await context.service.request("/jobs?limit=1");
+      assert.equal(response.status, 200);
+      assert.equal(((await response.json()) as { jobs: Job[] }).jobs.length, 1);
+    });
+
     it("rejects malformed JSON with a JSON message", async () => {
       const { status, message } = await post("/previews", "{stage: dev");
       assert.equal(status, 400);
@@ -197,6 +217,21 @@ describe("service HTTP API", function () {
       );
       assert.equal(context.engine.callsOf("up").length, 0);
     });
+
+    for (const [parallelism, most] of [
+      [1, 1],
+      [2, 2],
+    ] as const) {
+      it(`previews at most ${most} region(s) at once with parallelism ${parallelism}`, async () => {
+        const { response, body } = await submit(context.service, "/previews", { stage: "prod", parallelism });
+        assert.equal(response.status, 202);
+        const job = await waitForJob(context.service, body.id);
+        assert.equal(job.state, "succeeded");
+        const previews = context.engine.callsOf("preview");
+        assert.equal(previews.length, 3);
+        assert.equal(Math.max(...previews.map((call) => call.concurrentAtStart)), most);
+      });
+    }
 
     it("runs a rollout through preview, up and health in every region and records the revision", async () => {
       const { body } = await submit(context.service, "/rollouts", { stage: "prod" });

@@ -171,7 +171,7 @@ const schemas: Record<string, Schema> = {
       regions: { type: "array", items: { type: "string" }, description: "Every stage's regions, once." },
     },
   },
-  PreviewRequest: jobRequest(),
+  PreviewRequest: jobRequest({ parallelism }),
   RolloutRequest: jobRequest({
     parallelism,
     dryRun: { type: "boolean", description: "Preview every region and change nothing." },

@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import type { ServerResponse } from "node:http";
 import * as path from "node:path";
+import { AjvCompiler, type ValidatorFactory } from "@fastify/ajv-compiler";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import {
   JobFinishedError,
@@ -103,6 +104,21 @@ function isTerminal(event: JobEvent): boolean {
 }
 
 /**
+ * Fastify's validator, but bodies are taken as they are: query strings, paths and headers are text
+ * and need `limit=5` coerced to a number, while a JSON body that says `"queue": "true"` or
+ * `"stage": ["dev"]` is wrong and gets a 400 rather than a guess.
+ */
+function strictBodies(): ValidatorFactory {
+  const pool = AjvCompiler();
+  return (externalSchemas, options) => {
+    const coercing = pool(externalSchemas, options);
+    const strictOptions = { ...options, customOptions: { ...options?.customOptions, coerceTypes: false } };
+    const strict = pool(externalSchemas, strictOptions as typeof options);
+    return (route) => (route.httpPart === "body" ? strict(route) : coercing(route));
+  };
+}
+
+/**
  * The HTTP API (see openapi.ts) and the dashboard. Routes take their schemas from the OpenAPI
  * document; errors are JSON `{ message }` with the status the error means.
  */
@@ -113,6 +129,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // Bodies are small JSON documents.
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
+    schemaController: { compilersFactory: { buildValidator: strictBodies() } },
   });
   for (const schema of componentSchemas()) app.addSchema(schema);
   const streams = new Set<ServerResponse>();
