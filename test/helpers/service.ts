@@ -85,10 +85,32 @@ export async function submit(
   service: TestService,
   endpoint: "/previews" | "/rollouts" | "/drift",
   body: unknown,
-): Promise<{ response: Response; body: Job & { message?: string; jobId?: string; stackName?: string } }> {
+): Promise<{ response: Response; body: Job & SubmitRefusal }> {
   const response = await service.request(endpoint, { method: "POST", body: JSON.stringify(body) });
-  return {
-    response,
-    body: (await response.json()) as Job & { message?: string; jobId?: string; stackName?: string },
+  return { response, body: (await response.json()) as Job & SubmitRefusal };
+}
+
+/** What a refused submission's body adds (409: the job the stack is busy with). */
+interface SubmitRefusal {
+  message?: string;
+  jobId?: string;
+  jobState?: string;
+  stackName?: string;
+}
+
+/** Each region stack of a stage and its last job's id and state, as GET /stacks shows them. */
+export async function lastJobs(
+  service: { request(path: string): Promise<Response> },
+  stage: string,
+): Promise<Record<string, string | undefined>> {
+  const list = (await (await service.request("/stacks")).json()) as {
+    stages: { stage: string; regions: { stackName: string; lastJob?: { id: string; state: string } }[] }[];
   };
+  const regions = list.stages.find((entry) => entry.stage === stage)?.regions ?? [];
+  return Object.fromEntries(
+    regions.map((region) => [
+      region.stackName,
+      region.lastJob && `${region.lastJob.id} ${region.lastJob.state}`,
+    ]),
+  );
 }

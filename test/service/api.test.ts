@@ -5,7 +5,7 @@ import { OfflineEngine } from "../../automation/engine/offline";
 import { OPENAPI_DOCUMENT } from "../../automation/service/http/openapi";
 import type { Job } from "../../automation/service/jobs/types";
 import { tableDrift } from "../helpers/drift";
-import { startTestService, submit, type TestService, waitForJob } from "../helpers/service";
+import { lastJobs, startTestService, submit, type TestService, waitForJob } from "../helpers/service";
 import { readEvents } from "../helpers/sse";
 
 /** A service on an in-memory engine, closed after each test. */
@@ -360,7 +360,41 @@ describe("service HTTP API", function () {
       assert.equal(second.response.status, 409);
       assert.equal(second.body.jobId, first.body.id);
       assert.equal(second.body.stackName, "prod-eu-west-1");
+      assert.equal(second.body.jobState, "running");
       assert.match(second.body.message ?? "", /busy with job/);
+    });
+
+    it("names the running job in a 409 even when a queued job is first in line on another stack", async () => {
+      const running = await submit(context.service, "/rollouts", { stage: "prod", regions: ["eu-west-1"] });
+      const queued = await submit(context.service, "/rollouts", { stage: "prod", queue: true });
+      assert.equal(queued.body.state, "queued");
+      // The whole stage: prod and prod-us-west-2 are held by the queued job, prod-eu-west-1 runs.
+      const refused = await submit(context.service, "/previews", { stage: "prod" });
+      assert.equal(refused.response.status, 409);
+      assert.equal(refused.body.jobId, running.body.id);
+      assert.equal(refused.body.jobState, "running");
+      assert.equal(refused.body.stackName, "prod-eu-west-1");
+    });
+
+    it("names the queued job first in line when nothing runs on the busy stack yet", async () => {
+      await submit(context.service, "/rollouts", { stage: "prod", regions: ["eu-west-1"] });
+      const queued = await submit(context.service, "/rollouts", { stage: "prod", queue: true });
+      const refused = await submit(context.service, "/previews", { stage: "prod", regions: ["us-east-1"] });
+      assert.equal(refused.response.status, 409);
+      assert.equal(refused.body.jobId, queued.body.id);
+      assert.equal(refused.body.jobState, "queued");
+      assert.match(refused.body.message ?? "", /is queued for it/);
+    });
+
+    it("keeps the running job as each stack's last job while others queue and are cancelled", async () => {
+      const running = await submit(context.service, "/rollouts", { stage: "prod" });
+      const queued = await submit(context.service, "/drift", { stage: "prod", queue: true });
+      const expected = `${running.body.id} running`;
+      const stacks = { prod: expected, "prod-us-west-2": expected, "prod-eu-west-1": expected };
+      assert.deepEqual(await lastJobs(context.service, "prod"), stacks);
+      const cancel = await context.service.request(`/jobs/${queued.body.id}/cancel`, { method: "POST" });
+      assert.equal(cancel.status, 202);
+      assert.deepEqual(await lastJobs(context.service, "prod"), stacks);
     });
 
     it("runs a job on other stacks alongside", async () => {

@@ -7,7 +7,7 @@ import { InMemoryEngine } from "../../automation/engine/in-memory";
 import { databaseFile, JobStore } from "../../automation/service/jobs/store";
 import type { Job } from "../../automation/service/jobs/types";
 import { runCommand } from "../helpers/cli";
-import { startTestService, submit, waitForJob } from "../helpers/service";
+import { lastJobs, startTestService, submit, waitForJob } from "../helpers/service";
 import { startServiceProcess } from "../helpers/service-process";
 import { readEvents } from "../helpers/sse";
 
@@ -106,6 +106,12 @@ describe("service lifecycle", function () {
       assert.equal(last.event, "job");
       assert.equal((last.data as Job).state, "interrupted");
       assert.equal(restarted.service.interruptedAtStart, 2);
+      const interruptedThere = `${job.id} interrupted`;
+      assert.deepEqual(await lastJobs(restarted, "prod"), {
+        prod: interruptedThere,
+        "prod-us-west-2": interruptedThere,
+        "prod-eu-west-1": interruptedThere,
+      });
     } finally {
       await restarted.close();
     }

@@ -56,7 +56,12 @@ const schemas: Record<string, Schema> = {
     required: ["message"],
     properties: {
       message: { type: "string" },
-      jobId: { type: "string", description: "409: the job that holds the busy stack." },
+      jobId: {
+        type: "string",
+        description:
+          "409: the job running on the busy stack (or, when none runs there yet, first in line for it).",
+      },
+      jobState: { type: "string", enum: ["running", "queued"], description: "409: that job's state." },
       stackName: { type: "string", description: "409: the busy stack." },
     },
   },

@@ -152,7 +152,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     if (error instanceof JobRequestError) return reply.code(400).send({ message: error.message });
     if (error instanceof JobNotFoundError) return reply.code(404).send({ message: error.message });
     if (error instanceof StackBusyError) {
-      return reply.code(409).send({ message: error.message, jobId: error.jobId, stackName: error.stackName });
+      const { message, jobId, jobState, stackName } = error;
+      return reply.code(409).send({ message, jobId, jobState, stackName });
     }
     if (error instanceof JobFinishedError) {
       return reply.code(409).send({ message: error.message, jobId: error.job.id });

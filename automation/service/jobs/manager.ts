@@ -33,8 +33,13 @@ export class StackBusyError extends Error {
   constructor(
     readonly stackName: string,
     readonly jobId: string,
+    readonly jobState: "running" | "queued",
   ) {
-    super(`stack "${stackName}" is busy with job ${jobId}; retry when it has finished, or ask to queue`);
+    super(
+      jobState === "running"
+        ? `stack "${stackName}" is busy with job ${jobId}; retry when it has finished, or ask to queue`
+        : `stack "${stackName}" is busy: job ${jobId} is queued for it; retry when it has finished, or ask to queue`,
+    );
     this.name = "StackBusyError";
   }
 }
@@ -153,8 +158,11 @@ export class JobManager {
     if (!this.accepting) throw new ServiceStoppingError();
     const { info, targets } = this.resolve(request);
     const stacks = targets.map((target) => target.stackName);
-    const busy = this.queues.firstBusy(stacks);
-    if (busy && !request.queue) throw new StackBusyError(busy.stackName, busy.jobId);
+    const busy = request.queue ? undefined : this.busyWith(stacks);
+    if (busy) {
+      const state = busy.job.state === "running" ? "running" : "queued";
+      throw new StackBusyError(busy.stackName, busy.job.id, state);
+    }
 
     const now = this.clock().toISOString();
     const job: Job = {
@@ -193,12 +201,27 @@ export class JobManager {
     this.active.set(job.id, active);
     this.store.transaction(() => {
       this.store.insertJob(job);
-      for (const stackName of stacks) this.store.setLastJob(stackName, job);
       this.emit(active, "job", jobSummary(job));
     });
     this.queues.join(job.id, stacks);
     if (this.queues.isHead(job.id, stacks)) this.start(active);
     return this.view(job);
+  }
+
+  /**
+   * The job a new job on these stacks would have to wait for: one running on any of them, else the
+   * first in line for one (queued behind a stack that is not among these, or about to start).
+   */
+  private busyWith(stacks: string[]): { stackName: string; job: Job } | undefined {
+    let queued: { stackName: string; job: Job } | undefined;
+    for (const stackName of stacks) {
+      const head = this.queues.head(stackName);
+      const job = head === undefined ? undefined : this.active.get(head)?.job;
+      if (!job) continue;
+      if (job.state === "running") return { stackName, job };
+      queued ??= { stackName, job };
+    }
+    return queued;
   }
 
   /** Whether the job is queued or running (held in memory rather than only in the store). */
@@ -379,7 +402,8 @@ export class JobManager {
     if (error !== undefined) job.error = error;
     this.store.transaction(() => {
       this.save(active);
-      for (const stackName of active.stacks) this.store.setLastJob(stackName, job);
+      // A stack's last job is the last one that ran on it: one cancelled while it waited never did.
+      if (job.startedAt) for (const stackName of active.stacks) this.store.setLastJob(stackName, job);
       this.emit(active, "job", jobSummary(job));
     });
     this.active.delete(job.id);
@@ -446,6 +470,7 @@ export class JobManager {
       }
       this.store.transaction(() => {
         this.store.updateJob(job);
+        if (job.startedAt) for (const region of job.regions) this.store.setLastJob(region.stackName, job);
         this.store.appendEvent({
           jobId: job.id,
           seq: this.store.lastSeq(job.id) + 1,

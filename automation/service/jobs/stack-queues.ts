@@ -12,15 +12,6 @@ export class StackQueues {
     return this.queues.get(stackName)?.[0];
   }
 
-  /** The first busy stack of `stackNames` and the job at its head. */
-  firstBusy(stackNames: string[]): { stackName: string; jobId: string } | undefined {
-    for (const stackName of stackNames) {
-      const jobId = this.head(stackName);
-      if (jobId !== undefined) return { stackName, jobId };
-    }
-    return undefined;
-  }
-
   /** Puts the job at the end of each stack's queue. */
   join(jobId: string, stackNames: string[]): void {
     for (const stackName of stackNames) {

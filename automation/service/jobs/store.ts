@@ -301,7 +301,7 @@ export class JobStore {
     return this.statements.countByKindState.all();
   }
 
-  /** Records that a job touches a stack (its last job). */
+  /** Records the job as the last one to run on the stack (set when it starts and when it ends). */
   setLastJob(stackName: string, job: Job): void {
     this.batch();
     const ref = {
