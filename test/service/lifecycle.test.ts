@@ -157,6 +157,32 @@ describe("service lifecycle", function () {
     await again.close();
   });
 
+  it("refuses a service while another process has the store, naming that process", async () => {
+    const dir = dataDir();
+    const child = await slowServiceProcess(dir);
+    try {
+      await assert.rejects(
+        startTestService({ engine: new InMemoryEngine(), dataDir: dir }),
+        new RegExp(`in use by process ${child.child.pid} `),
+      );
+    } finally {
+      child.child.kill("SIGKILL");
+      await child.exited;
+    }
+    // The kernel released the dead process's lock: the store opens at once.
+    const after = await startTestService({ engine: new InMemoryEngine(), dataDir: dir });
+    await after.close();
+  });
+
+  it("starts on a store whose lock file was left behind, even one naming this very process", async () => {
+    const dir = dataDir();
+    fs.mkdirSync(dir, { recursive: true });
+    // What an older version left after a crash: a PID file, here with the PID this process has now.
+    fs.writeFileSync(`${databaseFile(dir)}.lock`, String(process.pid));
+    const service = await startTestService({ engine: new InMemoryEngine(), dataDir: dir });
+    await service.close();
+  });
+
   it("answers 503 to new jobs once stopping has begun", async () => {
     const service = await startTestService({ engine: new InMemoryEngine() });
     try {

@@ -62,6 +62,10 @@ CREATE TABLE IF NOT EXISTS events (
   at TEXT NOT NULL,
   PRIMARY KEY (job_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS stack_status (
   stack_name TEXT PRIMARY KEY,
   last_job TEXT,
@@ -74,47 +78,66 @@ CREATE TABLE IF NOT EXISTS stack_status (
 export class StoreInUseError extends Error {
   constructor(
     readonly file: string,
-    readonly pid: number,
+    readonly pid: number | undefined,
   ) {
     super(
-      `the job store ${file} is in use by process ${pid} (another \`platform serve\`?): stop it, or give this one its own PLATFORM_DATA_DIR`,
+      `the job store ${file} is in use by ${pid ? `process ${pid}` : "another process"} (another \`platform serve\`?): stop it, or give this one its own PLATFORM_DATA_DIR`,
     );
     this.name = "StoreInUseError";
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+/**
+ * Takes the store for this process: one service per store, because a starting service marks the
+ * jobs it finds running as interrupted, which is only true when no other process runs them.
+ *
+ * The lock is an OS file lock, SQLite's exclusive lock on `<file>.lock` (locking_mode EXCLUSIVE
+ * keeps it until the connection closes), so the kernel releases it when the process ends, however
+ * it ends: no PID to check, and a new process that happens to get a dead one's PID (a container's
+ * PID 1) is never refused. A leftover file that is not a database is replaced.
+ *
+ * @throws StoreInUseError when another connection, in this process or another, holds it.
+ */
+function acquireLock(file: string): Database.Database {
+  const lockFile = `${file}.lock`;
+  for (let attempt = 0; ; attempt++) {
+    const lock = new Database(lockFile, { timeout: 0 });
+    try {
+      lock.pragma("locking_mode = EXCLUSIVE");
+      lock.exec("BEGIN EXCLUSIVE");
+      lock.exec("CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL)");
+      lock.exec("DELETE FROM holder");
+      lock.prepare("INSERT INTO holder (pid) VALUES (?)").run(process.pid);
+      lock.exec("COMMIT");
+      return lock;
+    } catch (error) {
+      lock.close();
+      const code = (error as { code?: string }).code;
+      if (code === "SQLITE_BUSY") throw new StoreInUseError(file, holderPid(file));
+      if (code === "SQLITE_NOTADB" && attempt === 0) {
+        fs.rmSync(lockFile, { force: true });
+        continue;
+      }
+      throw error;
+    }
   }
 }
 
-/**
- * Takes `<file>.lock` for this process: one service per store, because a starting service marks the
- * jobs it finds running as interrupted, which is only true when no other process runs them. A lock
- * left by a process that died (SIGKILL, power loss) is taken over.
- *
- * @throws StoreInUseError when a live process holds it.
- */
-function acquireLock(file: string): string {
-  const lockFile = `${file}.lock`;
-  for (let attempt = 0; attempt < 2; attempt++) {
+/** The PID the holder of the store's lock recorded in the store (for the message only). */
+function holderPid(file: string): number | undefined {
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 100 });
     try {
-      fs.writeFileSync(lockFile, String(process.pid), { flag: "wx" });
-      return lockFile;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const pid = Number(fs.readFileSync(lockFile, "utf8").trim());
-      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
-        throw new StoreInUseError(file, pid);
-      }
-      fs.rmSync(lockFile, { force: true });
+      const row = db.prepare("SELECT value FROM meta WHERE key = 'holder_pid'").get() as
+        | { value: string }
+        | undefined;
+      return row ? Number(row.value) : undefined;
+    } finally {
+      db.close();
     }
+  } catch {
+    return undefined;
   }
-  throw new Error(`cannot take the lock ${lockFile}`);
 }
 
 /** The store's file under a data directory. */
@@ -134,7 +157,7 @@ export function databaseFile(dataDir: string): string {
 export class JobStore {
   readonly file: string;
   private readonly db: Database.Database;
-  private readonly lockFile?: string;
+  private readonly lock?: Database.Database;
   private batchOpen = false;
   private readonly finishedJson = new Map<string, string>();
   private committed: { promise: Promise<void>; resolve: () => void } | undefined;
@@ -163,7 +186,7 @@ export class JobStore {
     this.file = file;
     if (file !== ":memory:") {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      if (options.lock) this.lockFile = acquireLock(file);
+      if (options.lock) this.lock = acquireLock(file);
     }
     try {
       this.db = new Database(file);
@@ -172,8 +195,15 @@ export class JobStore {
       this.db.pragma("synchronous = NORMAL");
       this.db.pragma("busy_timeout = 5000");
       this.db.exec(SCHEMA);
+      if (this.lock) {
+        this.db
+          .prepare(
+            "INSERT INTO meta (key, value) VALUES ('holder_pid', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+          )
+          .run(String(process.pid));
+      }
     } catch (error) {
-      if (this.lockFile) fs.rmSync(this.lockFile, { force: true });
+      this.lock?.close();
       throw error;
     }
     this.statements = {
@@ -375,7 +405,7 @@ export class JobStore {
     if (!this.db.open) return;
     this.flush();
     this.db.close();
-    if (this.lockFile) fs.rmSync(this.lockFile, { force: true });
+    this.lock?.close();
   }
 
   /** Opens the batch (a transaction committed at the end of this turn of the event loop). */
