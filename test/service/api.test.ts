@@ -1,5 +1,6 @@
 import * as assert from "node:assert/strict";
 import Ajv from "ajv";
+import Database from "better-sqlite3";
 import { InMemoryEngine, type InMemoryEngineOptions } from "../../automation/engine/in-memory";
 import { OfflineEngine } from "../../automation/engine/offline";
 import { OPENAPI_DOCUMENT } from "../../automation/service/http/openapi";
@@ -511,6 +512,52 @@ describe("service HTTP API", function () {
         "health:succeeded",
       ]);
       assert.ok(read.messages.some((message) => message.event === "engine"));
+    });
+
+    it("sends no event before the store has committed it", async () => {
+      const { body } = await submit(context.service, "/rollouts", { stage: "prod" });
+      const store = context.service.service.store;
+      const committedSeq = () => {
+        const reader = new Database(store.file, { readonly: true });
+        try {
+          const row = reader.prepare("SELECT MAX(seq) AS seq FROM events WHERE job_id = ?").get(body.id);
+          return (row as { seq: number | null }).seq ?? 0;
+        } finally {
+          reader.close();
+        }
+      };
+      // Hold the store's commits: the job goes on writing events into a transaction left open.
+      const flush = store.flush.bind(store);
+      let hold = true;
+      store.flush = () => {
+        if (!hold) flush();
+      };
+      try {
+        const received: number[] = [];
+        const reading = readEvents(`${context.service.url}/jobs/${body.id}/events`, context.service.token, {
+          until: (message) => {
+            received.push(message.id ?? 0);
+            return false;
+          },
+        });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const committed = committedSeq();
+        assert.ok(
+          received.every((id) => id <= committed),
+          `sent ${received.join(",")} with only ${committed} committed`,
+        );
+        hold = false;
+        flush();
+        const read = await reading;
+        assert.equal((read.messages.at(-1)!.data as Job).state, "succeeded");
+        assert.deepEqual(
+          received,
+          read.messages.map((_, index) => index + 1),
+        );
+      } finally {
+        hold = false;
+        store.flush = flush;
+      }
     });
 
     it("replays only the events after Last-Event-ID", async () => {

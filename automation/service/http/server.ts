@@ -253,9 +253,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     { schema: routeSchema("/jobs/{id}/events", "get") },
     async (request, reply) => {
       const { id } = request.params;
+      const lastId = Number(request.headers["last-event-id"] || 0);
+      // Only committed events go out, replayed or live: an id a client has seen is never given to
+      // another event after a crash (the job's next event after a restart is its interruption).
+      await store.whenCommitted();
       const job = manager.get(id);
       if (!job) throw new JobNotFoundError(id);
-      const lastId = Number(request.headers["last-event-id"] || 0);
       // Replay and subscription happen in the same tick: no event can fall between them.
       const replay = manager.eventsAfter(id, lastId);
       const finished = FINISHED_STATES.has(job.state);
@@ -282,12 +285,24 @@ export function buildServer(options: ServerOptions): FastifyInstance {
         unsubscribe();
         streams.delete(raw);
       };
-      const unsubscribe = manager.subscribe(id, (event) => {
-        writeEvent(raw, event);
-        if (isTerminal(event)) {
-          stop();
-          raw.end();
+      // A turn's events are written once the store has committed them (at the end of the turn).
+      let pending: JobEvent[] = [];
+      const deliver = () => {
+        const events = pending;
+        pending = [];
+        if (raw.writableEnded || raw.destroyed) return;
+        for (const event of events) {
+          writeEvent(raw, event);
+          if (isTerminal(event)) {
+            stop();
+            raw.end();
+            return;
+          }
         }
+      };
+      const unsubscribe = manager.subscribe(id, (event) => {
+        if (pending.length === 0) void store.whenCommitted().then(deliver);
+        pending.push(event);
       });
       raw.on("close", stop);
       return reply;
