@@ -197,6 +197,12 @@ describe("service dashboard", () => {
     assert.equal(await page.getByLabel("API token").isVisible(), true);
     assert.equal(await page.locator("#app").isVisible(), false);
     assert.equal(await page.evaluate("sessionStorage.getItem('platform-api-token')"), null);
+    // Said once (the form's alert, which also describes the field), not again in the status line.
+    assert.doesNotMatch((await page.locator("#status").textContent()) ?? "", /not accept/i);
+    assert.match(
+      (await page.getByLabel("API token").getAttribute("aria-describedby")) ?? "",
+      /token-message/,
+    );
     assert.deepEqual(pageErrors, []);
   });
 
@@ -374,9 +380,30 @@ describe("service dashboard", () => {
       (state) => state === "cancelled",
     );
     assert.equal(await page.locator("#cancel-job").isVisible(), false, "no Cancel button once finished");
+    assert.equal(
+      await page.evaluate("document.activeElement?.id"),
+      "job-heading",
+      "the focus stays in the job view when the Cancel button goes",
+    );
     const [canary] = await texts(page, '#job-regions tr[data-region="us-east-1"] [data-region-state]');
     assert.equal(canary, "cancelled");
     assert.equal((await waitForJob(service, jobId)).state, "cancelled");
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it("gives the focus back to the job's row in the list when the job view is closed from the keyboard", async () => {
+    const page = await connected(await serviceWithUp(50));
+    const jobId = await startProdRollout(page);
+    await page.locator(`#jobs-table tr[data-job="${jobId}"] a`).waitFor();
+
+    await page.locator("#close-job").focus();
+    await page.keyboard.press("Enter");
+
+    await page.locator("#job-view").waitFor({ state: "hidden" });
+    assert.equal(
+      await page.evaluate("document.activeElement?.getAttribute('href')"),
+      `#jobs/${encodeURIComponent(jobId)}`,
+    );
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -3,7 +3,7 @@
 // build step, no external resources.
 
 import { forgetToken, hasToken, onUnauthorized, reportFailure, saveToken } from "./api.js";
-import { $, announce, jobHref } from "./dom.js";
+import { $, announce, isBusy, jobHref, setBusy } from "./dom.js";
 import { loadStacks } from "./grid.js";
 import { cancelJob, closeJob, onJobChange, openJob, tickDuration } from "./job-view.js";
 import { loadJobs, onRowClick } from "./jobs.js";
@@ -24,6 +24,8 @@ function showTokenForm(message, isError) {
   const input = /** @type {HTMLInputElement} */ ($("#token-input"));
   input.value = "";
   input.setAttribute("aria-invalid", isError ? "true" : "false");
+  // The message (an alert, read once) also describes the field while it stands.
+  input.setAttribute("aria-describedby", message ? "token-message token-help" : "token-help");
   input.focus();
 }
 
@@ -35,14 +37,15 @@ function signOut(message, isError) {
   closeJob();
   state.stacksKey = "";
   state.jobsKey = "";
-  announce(message);
+  announce(""); // the token form's alert says it: once is enough
   showTokenForm(message, isError);
 }
 
 /** Checks the token with GET /stacks, then shows the dashboard. */
 async function connect() {
-  const button = /** @type {HTMLButtonElement} */ ($("#token-connect"));
-  button.disabled = true;
+  const button = $("#token-connect");
+  if (isBusy(button)) return;
+  setBusy([button], true);
   try {
     const stacksLoaded = await loadStacks();
     if (!stacksLoaded) {
@@ -50,10 +53,12 @@ async function connect() {
       return;
     }
     state.connected = true;
+    const fromTokenForm = $("#token-section").contains(document.activeElement);
     $("#token-section").hidden = true;
     $("#app").hidden = false;
     $("#forget-token").hidden = false;
     announce("Connected.");
+    if (fromTokenForm) $("#stacks-heading").focus();
     await loadJobs();
     startPolling();
     routeFromLocation();
@@ -63,7 +68,7 @@ async function connect() {
       showTokenForm(`Could not reach the service: ${error instanceof Error ? error.message : error}`, true);
     }
   } finally {
-    button.disabled = false;
+    setBusy([button], false);
   }
 }
 
@@ -162,8 +167,16 @@ function main() {
   $("#refresh").addEventListener("click", () => refreshLists());
   $("#cancel-job").addEventListener("click", () => cancelJob());
   $("#close-job").addEventListener("click", () => {
+    const id = state.view?.id;
     history.pushState(null, "", location.pathname + location.search);
     closeJob();
+    // The focus goes back to where the job was opened from: its row, else the list's heading.
+    const row = id
+      ? [...document.querySelectorAll("#jobs-table a")].find(
+          (link) => link.getAttribute("href") === jobHref(id),
+        )
+      : undefined;
+    /** @type {HTMLElement} */ (row ?? $("#jobs-heading")).focus();
   });
   window.addEventListener("hashchange", routeFromLocation);
   window.addEventListener("popstate", routeFromLocation);

@@ -59,6 +59,20 @@ export function jobDuration(job) {
   return job.durationMs;
 }
 
+/**
+ * Marks buttons busy (their action under way) with aria-disabled rather than `disabled`: a disabled
+ * button loses the focus, which a keyboard user then finds back at the top of the page. Their
+ * handlers do nothing while the buttons are busy (isBusy).
+ * @param {Iterable<Element>} buttons
+ * @param {boolean} busy
+ */
+export function setBusy(buttons, busy) {
+  for (const button of buttons) button.setAttribute("aria-disabled", busy ? "true" : "false");
+}
+
+/** @param {Element} button */
+export const isBusy = (button) => button.getAttribute("aria-disabled") === "true";
+
 /** Says something in the polite live region. */
 export function announce(message) {
   $("#status").textContent = message;

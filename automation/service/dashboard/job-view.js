@@ -2,7 +2,18 @@
 // (read with fetch() and reconnecting with Last-Event-ID), and its Cancel button.
 
 import { api, authHeaders, messageOf, reportFailure, UnauthorizedError, unauthorized } from "./api.js";
-import { $, announce, formatDuration, h, jobDuration, shortId, stateBadge, timeElement } from "./dom.js";
+import {
+  $,
+  announce,
+  formatDuration,
+  h,
+  isBusy,
+  jobDuration,
+  setBusy,
+  shortId,
+  stateBadge,
+  timeElement,
+} from "./dom.js";
 import { markCurrentJobRow } from "./jobs.js";
 import { SseParser } from "./sse.js";
 import { ACTIVE_STATES, FINISHED_STATES, state } from "./state.js";
@@ -122,8 +133,11 @@ function renderJob(view) {
   error.hidden = !job.error;
   error.replaceChildren(...(job.error ? [h("strong", {}, "Error: "), job.error] : []));
   const cancel = /** @type {HTMLButtonElement} */ ($("#cancel-job"));
+  const cancelHadFocus = document.activeElement === cancel;
   cancel.hidden = !ACTIVE_STATES.has(job.state);
-  cancel.disabled = Boolean(job.cancelRequested);
+  // A hidden button drops the focus to the page's start: keep it in the job view instead.
+  if (cancelHadFocus && cancel.hidden) $("#job-heading").focus();
+  setBusy([cancel], Boolean(job.cancelRequested));
   cancel.textContent = job.cancelRequested ? "Cancelling…" : "Cancel job";
   renderWaves(view);
   renderRegions(view);
@@ -342,8 +356,9 @@ function applyEvent(view, message) {
 export async function cancelJob() {
   const view = state.view;
   if (!view) return;
-  const button = /** @type {HTMLButtonElement} */ ($("#cancel-job"));
-  button.disabled = true;
+  const button = $("#cancel-job");
+  if (isBusy(button)) return;
+  setBusy([button], true);
   try {
     const { status, data } = await api(`/jobs/${encodeURIComponent(view.id)}/cancel`, { method: "POST" });
     if (status === 202) {
@@ -356,11 +371,11 @@ export async function cancelJob() {
       jobChanged();
     } else {
       announce(`Could not cancel job ${shortId(view.id)}: ${messageOf(data, `HTTP ${status}`)}`);
-      button.disabled = false;
+      setBusy([button], false);
     }
   } catch (error) {
     reportFailure(`cancel job ${shortId(view.id)}`, error);
-    button.disabled = false;
+    setBusy([button], false);
   }
 }
 

@@ -1,7 +1,7 @@
 // The form that starts a preview, rollout or drift check of a stage (and some of its regions).
 
 import { api, messageOf, UnauthorizedError } from "./api.js";
-import { $, announce, h, jobHref, KIND_NAMES, shortId } from "./dom.js";
+import { $, announce, h, isBusy, jobHref, KIND_NAMES, setBusy, shortId } from "./dom.js";
 import { state } from "./state.js";
 
 const SUBMIT_PATHS = { preview: "/previews", rollout: "/rollouts", drift: "/drift" };
@@ -77,7 +77,8 @@ export async function startJob(kind, onStarted) {
   if (kind === "drift" && remediate) body.remediate = remediate;
 
   const buttons = [...form.querySelectorAll("button[data-kind]")];
-  for (const button of buttons) /** @type {HTMLButtonElement} */ (button).disabled = true;
+  if (buttons.some(isBusy)) return;
+  setBusy(buttons, true);
   setStartMessage();
   try {
     const { status, data } = await api(SUBMIT_PATHS[kind], { method: "POST", body });
@@ -105,6 +106,6 @@ export async function startJob(kind, onStarted) {
       );
     }
   } finally {
-    for (const button of buttons) /** @type {HTMLButtonElement} */ (button).disabled = false;
+    setBusy(buttons, false);
   }
 }
