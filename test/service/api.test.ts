@@ -289,6 +289,22 @@ describe("service HTTP API", function () {
       );
     });
 
+    it("serves a running job as it is now: its latest region states and its duration so far", async () => {
+      const { body } = await submit(context.service, "/rollouts", { stage: "prod" });
+      const read = async () => (await (await context.service.request(`/jobs/${body.id}`)).json()) as Job;
+      const first = await read();
+      assert.equal(first.state, "running");
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      const later = await read();
+      assert.equal(later.state, "running");
+      assert.ok(
+        (later.durationMs ?? 0) >= (first.durationMs ?? 0) + 30,
+        `duration ${first.durationMs} ms, then ${later.durationMs} ms`,
+      );
+      assert.notDeepEqual(later.regions, first.regions, "the regions moved on between the reads");
+      schemaValidator()("Job", later);
+    });
+
     it("serves responses that match the OpenAPI document's schemas", async () => {
       const valid = schemaValidator();
       const { body } = await submit(context.service, "/rollouts", { stage: "prod" });

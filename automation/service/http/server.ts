@@ -227,14 +227,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     { schema: routeSchema("/jobs/{id}", "get") },
     async (request, reply) => {
       const { id } = request.params;
-      if (!manager.isActive(id)) {
-        // A finished job never changes: its stored document (written from the same Job objects
-        // this schema describes) goes out as it is, with no parse and re-serialization.
-        const json = store.getJobJson(id);
-        if (json === undefined) throw new JobNotFoundError(id);
-        return reply.type("application/json; charset=utf-8").send(json);
-      }
-      return manager.get(id);
+      // The job's document as it was written (from the same Job objects this schema describes):
+      // an active job's from memory, a finished one's (which never changes) from the store.
+      const json = manager.activeJobJson(id) ?? store.getJobJson(id);
+      if (json === undefined) throw new JobNotFoundError(id);
+      return reply.type("application/json; charset=utf-8").send(json);
     },
   );
 

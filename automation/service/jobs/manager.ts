@@ -95,6 +95,8 @@ interface ActiveJob {
   seq: number;
   done: Promise<void>;
   resolveDone: () => void;
+  /** The job's JSON document as last saved (what the store has), made once per change. */
+  json?: string;
 }
 
 export type JobListener = (event: JobEvent) => void;
@@ -224,9 +226,19 @@ export class JobManager {
     return queued;
   }
 
-  /** Whether the job is queued or running (held in memory rather than only in the store). */
-  isActive(id: string): boolean {
-    return this.active.has(id);
+  /**
+   * A queued or running job's JSON document (with its duration so far while running), or
+   * undefined when the job is not active. It is serialized once per change of the job, not once
+   * per read: a watched job is read far more often than it changes.
+   */
+  activeJobJson(id: string): string | undefined {
+    const active = this.active.get(id);
+    if (!active) return undefined;
+    const { job } = active;
+    active.json ??= JSON.stringify(job);
+    if (job.state !== "running" || !job.startedAt || job.durationMs !== undefined) return active.json;
+    const durationMs = this.clock().getTime() - Date.parse(job.startedAt);
+    return `${active.json.slice(0, -1)},"durationMs":${durationMs}}`;
   }
 
   /** A job (with its duration so far while running). */
@@ -429,7 +441,8 @@ export class JobManager {
   }
 
   private save(active: ActiveJob): void {
-    this.store.updateJob(active.job);
+    active.json = JSON.stringify(active.job);
+    this.store.updateJob(active.job, active.json);
   }
 
   private emit(active: ActiveJob, type: JobEvent["type"], data: unknown): void {

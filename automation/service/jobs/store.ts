@@ -245,10 +245,11 @@ export class JobStore {
     );
   }
 
-  updateJob(job: Job): void {
+  /** Writes the job's document (`json`, when the caller has serialized it already). */
+  updateJob(job: Job, json = JSON.stringify(job)): void {
     this.batch();
     this.finishedJson.delete(job.id);
-    this.statements.updateJob.run(job.state, JSON.stringify(job), job.id);
+    this.statements.updateJob.run(job.state, json, job.id);
   }
 
   /**
