@@ -13,6 +13,8 @@ const DURATION_BUCKETS = [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 2400]
 export class ServiceMetrics {
   readonly registry = new Registry();
   private readonly durations: Histogram<"kind" | "state">;
+  /** Counts the open event streams (set by the HTTP server). */
+  openStreams: () => number = () => 0;
 
   constructor(store: JobStore) {
     const registry = this.registry;
@@ -48,6 +50,15 @@ export class ServiceMetrics {
             this.set({ stack: status.stackName }, status.drift.driftedCount);
           }
         }
+      },
+    });
+    const streams = () => this.openStreams();
+    new Gauge({
+      name: "platform_event_streams",
+      help: "Open Server-Sent Events streams (GET /jobs/:id/events).",
+      registers: [registry],
+      collect() {
+        this.set(streams());
       },
     });
     collectDefaultMetrics({ register: registry, prefix: "platform_service_" });

@@ -142,7 +142,7 @@ export async function run(): Promise<void> {
       duration: READ_SECONDS,
       requests: [getJob],
     });
-    // A running job is read from memory and serialized on each request (no stored document).
+    // A running job is read from memory: its document, made once per change, plus its duration.
     const rollout = await fetch(`${service.url}/rollouts`, {
       method: "POST",
       headers,

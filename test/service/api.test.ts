@@ -576,6 +576,74 @@ describe("service HTTP API", function () {
       }
     });
 
+    /** A service whose `up` takes 5 s (a job that stays running), and its open stream count. */
+    async function withSlowService(
+      test: (slow: TestService, openStreams: () => Promise<number>) => Promise<void>,
+    ) {
+      const slow = await startTestService({
+        engine: new InMemoryEngine({ defaults: { durations: { up: 5000 } } }),
+      });
+      const openStreams = async () => {
+        const text = await (await slow.request("/metrics")).text();
+        return Number(/^platform_event_streams (\d+)$/m.exec(text)?.[1]);
+      };
+      try {
+        await test(slow, openStreams);
+      } finally {
+        await slow.close();
+      }
+    }
+
+    it("keeps no stream open for a client that left while its stream waited for a commit", async () => {
+      await withSlowService(async (slow, openStreams) => {
+        const { body } = await submit(slow, "/rollouts", { stage: "dev" });
+        const store = slow.service.store;
+        const flush = store.flush.bind(store);
+        let hold = true;
+        store.flush = () => {
+          if (!hold) flush();
+        };
+        try {
+          store.transaction(() => undefined); // a write: the turn's commit is now pending, and held
+          const controller = new AbortController();
+          const leaving = fetch(`${slow.url}/jobs/${body.id}/events`, {
+            headers: { authorization: `Bearer ${slow.token}` },
+            signal: controller.signal,
+          }).catch(() => undefined);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          controller.abort();
+          await leaving;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        } finally {
+          hold = false;
+          store.flush = flush;
+          flush();
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.equal(await openStreams(), 0);
+      });
+    });
+
+    it("counts the open event streams in /metrics while their clients stay", async () => {
+      await withSlowService(async (slow, openStreams) => {
+        const { body } = await submit(slow, "/rollouts", { stage: "dev" });
+        const controller = new AbortController();
+        const response = await fetch(`${slow.url}/jobs/${body.id}/events`, {
+          headers: { authorization: `Bearer ${slow.token}` },
+          signal: controller.signal,
+        });
+        assert.equal(response.status, 200);
+        assert.equal(await openStreams(), 1);
+        controller.abort();
+        await response.body?.cancel().catch(() => undefined);
+        const deadline = Date.now() + 2000;
+        while ((await openStreams()) !== 0 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        assert.equal(await openStreams(), 0);
+      });
+    });
+
     it("replays only the events after Last-Event-ID", async () => {
       const { body } = await submit(context.service, "/rollouts", { stage: "prod" });
       const url = `${context.service.url}/jobs/${body.id}/events`;

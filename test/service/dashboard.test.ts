@@ -206,6 +206,27 @@ describe("service dashboard", () => {
     assert.deepEqual(pageErrors, []);
   });
 
+  it("keeps checking the token it was given when Enter is pressed again while connecting", async () => {
+    const page = await openDashboard(shared!);
+    let delayed = false;
+    await page.route("**/stacks", async (route) => {
+      if (!delayed) {
+        delayed = true;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+      await route.continue();
+    });
+    const input = page.getByLabel("API token");
+    await input.fill(shared!.token);
+    await input.press("Enter");
+    await input.fill("typo-token");
+    await input.press("Enter");
+
+    await page.locator('#stacks-grid td[data-stage="prod"][data-region="us-east-1"]').waitFor();
+    assert.equal(await page.evaluate("sessionStorage.getItem('platform-api-token')"), shared!.token);
+    assert.deepEqual(pageErrors, []);
+  });
+
   it("forgets the token with Forget token and asks for it again", async () => {
     const page = await connected(shared!);
 

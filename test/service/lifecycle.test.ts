@@ -117,6 +117,34 @@ describe("service lifecycle", function () {
     }
   });
 
+  it("marks interrupted a queued job an earlier version recorded as its stack's last job", async () => {
+    const dir = dataDir();
+    const store = new JobStore(databaseFile(dir));
+    const queued: Job = {
+      id: "queued-before-upgrade",
+      kind: "rollout",
+      stage: "dev",
+      state: "queued",
+      trigger: "api",
+      engine: "in-memory",
+      options: {},
+      regions: [
+        { region: "us-east-1", stackName: "dev", primary: true, state: "pending", elapsedMs: 0, gates: [] },
+      ],
+      createdAt: new Date().toISOString(),
+    };
+    store.insertJob(queued);
+    store.setLastJob("dev", queued); // what versions before this one did on submit
+    store.close();
+
+    const service = await startTestService({ engine: new InMemoryEngine(), dataDir: dir });
+    try {
+      assert.deepEqual(await lastJobs(service, "dev"), { dev: "queued-before-upgrade interrupted" });
+    } finally {
+      await service.close();
+    }
+  });
+
   it("on SIGTERM cancels the running job cleanly, records it and exits 0", async () => {
     const dir = dataDir();
     const child = await slowServiceProcess(dir);
@@ -174,10 +202,10 @@ describe("service lifecycle", function () {
     await after.close();
   });
 
-  it("starts on a store whose lock file was left behind, even one naming this very process", async () => {
+  it("starts beside the PID lock file an earlier version left, even one naming this very process", async () => {
     const dir = dataDir();
     fs.mkdirSync(dir, { recursive: true });
-    // What an older version left after a crash: a PID file, here with the PID this process has now.
+    // What an earlier version left after a crash: a PID file, here with the PID this process has now.
     fs.writeFileSync(`${databaseFile(dir)}.lock`, String(process.pid));
     const service = await startTestService({ engine: new InMemoryEngine(), dataDir: dir });
     await service.close();

@@ -144,6 +144,8 @@ function main() {
   onRowClick(showJob);
   $("#token-form").addEventListener("submit", (event) => {
     event.preventDefault();
+    // Enter submits the form even while Connect is busy: keep the token being checked.
+    if (isBusy($("#token-connect"))) return;
     const input = /** @type {HTMLInputElement} */ ($("#token-input"));
     const token = input.value.trim();
     if (!token) {

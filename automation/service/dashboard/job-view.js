@@ -47,6 +47,8 @@ export async function openJob(id, known) {
     waves: new Map(),
     engineEvents: 0,
     note: "",
+    /** A cancel request is on its way (the job does not say so yet). */
+    cancelling: false,
   };
   state.view = view;
   const section = $("#job-view");
@@ -137,8 +139,9 @@ function renderJob(view) {
   cancel.hidden = !ACTIVE_STATES.has(job.state);
   // A hidden button drops the focus to the page's start: keep it in the job view instead.
   if (cancelHadFocus && cancel.hidden) $("#job-heading").focus();
-  setBusy([cancel], Boolean(job.cancelRequested));
-  cancel.textContent = job.cancelRequested ? "Cancelling…" : "Cancel job";
+  const cancelling = Boolean(job.cancelRequested || view.cancelling);
+  setBusy([cancel], cancelling);
+  cancel.textContent = cancelling ? "Cancelling…" : "Cancel job";
   renderWaves(view);
   renderRegions(view);
 }
@@ -358,7 +361,12 @@ export async function cancelJob() {
   if (!view) return;
   const button = $("#cancel-job");
   if (isBusy(button)) return;
+  view.cancelling = true;
   setBusy([button], true);
+  const failed = () => {
+    view.cancelling = false;
+    if (state.view === view) setBusy([button], false);
+  };
   try {
     const { status, data } = await api(`/jobs/${encodeURIComponent(view.id)}/cancel`, { method: "POST" });
     if (status === 202) {
@@ -371,11 +379,11 @@ export async function cancelJob() {
       jobChanged();
     } else {
       announce(`Could not cancel job ${shortId(view.id)}: ${messageOf(data, `HTTP ${status}`)}`);
-      setBusy([button], false);
+      failed();
     }
   } catch (error) {
     reportFailure(`cancel job ${shortId(view.id)}`, error);
-    setBusy([button], false);
+    failed();
   }
 }
 

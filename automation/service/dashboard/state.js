@@ -17,7 +17,7 @@ export const state = {
   /**
    * The open job: its id, document, waves, engine event count and the controller that aborts
    * its event stream.
-   * @type {{ id: string, job: any, controller: AbortController, waves: Map<number, string[]>, engineEvents: number, note: string } | undefined}
+   * @type {{ id: string, job: any, controller: AbortController, waves: Map<number, string[]>, engineEvents: number, note: string, cancelling: boolean } | undefined}
    */
   view: undefined,
 };

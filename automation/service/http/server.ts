@@ -128,11 +128,17 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     logger: options.logger ?? false,
     // Bodies are small JSON documents.
     bodyLimit: 64 * 1024,
+    // Closing ends the event streams (preClose) and then every connection: a keep-alive connection
+    // that Node.js does not count as idle (seen after a client dropped an event stream) would
+    // otherwise hold the shutdown until the client's own idle timeout (4 s for fetch, longer for
+    // a Prometheus scraper). The job manager has finished its jobs before the server closes.
+    forceCloseConnections: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
     schemaController: { compilersFactory: { buildValidator: strictBodies() } },
   });
   for (const schema of componentSchemas()) app.addSchema(schema);
   const streams = new Set<ServerResponse>();
+  metrics.openStreams = () => streams.size;
   const authorized = bearerChecker(token);
 
   // A callback hook, not an async one: it runs on every request, and a promise per request costs.
@@ -271,12 +277,14 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       });
       raw.write("retry: 2000\n\n");
       for (const event of replay) writeEvent(raw, event);
-      if (finished || replay.some(isTerminal)) {
+      // The client may have gone while the handler waited for the commit: its `close` has fired.
+      if (finished || replay.some(isTerminal) || raw.destroyed) {
         raw.end();
         return reply;
       }
       streams.add(raw);
       const heartbeat = setInterval(() => raw.write(": keep-alive\n\n"), SSE_HEARTBEAT_MS);
+      heartbeat.unref();
       const stop = () => {
         clearInterval(heartbeat);
         unsubscribe();
@@ -287,7 +295,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       const deliver = () => {
         const events = pending;
         pending = [];
-        if (raw.writableEnded || raw.destroyed) return;
+        if (raw.writableEnded || raw.destroyed) {
+          stop();
+          return;
+        }
         for (const event of events) {
           writeEvent(raw, event);
           if (isTerminal(event)) {

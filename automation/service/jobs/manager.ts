@@ -468,6 +468,7 @@ export class JobManager {
   /** Jobs the store has as queued or running belong to a process that died: they are interrupted. */
   private interruptLeftovers(): void {
     const leftovers = this.store.jobsInStates(["queued", "running"]);
+    const statuses = leftovers.length > 0 ? this.store.stackStatuses() : new Map();
     const now = this.clock();
     for (const job of leftovers) {
       const was = job.state;
@@ -483,7 +484,13 @@ export class JobManager {
       }
       this.store.transaction(() => {
         this.store.updateJob(job);
-        if (job.startedAt) for (const region of job.regions) this.store.setLastJob(region.stackName, job);
+        for (const { stackName } of job.regions) {
+          // A job that ran is its stacks' last job; so is one an earlier version recorded as such
+          // when it was queued.
+          if (job.startedAt || statuses.get(stackName)?.lastJob?.id === job.id) {
+            this.store.setLastJob(stackName, job);
+          }
+        }
         this.store.appendEvent({
           jobId: job.id,
           seq: this.store.lastSeq(job.id) + 1,

@@ -91,35 +91,33 @@ export class StoreInUseError extends Error {
  * Takes the store for this process: one service per store, because a starting service marks the
  * jobs it finds running as interrupted, which is only true when no other process runs them.
  *
- * The lock is an OS file lock, SQLite's exclusive lock on `<file>.lock` (locking_mode EXCLUSIVE
+ * The lock is an OS file lock, SQLite's exclusive lock on `<file>.owner` (locking_mode EXCLUSIVE
  * keeps it until the connection closes), so the kernel releases it when the process ends, however
  * it ends: no PID to check, and a new process that happens to get a dead one's PID (a container's
- * PID 1) is never refused. A leftover file that is not a database is replaced.
+ * PID 1) is never refused. (`<file>.lock`, the PID file of earlier versions, is not read.) It needs
+ * a file system with working POSIX locks, as SQLite's WAL mode itself does: not NFS.
  *
  * @throws StoreInUseError when another connection, in this process or another, holds it.
  */
 function acquireLock(file: string): Database.Database {
-  const lockFile = `${file}.lock`;
-  for (let attempt = 0; ; attempt++) {
-    const lock = new Database(lockFile, { timeout: 0 });
-    try {
-      lock.pragma("locking_mode = EXCLUSIVE");
-      lock.exec("BEGIN EXCLUSIVE");
-      lock.exec("CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL)");
-      lock.exec("DELETE FROM holder");
-      lock.prepare("INSERT INTO holder (pid) VALUES (?)").run(process.pid);
-      lock.exec("COMMIT");
-      return lock;
-    } catch (error) {
-      lock.close();
-      const code = (error as { code?: string }).code;
-      if (code === "SQLITE_BUSY") throw new StoreInUseError(file, holderPid(file));
-      if (code === "SQLITE_NOTADB" && attempt === 0) {
-        fs.rmSync(lockFile, { force: true });
-        continue;
-      }
-      throw error;
+  const lockFile = `${file}.owner`;
+  const lock = new Database(lockFile, { timeout: 0 });
+  try {
+    lock.pragma("locking_mode = EXCLUSIVE");
+    lock.exec("BEGIN EXCLUSIVE");
+    lock.exec("CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL)");
+    lock.exec("DELETE FROM holder");
+    lock.prepare("INSERT INTO holder (pid) VALUES (?)").run(process.pid);
+    lock.exec("COMMIT");
+    return lock;
+  } catch (error) {
+    lock.close();
+    const code = (error as { code?: string }).code;
+    if (code === "SQLITE_BUSY") throw new StoreInUseError(file, holderPid(file));
+    if (code === "SQLITE_NOTADB") {
+      throw new Error(`${lockFile} is not the job store's lock (an SQLite file): remove it and start again`);
     }
+    throw error;
   }
 }
 
