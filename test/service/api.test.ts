@@ -130,7 +130,10 @@ describe("service HTTP API", function () {
     }
 
     it("converts a query string's numbers (GET /jobs?limit=1)", async () => {
-      await post("/previews", JSON.stringify({ stage: "dev" }));
+      await post("/previews", JSON.stringify({ stage: "dev", queue: true }));
+      await post("/previews", JSON.stringify({ stage: "dev", queue: true }));
+      const all = (await (await context.service.request("/jobs")).json()) as { jobs: Job[] };
+      assert.equal(all.jobs.length, 2);
       const response = await context.service.request("/jobs?limit=1");
       assert.equal(response.status, 200);
       assert.equal(((await response.json()) as { jobs: Job[] }).jobs.length, 1);
