@@ -1,7 +1,8 @@
+import { createHash } from "node:crypto";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { type NamingContext, physicalName, shortHash } from "./naming";
-import { LIVE_ALIAS, type ServerlessFunction } from "./serverless-function";
+import { type NamingContext, physicalName } from "./naming";
+import type { ServerlessFunction } from "./serverless-function";
 import { API_GATEWAY_MAX_TIMEOUT_SECONDS } from "./settings";
 import { applyTransform, type Transform } from "./transform";
 
@@ -28,7 +29,7 @@ export interface ServerlessApiArgs {
   defaultAuth?: Exclude<RouteAuth, "public">;
   /** Stage throttling (and the usage plan's, when API keys are used). */
   throttle: { rateLimit: number; burstLimit: number };
-  /** Retention of the access log group, in days. */
+  /** Retention of the access and execution log groups, in days. */
   logRetentionDays: number;
   /**
    * The account's API Gateway logging settings (`ApiGatewayAccountSettings`) when this stack
@@ -91,6 +92,11 @@ export class ServerlessApi extends pulumi.ComponentResource {
   readonly restApi: aws.apigateway.RestApi;
   readonly stage: aws.apigateway.Stage;
   readonly accessLogGroup: aws.cloudwatch.LogGroup;
+  /**
+   * The log group API Gateway writes the stage's execution logs to
+   * (`API-Gateway-Execution-Logs_<restApiId>/<stage>`), created here with a retention.
+   */
+  readonly executionLogGroup: aws.cloudwatch.LogGroup;
   readonly deployment: aws.apigateway.Deployment;
   /** The API key, when a route uses `apiKey` auth (its value is in the console, never in outputs). */
   readonly apiKey?: aws.apigateway.ApiKey;
@@ -135,36 +141,35 @@ export class ServerlessApi extends pulumi.ComponentResource {
       }
     }
 
+    // Everything the deployed snapshot is made of (or needs to serve), by logical name: the
+    // deployment's trigger hashes it, so that any change redeploys the stage.
+    const stageShape: Record<string, pulumi.Input<object>> = {};
     const integrations: pulumi.Resource[] = [];
     for (const route of routes) {
       const resourceId = resourceIds.get(route.path === "/" ? "" : route.path)!;
       const id = `${name}-${route.method.toLowerCase()}-${logicalPath(route.path)}`;
-      const method = new aws.apigateway.Method(
-        `${id}-method`,
-        {
-          restApi: this.restApi.id,
-          resourceId,
-          httpMethod: route.method,
-          authorization: route.auth === "iam" ? "AWS_IAM" : "NONE",
-          apiKeyRequired: route.auth === "apiKey",
-        },
-        { parent: this },
-      );
-      integrations.push(
-        method,
-        new aws.apigateway.Integration(
-          `${id}-integration`,
-          {
-            restApi: this.restApi.id,
-            resourceId,
-            httpMethod: method.httpMethod,
-            integrationHttpMethod: "POST",
-            type: "AWS_PROXY",
-            uri: route.function.aliasInvokeArn,
-          },
-          { parent: this },
-        ),
-      );
+      const methodArgs = {
+        restApi: this.restApi.id,
+        resourceId,
+        httpMethod: route.method,
+        authorization: route.auth === "iam" ? "AWS_IAM" : "NONE",
+        apiKeyRequired: route.auth === "apiKey",
+      } satisfies aws.apigateway.MethodArgs;
+      const method = new aws.apigateway.Method(`${id}-method`, methodArgs, { parent: this });
+      const integrationArgs = {
+        restApi: this.restApi.id,
+        resourceId,
+        httpMethod: method.httpMethod,
+        integrationHttpMethod: "POST",
+        type: "AWS_PROXY",
+        uri: route.function.aliasInvokeArn,
+      } satisfies aws.apigateway.IntegrationArgs;
+      const integration = new aws.apigateway.Integration(`${id}-integration`, integrationArgs, {
+        parent: this,
+      });
+      stageShape[`${id}-method`] = methodArgs;
+      stageShape[`${id}-integration`] = integrationArgs;
+      integrations.push(method, integration);
     }
 
     // One permission per function, for this API and the live alias only.
@@ -172,39 +177,56 @@ export class ServerlessApi extends pulumi.ComponentResource {
     for (const route of routes) {
       routesByFunction.set(route.function, [...(routesByFunction.get(route.function) ?? []), route]);
     }
+    const permissions: pulumi.Resource[] = [];
     for (const [fn, fnRoutes] of routesByFunction) {
       const only = fnRoutes.length === 1 ? fnRoutes[0] : undefined;
       const methodAndPath = only
         ? `${only.method === "ANY" ? "*" : only.method}${executePath(only.path)}`
         : "*/*";
-      new aws.lambda.Permission(
-        `${name}-${fn.logicalName}-invoke`,
-        {
-          action: "lambda:InvokeFunction",
-          function: fn.function.name,
-          qualifier: LIVE_ALIAS,
-          principal: "apigateway.amazonaws.com",
-          sourceArn: pulumi.interpolate`${this.restApi.executionArn}/*/${methodAndPath}`,
-        },
-        { parent: this },
+      const permissionArgs = {
+        action: "lambda:InvokeFunction",
+        function: fn.function.name,
+        // The alias's own name (not the "live" literal), so the permission waits for the alias:
+        // Lambda refuses a permission on an alias that does not exist yet.
+        qualifier: fn.alias.name,
+        principal: "apigateway.amazonaws.com",
+        sourceArn: pulumi.interpolate`${this.restApi.executionArn}/*/${methodAndPath}`,
+      } satisfies aws.lambda.PermissionArgs;
+      const permissionName = `${name}-${fn.logicalName}-invoke`;
+      permissions.push(
+        new aws.lambda.Permission(permissionName, permissionArgs, { parent: this, dependsOn: [fn.alias] }),
       );
+      stageShape[permissionName] = permissionArgs;
     }
 
-    // A new deployment whenever the routes (or their auth) change.
-    const routeSignature = routes.map((r) => `${r.key} ${r.auth}`).join("\n");
+    // A stage serves the snapshot its deployment took: redeploy whenever any method, integration
+    // (a new alias ARN, a timeout, ...) or permission changes, not only the route keys.
+    const trigger = pulumi.output(stageShape).apply(stableHash);
     this.deployment = new aws.apigateway.Deployment(
       `${name}-deployment`,
       {
         restApi: this.restApi.id,
-        description: `Routes ${shortHash(routeSignature)}`,
-        triggers: { redeployment: shortHash(routeSignature) },
+        description: pulumi.interpolate`Routes ${trigger.apply((hash) => hash.slice(0, 7))}`,
+        triggers: { redeployment: trigger },
       },
-      { parent: this, dependsOn: integrations },
+      // Permissions first, too: a stage that points at functions it may not invoke answers 500.
+      { parent: this, dependsOn: [...integrations, ...permissions] },
     );
 
     this.accessLogGroup = new aws.cloudwatch.LogGroup(
       `${name}-access-logs`,
       { name: `/aws/apigateway/${apiName}/${this.stageName}/access`, retentionInDays: args.logRetentionDays },
+      { parent: this },
+    );
+
+    // API Gateway would create this group itself on the first execution log, without a retention
+    // and outside the stack (it would survive a destroy). It must exist before the stage logs.
+    this.executionLogGroup = new aws.cloudwatch.LogGroup(
+      `${name}-execution-logs`,
+      {
+        name: pulumi.interpolate`API-Gateway-Execution-Logs_${this.restApi.id}/${this.stageName}`,
+        retentionInDays: args.logRetentionDays,
+      },
       { parent: this },
     );
 
@@ -217,7 +239,10 @@ export class ServerlessApi extends pulumi.ComponentResource {
         xrayTracingEnabled: true,
         accessLogSettings: { destinationArn: this.accessLogGroup.arn, format: ACCESS_LOG_FORMAT },
       } satisfies aws.apigateway.StageArgs),
-      { parent: this, dependsOn: args.accountSettings ? [args.accountSettings] : [] },
+      {
+        parent: this,
+        dependsOn: [this.executionLogGroup, ...(args.accountSettings ? [args.accountSettings] : [])],
+      },
     );
 
     new aws.apigateway.MethodSettings(
@@ -262,6 +287,16 @@ export class ServerlessApi extends pulumi.ComponentResource {
     this.url = this.stage.invokeUrl;
     this.registerOutputs({ url: this.url, restApiId: this.restApi.id, stageName: this.stage.stageName });
   }
+}
+
+/** SHA-256 of a value's JSON with sorted keys, so that equal values always hash the same. */
+function stableHash(value: unknown): string {
+  const json = JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
+  return createHash("sha256").update(json).digest("hex");
 }
 
 /** `/users/{userId}` -> `users-userId` (logical names cannot hold braces). */

@@ -127,26 +127,79 @@ describe("ServerlessApi", () => {
     });
   });
 
-  it("redeploys when the routes change and not otherwise", async () => {
-    const triggers = async (name: string, routes: string[]) => {
-      const { ofType } = await record(() =>
-        api(name, Object.fromEntries(routes.map((r, i) => [r, { function: fn(`${name}-fn${i}`) }]))),
-      );
-      return ofType(T.deployment)[0].inputs.triggers;
-    };
-    const a = await triggers("api-redeploy-a", ["GET /x"]);
-    const b = await triggers("api-redeploy-b", ["GET /x"]);
-    const c = await triggers("api-redeploy-c", ["GET /x", "POST /x"]);
-    assert.deepEqual(a, b);
-    assert.notDeepEqual(a, c);
+  it("gives an unchanged program the same deployment trigger", async () => {
+    // The same program twice (same names, same naming): what a `pulumi up` with no change runs.
+    const naming = testNaming("dev");
+    const program = () =>
+      api("api-same", { "GET /x": { function: healthFunction("api-same-fn", naming) } }, { naming });
+    const first = (await record(program)).get(T.deployment, "api-same-deployment").inputs.triggers;
+    const second = (await record(program)).get(T.deployment, "api-same-deployment").inputs.triggers;
+    assert.match(String((first as { redeployment: string }).redeployment), /^[0-9a-f]{64}$/);
+    assert.deepEqual(second, first);
   });
 
-  it("deploys only after every method and integration exists", async () => {
+  it("redeploys when the routes change", async () => {
+    const naming = testNaming("dev");
+    const program = (routes: string[]) => () =>
+      api("api-routes", Object.fromEntries(routes.map((r) => [r, { function: fn("api-routes-fn") }])), {
+        naming,
+      });
+    const one = (await record(program(["GET /x"]))).get(T.deployment, "api-routes-deployment");
+    const two = (await record(program(["GET /x", "POST /x"]))).get(T.deployment, "api-routes-deployment");
+    assert.notDeepEqual(two.inputs.triggers, one.inputs.triggers);
+  });
+
+  it("redeploys when an integration's alias ARN changes though the routes do not", async () => {
+    const naming = testNaming("dev");
+    const program = (alias: string) => () =>
+      api(
+        "api-alias",
+        {
+          "GET /x": {
+            function: healthFunction("api-alias-fn", naming, { transform: { alias: { name: alias } } }),
+          },
+        },
+        { naming },
+      );
+    const live = await record(program("live"));
+    const blue = await record(program("blue"));
+    assert.notEqual(
+      blue.get(T.integration, "api-alias-get-x-integration").inputs.uri,
+      live.get(T.integration, "api-alias-get-x-integration").inputs.uri,
+    );
+    assert.notDeepEqual(
+      blue.get(T.deployment, "api-alias-deployment").inputs.triggers,
+      live.get(T.deployment, "api-alias-deployment").inputs.triggers,
+    );
+  });
+
+  it("makes the invoke permission name the alias and wait for it", async () => {
+    const { get } = await record(() => api("api-wait", { "GET /x": { function: fn("api-wait-fn") } }));
+    const permission = get(T.permission, "api-wait-api-wait-fn-invoke");
+    const alias = get(T.alias, "api-wait-fn-alias");
+    assert.equal(permission.inputs.qualifier, alias.inputs.name);
+    assert.ok(permission.dependencies.includes(alias.urn), "the permission does not wait for the alias");
+  });
+
+  it("creates the stage's execution log group with the stack's retention before the stage", async () => {
+    const { get } = await record(() => api("api-exec", { "GET /x": { function: fn("api-exec-fn") } }));
+    const restApiId = get(T.restApi, "api-exec-api").id;
+    const logGroup = get(T.logGroup, "api-exec-execution-logs");
+    assert.equal(logGroup.inputs.name, `API-Gateway-Execution-Logs_${restApiId}/dev`);
+    assert.equal(logGroup.inputs.retentionInDays, 7);
+    const stage = get(T.stage, "api-exec-stage");
+    assert.ok(
+      stage.dependencies.includes(logGroup.urn),
+      "the stage does not wait for its execution log group",
+    );
+  });
+
+  it("deploys only after every method, integration and invoke permission exists", async () => {
     const { get, ofType } = await record(() =>
       api("api-order", { "GET /x": { function: fn("api-order-fn") } }),
     );
     const deployment = get(T.deployment, "api-order-deployment");
-    for (const r of [...ofType(T.method), ...ofType(T.integration)]) {
+    for (const r of [...ofType(T.method), ...ofType(T.integration), ...ofType(T.permission)]) {
       assert.ok(deployment.dependencies.includes(r.urn), `deployment does not wait for ${r.name}`);
     }
   });
