@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { accountSettingsConflict } from "./account-settings-check";
 import { readStackConfig } from "./stack-config";
 import type { PlanRequest, PlanResult } from "./types";
 
@@ -39,6 +40,8 @@ export async function planStack(stack: string, options: PlanOptions = {}): Promi
   const stackConfig = readStackConfig(projectDir, stack);
   Object.assign(stackConfig.config, options.configOverrides);
   if (options.configOverrides?.["aws:region"]) stackConfig.region = options.configOverrides["aws:region"];
+  const accountSettingsError = accountSettingsConflict(projectDir, stackConfig);
+  if (accountSettingsError) throw new PlanError(stack, accountSettingsError);
 
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-plan-"));
   const request: PlanRequest = {
