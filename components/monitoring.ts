@@ -4,6 +4,7 @@ import * as cloudwatch from "@pulumi/awsx/classic/cloudwatch";
 import * as dynamodbMetrics from "@pulumi/awsx/classic/dynamodb/metrics";
 import * as lambdaMetrics from "@pulumi/awsx/classic/lambda/metrics";
 import * as pulumi from "@pulumi/pulumi";
+import { createAlertTopic } from "./alert-topic";
 import type { DataTable } from "./data-table";
 import { type NamingContext, physicalName } from "./naming";
 import type { ServerlessApi } from "./serverless-api";
@@ -17,7 +18,10 @@ export interface MonitoredFunction {
 
 export interface MonitoringArgs {
   naming: NamingContext;
-  /** Email addresses subscribed to the alert topic (each must confirm). @default [] */
+  /**
+   * Email addresses subscribed to the alert topic (each must confirm). With none, alarms still
+   * publish to the topic but reach nobody, and the component warns at plan time. @default []
+   */
   alarmEmails?: string[];
   functions: MonitoredFunction[];
   apis?: ServerlessApi[];
@@ -48,8 +52,28 @@ const TABLE_OPERATIONS = [
 ];
 
 /**
- * Alarms on what breaks serverless APIs, an encrypted SNS topic they notify, a dashboard and Logs
- * Insights queries. The functions' errors alarms on the `live` alias are the canary rollback alarms.
+ * Logs Insights queries over the functions' log groups. The functions log in Lambda's JSON format,
+ * where the end of each invocation is a `platform.report` system record whose metrics are under
+ * `record.metrics` (durationMs, billedDurationMs, memorySizeMB, maxMemoryUsedMB, and initDurationMs
+ * on a cold start); the text `REPORT` line and its `@duration`/`@initDuration` fields do not exist
+ * in that format.
+ */
+export const LOGS_INSIGHTS_QUERIES: Readonly<Record<string, string>> = {
+  "recent-errors":
+    'fields @timestamp, level, message, error.message, @requestId\n| filter level = "ERROR" or @message like /(?i)error/\n| sort @timestamp desc\n| limit 100',
+  "duration-stats":
+    'filter type = "platform.report"\n| stats avg(record.metrics.durationMs), pct(record.metrics.durationMs, 50), pct(record.metrics.durationMs, 99), max(record.metrics.durationMs), count(*) by bin(5m)',
+  "cold-starts":
+    'filter type = "platform.report" and ispresent(record.metrics.initDurationMs)\n| stats count(*) as coldStarts, avg(record.metrics.initDurationMs), max(record.metrics.initDurationMs) by bin(1h)',
+  "memory-usage":
+    'filter type = "platform.report"\n| stats max(record.metrics.maxMemoryUsedMB) as maxUsedMB, max(record.metrics.memorySizeMB) as memorySizeMB by bin(1h)',
+};
+
+/**
+ * Alarms on what breaks serverless APIs, an SNS topic they notify (encrypted with a key of its own:
+ * CloudWatch and Budgets cannot use the AWS managed `alias/aws/sns` key, so they could never
+ * deliver), a dashboard and Logs Insights queries. The functions' errors alarms on the `live` alias
+ * are the canary rollback alarms.
  *
  * @example
  * const monitoring = new Monitoring("users-monitoring", { naming, functions: [{ function: fn }], apis: [api] });
@@ -59,6 +83,8 @@ export class Monitoring extends pulumi.ComponentResource {
   static readonly type = "platform:monitoring:Monitoring";
 
   readonly topic: aws.sns.Topic;
+  /** The customer-managed key the topic is encrypted with. */
+  readonly key: aws.kms.Key;
   readonly dashboard: cloudwatch.Dashboard;
   readonly dashboardUrl: pulumi.Output<string>;
   /** Errors alarm names on each function's `live` alias, by the function's logical name. */
@@ -74,18 +100,13 @@ export class Monitoring extends pulumi.ComponentResource {
     if (badEmail !== undefined)
       throw new Error(`Monitoring ${name}: alarmEmails has an invalid address ${JSON.stringify(badEmail)}`);
 
-    this.topic = new aws.sns.Topic(
-      `${name}-alerts`,
-      { name: physicalName(naming, `${name}-alerts`, { maxLength: 256 }), kmsMasterKeyId: "alias/aws/sns" },
-      { parent: this },
+    const alerts = createAlertTopic(
+      name,
+      { naming, emails, budgetPublishes: args.budget !== undefined },
+      this,
     );
-    emails.forEach((email, index) => {
-      new aws.sns.TopicSubscription(
-        `${name}-alerts-email-${index}`,
-        { topic: this.topic.arn, protocol: "email", endpoint: email },
-        { parent: this },
-      );
-    });
+    this.key = alerts.key;
+    this.topic = alerts.topic;
 
     const actions = { alarmActions: [this.topic.arn], okActions: [this.topic.arn] };
     const alarm = (
@@ -222,7 +243,8 @@ export class Monitoring extends pulumi.ComponentResource {
     this.dashboard = new cloudwatch.Dashboard(
       `${name}-dashboard`,
       {
-        name: physicalName(naming, "dashboard", { maxLength: 255 }),
+        // Dashboards are global to the account: the region keeps region stacks from sharing one.
+        name: physicalName(naming, "dashboard", { maxLength: 255, global: true }),
         region: naming.region as aws.Region,
         widgets: dashboardWidgets(args),
       },
@@ -231,21 +253,7 @@ export class Monitoring extends pulumi.ComponentResource {
     this.dashboardUrl = this.dashboard.url;
 
     const logGroups = args.functions.map(({ function: fn }) => fn.logGroup.name);
-    const queries: [string, string][] = [
-      [
-        "recent-errors",
-        'fields @timestamp, level, message, error.message, @requestId\n| filter level = "ERROR" or @message like /(?i)error/\n| sort @timestamp desc\n| limit 100',
-      ],
-      [
-        "duration-stats",
-        'filter @type = "REPORT"\n| stats avg(@duration), pct(@duration, 50), pct(@duration, 99), max(@duration), count(*) by bin(5m)',
-      ],
-      [
-        "cold-starts",
-        'filter @type = "REPORT" and ispresent(@initDuration)\n| stats count(*) as coldStarts, avg(@initDuration), max(@initDuration) by bin(1h)',
-      ],
-    ];
-    for (const [id, queryString] of queries) {
+    for (const [id, queryString] of Object.entries(LOGS_INSIGHTS_QUERIES)) {
       new aws.cloudwatch.QueryDefinition(
         `${name}-query-${id}`,
         { name: `${naming.app}-${naming.stage}/${id}`, logGroupNames: logGroups, queryString },
@@ -277,7 +285,7 @@ export class Monitoring extends pulumi.ComponentResource {
       );
     }
 
-    this.registerOutputs({ topicArn: this.topic.arn, dashboardUrl: this.dashboardUrl });
+    this.registerOutputs({ topicArn: this.topic.arn, keyArn: this.key.arn, dashboardUrl: this.dashboardUrl });
   }
 }
 

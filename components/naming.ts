@@ -11,8 +11,8 @@ export interface PhysicalNameOptions {
   /** The AWS limit on this kind of name. @default 64 */
   maxLength?: number;
   /**
-   * The name is account-global (IAM roles and policies): the region is appended so that the
-   * region stacks of one stage never collide. @default false
+   * The name is account-global (IAM roles and policies, CloudWatch dashboards): the region is
+   * appended so that the region stacks of one stage never collide. @default false
    */
   global?: boolean;
   /** Separator between parts; some services disallow hyphens in places. @default "-" */

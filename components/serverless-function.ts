@@ -1,8 +1,9 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { bundleHandler, esbuildTarget } from "./bundle";
+import { describeLambdaInsightsLayer } from "./lambda-insights";
 import { type NamingContext, physicalName } from "./naming";
-import { LOG_RETENTION_DAYS } from "./settings";
+import { LAMBDA_RUNTIMES, type LambdaRuntime, LOG_RETENTION_DAYS } from "./settings";
 import { applyTransform, type Transform } from "./transform";
 
 /** An IAM policy statement as the platform writes them: exact actions, exact resources. */
@@ -47,7 +48,7 @@ export interface ServerlessFunctionArgs {
   /** Instruction set. @default "arm64" */
   architecture?: "arm64" | "x86_64";
   /** Lambda runtime. @default "nodejs22.x" */
-  runtime?: "nodejs20.x" | "nodejs22.x";
+  runtime?: LambdaRuntime;
   /** Environment variables. @default {} */
   environment?: Record<string, pulumi.Input<string>>;
   /** Provisioned concurrency on the `live` alias (0 = none). @default 0 */
@@ -60,8 +61,10 @@ export interface ServerlessFunctionArgs {
    */
   trafficShiftedByCodeDeploy?: boolean;
   /**
-   * The Lambda Insights extension layer of this region and architecture: adds the layer and the AWS
-   * managed policy it needs. @default undefined (no Lambda Insights)
+   * The Lambda Insights extension layer of this region and architecture (see
+   * `components/lambda-insights.ts`): adds the layer and the AWS managed policy it needs. A layer of
+   * another region or architecture is rejected: Lambda would refuse it at deploy time.
+   * @default undefined (no Lambda Insights)
    */
   lambdaInsightsLayerArn?: string;
   /** Override the physical function name (hook functions must be named `CodeDeployHook_*`). */
@@ -349,6 +352,20 @@ function validateFunctionArgs(name: string, args: ServerlessFunctionArgs): void 
     !args.asyncFailure.deadLetterQueue === !args.asyncFailure.onFailureDestinationArn
   ) {
     problems.push("asyncFailure must set exactly one of deadLetterQueue and onFailureDestinationArn");
+  }
+  if (args.runtime !== undefined && !(LAMBDA_RUNTIMES as readonly string[]).includes(args.runtime)) {
+    problems.push(
+      `runtime must be one of ${LAMBDA_RUNTIMES.join(", ")} (got ${JSON.stringify(args.runtime)})`,
+    );
+  }
+  if (args.lambdaInsightsLayerArn !== undefined) {
+    const layer = describeLambdaInsightsLayer(args.lambdaInsightsLayerArn);
+    const architecture = args.architecture ?? "arm64";
+    if (!layer || layer.region !== args.naming.region || layer.architecture !== architecture) {
+      problems.push(
+        `lambdaInsightsLayerArn must be the Lambda Insights extension layer of ${args.naming.region} for ${architecture} (got ${JSON.stringify(args.lambdaInsightsLayerArn)})`,
+      );
+    }
   }
   if (!/^(functions\/).+\.(ts|js|mjs)$/.test(args.entry)) {
     problems.push(`entry must be a handler module under functions/ (got ${JSON.stringify(args.entry)})`);

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Cron } from "croner";
 import { z } from "zod";
+import { LAMBDA_INSIGHTS_VERSION, lambdaInsightsLayerArn, lambdaInsightsRegions } from "./lambda-insights";
 
 /** The config namespace of every platform setting (`platform:<key>` in the stack files). */
 export const CONFIG_NAMESPACE = "platform";
@@ -62,7 +63,12 @@ export const DEPLOYMENT_TYPES = [
 ] as const;
 export type DeploymentType = (typeof DEPLOYMENT_TYPES)[number];
 
-export const LAMBDA_RUNTIMES = ["nodejs20.x", "nodejs22.x"] as const;
+/**
+ * Lambda Node.js runtimes a stage may use: the ones AWS still supports. nodejs20.x is left out
+ * (Node.js 20 is past its end of life, and Lambda deprecates the runtime with it).
+ */
+export const LAMBDA_RUNTIMES = ["nodejs22.x", "nodejs24.x"] as const;
+export type LambdaRuntime = (typeof LAMBDA_RUNTIMES)[number];
 export const ARCHITECTURES = ["arm64", "x86_64"] as const;
 export const TABLE_ENCRYPTIONS = ["aws-owned", "customer-managed"] as const;
 export const API_AUTH_TYPES = ["iam", "apiKey"] as const;
@@ -128,7 +134,7 @@ export const SETTINGS_FIELDS = {
   },
   runtime: {
     kind: "string",
-    allowed: oneOf(LAMBDA_RUNTIMES),
+    allowed: `${oneOf(LAMBDA_RUNTIMES)} (nodejs20.x and older are past end of life)`,
     schema: z.enum(LAMBDA_RUNTIMES),
     default: "nodejs22.x",
   },
@@ -229,12 +235,11 @@ export const SETTINGS_FIELDS = {
     schema: z.array(z.email()),
     default: [],
   },
-  lambdaInsightsLayerArns: {
-    kind: "array",
-    allowed:
-      "a list of Lambda Insights extension layer ARNs (arn:aws:lambda:<region>:580247275435:layer:LambdaInsightsExtension[-Arm64]:<version>), one per region",
-    schema: z.array(z.string().regex(/^arn:aws:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$/)),
-    default: [],
+  lambdaInsights: {
+    kind: "boolean",
+    allowed: `true or false (true adds the Lambda Insights extension ${LAMBDA_INSIGHTS_VERSION}, the layer of each region and architecture)`,
+    schema: z.boolean(),
+    default: false,
   },
   manageBudget: {
     kind: "boolean",
@@ -269,7 +274,7 @@ export interface Settings {
   primaryRegion: AwsRegion;
   lambda: {
     architecture: (typeof ARCHITECTURES)[number];
-    runtime: (typeof LAMBDA_RUNTIMES)[number];
+    runtime: LambdaRuntime;
     memoryMb: number;
     timeoutSeconds: number;
     provisionedConcurrency: number;
@@ -292,7 +297,7 @@ export interface Settings {
   };
   monitoring: {
     alarmEmails: string[];
-    /** The Lambda Insights layer for this stack's region and architecture, if settings list one. */
+    /** The Lambda Insights layer of this stack's region and architecture, when platform:lambdaInsights is on. */
     lambdaInsightsLayerArn?: string;
     /** The account's monthly budget, when this stack manages it. */
     budget?: { monthlyLimitUsd: number; thresholdPercent: number };
@@ -373,6 +378,15 @@ export function parseSettings(raw: RawConfig, context: { stack: string; region?:
       `${CONFIG_NAMESPACE}:throttleBurstLimit must be at least platform:throttleRateLimit (${values.throttleRateLimit}), got ${values.throttleBurstLimit}`,
     );
   }
+  if (values.lambdaInsights === true && regions && typeof values.architecture === "string") {
+    const architecture = values.architecture as (typeof ARCHITECTURES)[number];
+    const missing = regions.filter((name) => lambdaInsightsLayerArn(name, architecture) === undefined);
+    if (missing.length > 0) {
+      problems.push(
+        `${CONFIG_NAMESPACE}:lambdaInsights is true, but Lambda Insights ${LAMBDA_INSIGHTS_VERSION} has no ${architecture} layer in ${missing.join(", ")}: set it to false, or change platform:architecture or platform:regions (${architecture} layers exist in ${lambdaInsightsRegions(architecture).join(", ")})`,
+      );
+    }
+  }
   if (problems.length > 0 || !regions || !region) throw new SettingsError(context.stack, problems);
 
   const v = values as {
@@ -405,9 +419,7 @@ export function parseSettings(raw: RawConfig, context: { stack: string; region?:
     },
     monitoring: {
       alarmEmails: v.alarmEmails,
-      lambdaInsightsLayerArn: v.lambdaInsightsLayerArns.find(
-        (arn) => arn.split(":")[3] === region && arn.includes("Arm64") === (v.architecture === "arm64"),
-      ),
+      lambdaInsightsLayerArn: v.lambdaInsights ? lambdaInsightsLayerArn(region, v.architecture) : undefined,
       // Account-wide: the stage's primary region stack creates it, never its other region stacks.
       budget:
         v.manageBudget && region === regions[0]

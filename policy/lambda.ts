@@ -21,7 +21,8 @@ export const lambdaTracingActive: ResourceValidationPolicy = {
   }),
 };
 
-export const DEFAULT_RUNTIMES = ["nodejs20.x", "nodejs22.x"];
+/** Node.js runtimes Lambda still supports (nodejs20.x is past end of life). */
+export const DEFAULT_RUNTIMES = ["nodejs22.x", "nodejs24.x"];
 
 export const lambdaSupportedRuntime: ResourceValidationPolicy = {
   name: "lambda-supported-runtime",

@@ -51,14 +51,14 @@ describe("the program for the real stacks", () => {
     assert.equal(counts["aws:lambda/permission:Permission"], 6);
     assert.equal(counts["aws:apigateway/stage:Stage"], 1);
     assert.equal(counts["aws:apigateway/account:Account"], undefined, "prod manages the account settings");
-    assert.equal(counts["aws:kms/key:Key"], undefined, "dev uses the AWS-owned key");
+    assert.equal(counts["aws:kms/key:Key"], 1, "the alert topic's (dev's table: AWS-owned key)");
     assert.equal(counts["aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"], undefined);
   });
 
   it("builds prod with a customer-managed key and provisioned concurrency on the users functions", () => {
     const counts = countByType(prod);
     assert.equal(counts["aws:lambda/function:Function"], 12, "six functions and a PreTraffic hook for each");
-    assert.equal(counts["aws:kms/key:Key"], 1);
+    assert.equal(counts["aws:kms/key:Key"], 2, "the table's and the alert topic's");
     assert.equal(counts["aws:apigateway/account:Account"], 1, "prod manages the account settings");
     assert.equal(counts["aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"], 5);
     const table = prod.resources.find((r) => r.type === "aws:dynamodb/table:Table")!;

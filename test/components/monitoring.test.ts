@@ -1,13 +1,39 @@
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { RecordedResource } from "../../automation/plan/mocks";
 import { DataTable } from "../../components/data-table";
-import { Monitoring, type MonitoringArgs } from "../../components/monitoring";
+import { LOGS_INSIGHTS_QUERIES, Monitoring, type MonitoringArgs } from "../../components/monitoring";
+import type { NamingContext } from "../../components/naming";
 import { ServerlessApi } from "../../components/serverless-api";
-import { healthFunction, record, testNaming } from "../helpers/pulumi";
+import { healthFunction, mockRuntime, policyStatements, record, testNaming } from "../helpers/pulumi";
 
 const ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm";
+const KEY = "aws:kms/key:Key";
+const TOPIC = "aws:sns/topic:Topic";
+const TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy";
 
-function build(name: string, overrides: Partial<MonitoringArgs> = {}) {
-  const naming = testNaming("dev");
+interface Statement {
+  Sid?: string;
+  Principal: { Service?: string; AWS?: string };
+  Action: string | string[];
+  Condition?: { StringEquals?: Record<string, string>; ArnLike?: Record<string, string> };
+}
+
+const byService = (statements: Record<string, unknown>[], service: string) =>
+  (statements as unknown as Statement[]).filter((s) => s.Principal.Service === service);
+
+/** IAM's ArnLike: `*` matches any run of characters, `?` one character. */
+function arnLike(pattern: string, arn: string): boolean {
+  const escaped = pattern.replace(/[.+^$(){}|[\]\\]/g, "\\$&");
+  return new RegExp(`^${escaped.replace(/\*/g, ".*").replace(/\?/g, ".")}$`).test(arn);
+}
+
+const alarmArn = (alarm: RecordedResource, naming: NamingContext, accountId: string) =>
+  `arn:aws:cloudwatch:${naming.region}:${accountId}:alarm:${alarm.inputs.name}`;
+
+function build(name: string, overrides: Partial<MonitoringArgs> = {}, namingOverride?: NamingContext) {
+  const naming = namingOverride ?? testNaming("dev");
   const fn = healthFunction(`${name}-fn`, naming);
   const api = new ServerlessApi(`${name}-api`, {
     naming,
@@ -28,13 +54,117 @@ function build(name: string, overrides: Partial<MonitoringArgs> = {}) {
 }
 
 describe("Monitoring", () => {
-  it("notifies an encrypted SNS topic with an email subscription per address", async () => {
-    const { get, ofType } = await record(() => build("mon-topic").monitoring);
-    assert.equal(get("aws:sns/topic:Topic", "mon-topic-mon-alerts").inputs.kmsMasterKeyId, "alias/aws/sns");
+  it("subscribes each alarm email address to the topic", async () => {
+    const { ofType } = await record(() => build("mon-topic").monitoring);
     const subscriptions = ofType("aws:sns/topicSubscription:TopicSubscription");
     assert.deepEqual(
       subscriptions.map((s) => [s.inputs.protocol, s.inputs.endpoint]),
       [["email", "oncall@example.com"]],
+    );
+  });
+
+  it("encrypts the topic with a rotated customer-managed key of its own, not alias/aws/sns", async () => {
+    const { get } = await record(() => build("mon-key").monitoring);
+    const key = get(KEY, "mon-key-mon-alerts-key");
+    assert.equal(key.inputs.enableKeyRotation, true);
+    assert.equal(get(TOPIC, "mon-key-mon-alerts").inputs.kmsMasterKeyId, key.outputs.arn);
+    assert.equal(
+      get("aws:kms/alias:Alias", "mon-key-mon-alerts-key-alias").inputs.targetKeyId,
+      key.outputs.keyId,
+    );
+  });
+
+  it("lets the account root administer the key", async () => {
+    const { get } = await record(() => build("mon-root").monitoring);
+    const { accountId } = await mockRuntime();
+    const statements = policyStatements(get(KEY, "mon-root-mon-alerts-key")) as unknown as Statement[];
+    const root = statements.find((s) => s.Principal.AWS === `arn:aws:iam::${accountId}:root`);
+    assert.equal(root?.Action, "kms:*");
+  });
+
+  it("lets CloudWatch use the key for every alarm it creates, only for this account's alarms", async () => {
+    const { component, get, ofType } = await record(() => build("mon-cw"));
+    const { accountId } = await mockRuntime();
+    const [statement] = byService(
+      policyStatements(get(KEY, "mon-cw-mon-alerts-key")),
+      "cloudwatch.amazonaws.com",
+    );
+    assert.deepEqual(statement.Action, ["kms:Decrypt", "kms:GenerateDataKey*"]);
+    assert.equal(statement.Condition?.StringEquals?.["aws:SourceAccount"], accountId);
+    const sourceArn = String(statement.Condition?.ArnLike?.["aws:SourceArn"]);
+    const alarms = ofType(ALARM);
+    assert.ok(alarms.length >= 8);
+    for (const alarm of alarms) {
+      assert.ok(
+        arnLike(sourceArn, alarmArn(alarm, component.naming, accountId)),
+        `${alarm.inputs.name} is not covered by ${sourceArn}`,
+      );
+    }
+    assert.ok(
+      !arnLike(sourceArn, `arn:aws:cloudwatch:${component.naming.region}:${accountId}:alarm:other-app-x`),
+    );
+  });
+
+  it("lets CloudWatch alarms publish to the topic, only from this account", async () => {
+    const { component, get, ofType } = await record(() => build("mon-pub"));
+    const { accountId } = await mockRuntime();
+    const policy = get(TOPIC_POLICY, "mon-pub-mon-alerts-policy");
+    assert.equal(policy.inputs.arn, get(TOPIC, "mon-pub-mon-alerts").outputs.arn);
+    const [statement] = byService(policyStatements(policy), "cloudwatch.amazonaws.com");
+    assert.equal(statement.Action, "sns:Publish");
+    assert.equal(statement.Condition?.StringEquals?.["aws:SourceAccount"], accountId);
+    const sourceArn = String(statement.Condition?.ArnLike?.["aws:SourceArn"]);
+    for (const alarm of ofType(ALARM)) {
+      assert.ok(arnLike(sourceArn, alarmArn(alarm, component.naming, accountId)), String(alarm.inputs.name));
+    }
+  });
+
+  it("lets Budgets use the key and publish when this stack has the budget", async () => {
+    const { get } = await record(
+      () => build("mon-bud", { budget: { monthlyLimitUsd: 100, thresholdPercent: 80 } }).monitoring,
+    );
+    const { accountId } = await mockRuntime();
+    for (const resource of [
+      get(KEY, "mon-bud-mon-alerts-key"),
+      get(TOPIC_POLICY, "mon-bud-mon-alerts-policy"),
+    ]) {
+      const [statement] = byService(policyStatements(resource), "budgets.amazonaws.com");
+      assert.ok(statement, `${resource.name} does not name budgets.amazonaws.com`);
+      assert.equal(statement.Condition?.StringEquals?.["aws:SourceAccount"], accountId);
+      assert.equal(statement.Condition?.ArnLike?.["aws:SourceArn"], `arn:aws:budgets::${accountId}:*`);
+    }
+    const [keyUse] = byService(policyStatements(get(KEY, "mon-bud-mon-alerts-key")), "budgets.amazonaws.com");
+    assert.deepEqual(keyUse.Action, ["kms:Decrypt", "kms:GenerateDataKey*"]);
+  });
+
+  it("grants Budgets nothing when this stack has no budget", async () => {
+    const { get } = await record(() => build("mon-nobud").monitoring);
+    assert.deepEqual(
+      byService(policyStatements(get(KEY, "mon-nobud-mon-alerts-key")), "budgets.amazonaws.com"),
+      [],
+    );
+    assert.deepEqual(
+      byService(policyStatements(get(TOPIC_POLICY, "mon-nobud-mon-alerts-policy")), "budgets.amazonaws.com"),
+      [],
+    );
+  });
+
+  it("subscribes nobody and warns, naming platform:alarmEmails, when there are no alarm emails", async () => {
+    const warnings: string[] = [];
+    const original = console.warn;
+    console.warn = (message: unknown) => warnings.push(String(message));
+    let subscriptions: RecordedResource[];
+    try {
+      subscriptions = (await record(() => build("mon-noemail", { alarmEmails: [] }).monitoring)).ofType(
+        "aws:sns/topicSubscription:TopicSubscription",
+      );
+    } finally {
+      console.warn = original;
+    }
+    assert.deepEqual(subscriptions, []);
+    assert.ok(
+      warnings.some((w) => /no alarm e-mail subscribers: set platform:alarmEmails/.test(w)),
+      `no warning in ${JSON.stringify(warnings)}`,
     );
   });
 
@@ -156,12 +286,74 @@ describe("Monitoring", () => {
     );
   });
 
-  it("saves Logs Insights queries for errors, duration and cold starts over the functions' log groups", async () => {
+  it("names the dashboard with the region, so that the region stacks of a stage keep their own", async () => {
+    const names = await Promise.all(
+      ["us-east-1", "eu-west-1"].map(async (region) => {
+        const naming = { ...testNaming("prod"), app: "dashapp", region };
+        const { get } = await record(() => build(`mon-dash-${region}`, {}, naming).monitoring);
+        return String(
+          get("aws:cloudwatch/dashboard:Dashboard", `mon-dash-${region}-mon-dashboard`).inputs.dashboardName,
+        );
+      }),
+    );
+    assert.notEqual(names[0], names[1]);
+    assert.ok(names[0].endsWith("us-east-1") && names[1].endsWith("eu-west-1"), names.join(", "));
+    for (const name of names) assert.match(name, /^[A-Za-z0-9_-]{1,255}$/);
+  });
+
+  it("queries platform.report fields that Lambda's JSON log format, which the functions use, documents", async () => {
+    const { get, ofType } = await record(() => build("mon-json"));
+    assert.equal(
+      (
+        get("aws:lambda/function:Function", "mon-json-fn-function").inputs.loggingConfig as {
+          logFormat: string;
+        }
+      ).logFormat,
+      "JSON",
+    );
+    const fixture = JSON.parse(
+      fs.readFileSync(path.join(__dirname, "..", "fixtures", "lambda-logs", "platform-report.json"), "utf8"),
+    ) as Record<"coldStart" | "warm", Record<string, unknown>>;
+    const lookup = (event: Record<string, unknown>, field: string) =>
+      field
+        .split(".")
+        .reduce<unknown>((value, part) => (value as Record<string, unknown> | undefined)?.[part], event);
+    const reportQueries = ofType("aws:cloudwatch/queryDefinition:QueryDefinition")
+      .map((q) => String(q.inputs.queryString))
+      .filter((query) => query.includes("platform.report"));
+    assert.equal(reportQueries.length, 3);
+    for (const query of reportQueries) {
+      const typeFilter = /filter type = "([^"]+)"/.exec(query);
+      assert.equal(typeFilter?.[1], fixture.coldStart.type, query);
+      const fields = [...new Set(query.match(/\brecord(?:\.[A-Za-z]+)+/g) ?? [])];
+      assert.ok(fields.length > 0, query);
+      for (const field of fields) {
+        assert.equal(
+          typeof lookup(fixture.coldStart, field),
+          "number",
+          `${field} is not in a platform.report record`,
+        );
+      }
+      // Only cold starts carry initDurationMs: a query on it must select them with ispresent().
+      if (fields.includes("record.metrics.initDurationMs")) {
+        assert.equal(lookup(fixture.warm, "record.metrics.initDurationMs"), undefined);
+        assert.match(query, /ispresent\(record\.metrics\.initDurationMs\)/);
+      }
+      assert.doesNotMatch(query, /@type|"REPORT"|@duration|@initDuration/);
+    }
+  });
+
+  it("saves Logs Insights queries for errors, duration, cold starts and memory over the functions' log groups", async () => {
     const { ofType, get } = await record(() => build("mon-queries").monitoring);
     const queries = ofType("aws:cloudwatch/queryDefinition:QueryDefinition");
-    assert.deepEqual(queries.map((q) => String(q.inputs.name).split("/")[1]).sort(), [
+    assert.deepEqual(
+      queries.map((q) => String(q.inputs.name).split("/")[1]).sort(),
+      Object.keys(LOGS_INSIGHTS_QUERIES).sort(),
+    );
+    assert.deepEqual(Object.keys(LOGS_INSIGHTS_QUERIES).sort(), [
       "cold-starts",
       "duration-stats",
+      "memory-usage",
       "recent-errors",
     ]);
     const logGroup = get("aws:cloudwatch/logGroup:LogGroup", "mon-queries-fn-logs").inputs.name;

@@ -1,7 +1,9 @@
 import * as assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { bundleHandler } from "../../components/bundle";
+import { LAMBDA_INSIGHTS_LAYERS } from "../../components/lambda-insights";
 import { ServerlessFunction, type ServerlessFunctionArgs } from "../../components/serverless-function";
+import type { LambdaRuntime } from "../../components/settings";
 import { policyStatements, record, testNaming } from "../helpers/pulumi";
 
 const ENTRY = "functions/health/index.ts";
@@ -215,7 +217,7 @@ describe("ServerlessFunction", () => {
   });
 
   it("adds the Lambda Insights layer and its managed policy when given", async () => {
-    const layer = "arn:aws:lambda:us-east-1:580247275435:layer:LambdaInsightsExtension-Arm64:20";
+    const layer = LAMBDA_INSIGHTS_LAYERS.arm64["us-east-1"];
     const { get } = await record(
       () => new ServerlessFunction("fn-insights", args({ lambdaInsightsLayerArn: layer })),
     );
@@ -224,6 +226,35 @@ describe("ServerlessFunction", () => {
       get("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "fn-insights-insights-policy").inputs
         .policyArn,
       "arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy",
+    );
+  });
+
+  it("rejects a Lambda Insights layer of another region, naming the field", () => {
+    assert.throws(
+      () =>
+        new ServerlessFunction(
+          "fn-insights-region",
+          args({ lambdaInsightsLayerArn: LAMBDA_INSIGHTS_LAYERS.arm64["eu-west-1"] }),
+        ),
+      /lambdaInsightsLayerArn must be the Lambda Insights extension layer of us-east-1 for arm64/,
+    );
+  });
+
+  it("rejects a Lambda Insights layer of the other architecture", () => {
+    assert.throws(
+      () =>
+        new ServerlessFunction(
+          "fn-insights-arch",
+          args({ lambdaInsightsLayerArn: LAMBDA_INSIGHTS_LAYERS.x86_64["us-east-1"] }),
+        ),
+      /lambdaInsightsLayerArn must be the Lambda Insights extension layer of us-east-1 for arm64/,
+    );
+  });
+
+  it("rejects nodejs20.x, naming the field and the allowed runtimes", () => {
+    assert.throws(
+      () => new ServerlessFunction("fn-node20", args({ runtime: "nodejs20.x" as LambdaRuntime })),
+      /runtime must be one of nodejs22\.x, nodejs24\.x \(got "nodejs20\.x"\)/,
     );
   });
 });

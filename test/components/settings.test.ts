@@ -2,7 +2,12 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
-import { parseSettings, SETTINGS_FIELDS, SettingsError } from "../../components/settings";
+import {
+  describeLambdaInsightsLayer,
+  LAMBDA_INSIGHTS_LAYERS,
+  type LambdaInsightsArchitecture,
+} from "../../components/lambda-insights";
+import { AWS_REGIONS, parseSettings, SETTINGS_FIELDS, SettingsError } from "../../components/settings";
 
 const root = path.resolve(__dirname, "..", "..");
 const readYaml = (file: string) => parseYaml(fs.readFileSync(path.join(root, file), "utf8"));
@@ -163,15 +168,75 @@ describe("settings", () => {
     assert.equal(secondary.monitoring.budget, undefined);
   });
 
-  it("picks the Lambda Insights layer of the stack's region", () => {
-    const settings = parseSettings(stackRaw("Pulumi.prod.yaml"), {
-      stack: "prod-us-west-2",
-      region: "us-west-2",
-    });
-    assert.match(
-      String(settings.monitoring.lambdaInsightsLayerArn),
-      /^arn:aws:lambda:us-west-2:580247275435:layer:LambdaInsightsExtension-Arm64:\d+$/,
+  it("picks the Lambda Insights layer of each prod region stack from the table", () => {
+    const raw = stackRaw("Pulumi.prod.yaml");
+    for (const region of ["us-east-1", "us-west-2", "eu-west-1"]) {
+      const settings = parseSettings(raw, { stack: `prod-${region}`, region });
+      assert.equal(settings.monitoring.lambdaInsightsLayerArn, LAMBDA_INSIGHTS_LAYERS.arm64[region], region);
+    }
+  });
+
+  it("picks the x86_64 layer for an x86_64 stage", () => {
+    const settings = parseSettings(
+      { ...base, architecture: "x86_64", lambdaInsights: "true" },
+      { stack: "dev", region: "us-east-1" },
     );
+    assert.deepEqual(describeLambdaInsightsLayer(String(settings.monitoring.lambdaInsightsLayerArn)), {
+      region: "us-east-1",
+      architecture: "x86_64",
+    });
+  });
+
+  it("adds no Lambda Insights layer unless platform:lambdaInsights is true", () => {
+    assert.equal(parseSettings(base, { stack: "dev" }).monitoring.lambdaInsightsLayerArn, undefined);
+  });
+
+  it("rejects Lambda Insights in a region without a layer for the architecture, naming the key and where layers exist", () => {
+    const [problem] = problemsOf(() =>
+      parseSettings({ ...base, regions: '["mx-central-1"]', lambdaInsights: "true" }, { stack: "dev" }),
+    );
+    assert.match(
+      problem,
+      /^platform:lambdaInsights is true, but Lambda Insights [\d.]+ has no arm64 layer in mx-central-1: .*\(arm64 layers exist in us-east-1, /,
+    );
+  });
+
+  it("keeps every Lambda Insights layer in the table in its own region and architecture", () => {
+    for (const [architecture, layers] of Object.entries(LAMBDA_INSIGHTS_LAYERS)) {
+      for (const [region, arn] of Object.entries(layers)) {
+        assert.ok((AWS_REGIONS as readonly string[]).includes(region), `${region} is not a platform region`);
+        assert.deepEqual(describeLambdaInsightsLayer(arn), {
+          region,
+          architecture: architecture as LambdaInsightsArchitecture,
+        });
+      }
+    }
+  });
+
+  it("rejects nodejs20.x, past end of life, naming the key and the allowed runtimes", () => {
+    const [problem] = problemsOf(() => parseSettings({ ...base, runtime: "nodejs20.x" }, { stack: "dev" }));
+    assert.match(
+      problem,
+      /^platform:runtime must be one of nodejs22\.x, nodejs24\.x .*end of life.* \(got "nodejs20\.x"\)$/,
+    );
+  });
+
+  it("defaults the runtime to nodejs22.x and accepts nodejs24.x", () => {
+    assert.equal(parseSettings(base, { stack: "dev" }).lambda.runtime, "nodejs22.x");
+    assert.equal(
+      parseSettings({ ...base, runtime: "nodejs24.x" }, { stack: "dev" }).lambda.runtime,
+      "nodejs24.x",
+    );
+  });
+
+  it("subscribes no placeholder address in the stack files", () => {
+    for (const file of ["Pulumi.dev.yaml", "Pulumi.prod.yaml"]) {
+      const { alarmEmails } = parseSettings(stackRaw(file), { stack: file }).monitoring;
+      assert.ok(
+        alarmEmails.every((email) => !/@example\.(com|org|net)$/i.test(email)),
+        `${file} subscribes ${alarmEmails.join(", ")}`,
+      );
+    }
   });
 
   it("reads a drift schedule, and none when it is empty", () => {

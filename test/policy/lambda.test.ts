@@ -1,4 +1,5 @@
 import * as aws from "@pulumi/aws";
+import { LAMBDA_RUNTIMES } from "../../components/settings";
 import {
   lambdaApiTimeout,
   lambdaArm64,
@@ -35,19 +36,27 @@ describe("policy lambda-tracing-active", () => {
 });
 
 describe("policy lambda-supported-runtime", () => {
-  it("passes nodejs20.x and nodejs22.x", async () => {
-    await assertNoViolations(lambdaSupportedRuntime, fn({ runtime: "nodejs20.x" }));
+  it("passes nodejs22.x and nodejs24.x", async () => {
     await assertNoViolations(lambdaSupportedRuntime, fn({ runtime: "nodejs22.x" }));
+    await assertNoViolations(lambdaSupportedRuntime, fn({ runtime: "nodejs24.x" }));
   });
 
   it("fails when the runtime is deprecated", async () => {
     await assertViolation(lambdaSupportedRuntime, fn({ runtime: "nodejs16.x" }), 'got "nodejs16.x"');
   });
 
+  it("passes every runtime the stack settings allow", async () => {
+    for (const runtime of LAMBDA_RUNTIMES) await assertNoViolations(lambdaSupportedRuntime, fn({ runtime }));
+  });
+
+  it("fails on nodejs20.x, past end of life", async () => {
+    await assertViolation(lambdaSupportedRuntime, fn({ runtime: "nodejs20.x" }), 'got "nodejs20.x"');
+  });
+
   it("fails when the runtime is not in the configured list", async () => {
     await assertViolation(
       lambdaSupportedRuntime,
-      { ...fn({ runtime: "nodejs20.x" }), config: { runtimes: ["nodejs22.x"] } },
+      { ...fn({ runtime: "nodejs24.x" }), config: { runtimes: ["nodejs22.x"] } },
       'one of the runtimes "nodejs22.x"',
     );
   });
