@@ -1,5 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+// The hook's own route matcher (pure, no AWS SDK): the component and the hook agree on what matches.
+import { matchRoute } from "../functions/shared/api-gateway-event";
 import { type NamingContext, physicalName } from "./naming";
 import { LIVE_ALIAS, ServerlessFunction } from "./serverless-function";
 import { DEPLOYMENT_TYPES, type DeploymentType } from "./settings";
@@ -21,7 +23,17 @@ export interface CustomDeploymentType {
 export interface SmokeTest {
   /** @default "GET" */
   method?: string;
-  /** @example "/users?limit=1" */
+  /**
+   * The route's path template, as the API declares it: the hook sends it as the event's `resource`
+   * and derives `pathParameters` by matching `path` against it, as API Gateway does.
+   * @example "/users/{userId}"
+   */
+  resource: string;
+  /**
+   * The concrete path requested, with an optional query string; must match `resource`.
+   * @example "/users/__smoke__"
+   * @example "/users?limit=1"
+   */
   path: string;
   /** JSON body of the request. @default undefined */
   body?: string;
@@ -55,7 +67,7 @@ export interface CanaryDeploymentArgs {
   hookSettings: {
     logRetentionDays: number;
     architecture?: "arm64" | "x86_64";
-    runtime?: "nodejs22.x" | "nodejs24.x";
+    runtime?: "nodejs20.x" | "nodejs22.x";
   };
   /** How long `pulumi up` waits for a deployment before stopping it and failing. @default 3600 */
   deploymentTimeoutSeconds?: number;
@@ -75,7 +87,7 @@ export function predefinedConfigName(type: DeploymentType): string {
  * @example
  * new CanaryDeployment("users-deploy", {
  *   naming, deploymentType: "Canary10Percent5Minutes", hookSettings: { logRetentionDays: 7 },
- *   functions: { list: { function: list, alarms: [monitoring.rollbackAlarms["users-list"]], preTraffic: { path: "/users?limit=1" } } },
+ *   functions: { list: { function: list, alarms: [monitoring.rollbackAlarms["users-list"]], preTraffic: { resource: "/users", path: "/users?limit=1" } } },
  * });
  */
 export class CanaryDeployment extends pulumi.ComponentResource {
@@ -225,6 +237,7 @@ export class CanaryDeployment extends pulumi.ComponentResource {
           TARGET_FUNCTION: target.function.name,
           SMOKE_METHOD: smoke.method ?? "GET",
           SMOKE_PATH: smoke.path,
+          SMOKE_RESOURCE: smoke.resource,
           ...(smoke.body !== undefined ? { SMOKE_BODY: smoke.body } : {}),
           SMOKE_EXPECT_STATUS: String(smoke.expectStatus ?? 200),
           ...(smoke.expectBody !== undefined ? { SMOKE_EXPECT_BODY: smoke.expectBody } : {}),
@@ -285,6 +298,33 @@ function validateDeploymentArgs(name: string, args: CanaryDeploymentArgs): void 
   for (const [key, deployed] of Object.entries(args.functions)) {
     if (deployed.alarms.length === 0)
       problems.push(`functions.${key}.alarms must name at least one rollback alarm`);
+    for (const field of ["preTraffic", "postTraffic"] as const) {
+      const smoke = deployed[field];
+      if (smoke) problems.push(...smokeTestProblems(`functions.${key}.${field}`, smoke));
+    }
   }
   if (problems.length > 0) throw new Error(`CanaryDeployment ${name}: ${problems.join("; ")}`);
+}
+
+/**
+ * What is wrong with a smoke test, checked with the hook's own matcher: a path that does not match
+ * its route template would reach the handler without the path parameters the route gives it.
+ */
+function smokeTestProblems(field: string, smoke: SmokeTest): string[] {
+  if (typeof smoke.resource !== "string" || smoke.resource === "") {
+    return [`${field}.resource must be the route's path template (e.g. "/users/{userId}")`];
+  }
+  if (typeof smoke.path !== "string" || !smoke.path.startsWith("/")) {
+    return [`${field}.path must start with / (got ${JSON.stringify(smoke.path)})`];
+  }
+  try {
+    if (!matchRoute(smoke.resource, smoke.path)) {
+      return [
+        `${field}.path ${smoke.path} does not match ${field}.resource ${smoke.resource} ({name} matches one segment, {name+} the rest)`,
+      ];
+    }
+  } catch (error) {
+    return [`${field}.resource: ${error instanceof Error ? error.message : String(error)}`];
+  }
+  return [];
 }

@@ -15,14 +15,15 @@ export interface PlatformArgs {
 
 /**
  * The users API's routes: handler module, route, the table access it needs, and the harmless smoke
- * request a PreTraffic hook sends to a new version before it takes traffic.
+ * request a PreTraffic hook sends to a new version before it takes traffic (its method and route
+ * template come from `route`). Exported for the hook/handler contract test, which reads this list.
  */
-const USER_ROUTES: {
+export const USER_ROUTES: readonly {
   name: string;
   entry: string;
   route: string;
   access: "read" | "write";
-  smoke: SmokeTest;
+  smoke: Omit<SmokeTest, "method" | "resource">;
 }[] = [
   {
     name: "list",
@@ -44,21 +45,22 @@ const USER_ROUTES: {
     entry: "functions/users/create.ts",
     route: "POST /users",
     access: "write",
-    smoke: { method: "POST", path: "/users", body: "{}", expectStatus: 400 },
+    smoke: { path: "/users", body: "{}", expectStatus: 400, expectBody: "name is required" },
   },
   {
     name: "update",
     entry: "functions/users/update.ts",
     route: "PUT /users/{userId}",
     access: "write",
-    smoke: { method: "PUT", path: "/users/__smoke__", body: "{}", expectStatus: 400 },
+    // The 400 must be the body's (the path is valid): a path rejected for its parameter would pass too.
+    smoke: { path: "/users/__smoke__", body: "{}", expectStatus: 400, expectBody: "name is required" },
   },
   {
     name: "delete",
     entry: "functions/users/delete.ts",
     route: "DELETE /users/{userId}",
     access: "write",
-    smoke: { method: "DELETE", path: "/users/__smoke__", expectStatus: 404 },
+    smoke: { path: "/users/__smoke__", expectStatus: 404 },
   },
 ];
 
@@ -133,7 +135,9 @@ export class Platform extends pulumi.ComponentResource {
       if (route.access === "read") this.table.grantRead(fn);
       else this.table.grantWrite(fn);
       this.functions[route.name] = fn;
-      smokeTests[route.name] = route.smoke;
+      // The hook sends what API Gateway would: the route's method and template, the smoke path.
+      const [method, resource] = route.route.split(" ");
+      smokeTests[route.name] = { ...route.smoke, method, resource };
       routes[route.route] = { function: fn };
     }
     // The health function does no I/O and needs no provisioned concurrency.
@@ -143,7 +147,7 @@ export class Platform extends pulumi.ComponentResource {
       { parent: this },
     );
     this.functions.health = health;
-    smokeTests.health = { path: HEALTH_PATH, expectStatus: 200, expectBody: '"ok"' };
+    smokeTests.health = { resource: HEALTH_PATH, path: HEALTH_PATH, expectStatus: 200, expectBody: '"ok"' };
     routes[`GET ${HEALTH_PATH}`] = { function: health, auth: "public" };
 
     this.api = new ServerlessApi(

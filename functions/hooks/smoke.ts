@@ -6,6 +6,7 @@ import {
 } from "@aws-sdk/client-codedeploy";
 import { GetAliasCommand, InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import type { APIGatewayProxyEvent, Context } from "aws-lambda";
+import { apiGatewayEvent, matchRoute } from "../shared/api-gateway-event";
 import { logger } from "../shared/logger";
 
 /** What CodeDeploy sends a BeforeAllowTraffic / AfterAllowTraffic hook. */
@@ -22,8 +23,15 @@ export interface SmokeConfig {
   targetFunction: string;
   /** `SMOKE_METHOD`. @default "GET" */
   method: string;
-  /** `SMOKE_PATH`, with an optional query string. @default "/health" */
+  /** `SMOKE_PATH`: the concrete path, with an optional query string. @default "/health" */
   path: string;
+  /**
+   * `SMOKE_RESOURCE`: the route's path template, which API Gateway sends as `resource` and matches
+   * SMOKE_PATH against for `pathParameters`. Required when SMOKE_PATH is set.
+   * @default "/health" (with SMOKE_PATH's default)
+   * @example "/users/{userId}"
+   */
+  resource: string;
   /** `SMOKE_BODY`: request body. @default undefined */
   body?: string;
   /** `SMOKE_EXPECT_STATUS`. @default 200 */
@@ -43,6 +51,9 @@ export interface DeploymentTarget {
 const codeDeploy = new CodeDeployClient({});
 const lambda = new LambdaClient({});
 
+/** The User-Agent of smoke requests, so that they can be told apart in logs. */
+export const SMOKE_USER_AGENT = "codedeploy-smoke-test";
+
 /** Time kept back from the hook's own timeout to report the result even when the smoke request hangs. */
 const REPORT_RESERVE_MS = 5_000;
 
@@ -55,10 +66,30 @@ export function readSmokeConfig(env: NodeJS.ProcessEnv = process.env): SmokeConf
   }
   const path = env.SMOKE_PATH || "/health";
   if (!path.startsWith("/")) throw new Error(`SMOKE_PATH must start with / (got ${path})`);
+  // Without the template the event cannot carry pathParameters, and every route with a parameter
+  // would answer 400: no guessing it from the path.
+  const resource = env.SMOKE_RESOURCE || (env.SMOKE_PATH ? undefined : "/health");
+  if (!resource) {
+    throw new Error(
+      `SMOKE_RESOURCE is not set: it must be the route's path template that SMOKE_PATH ${path} is sent to (e.g. /users/{userId})`,
+    );
+  }
+  let parameters: Record<string, string> | undefined;
+  try {
+    parameters = matchRoute(resource, path);
+  } catch (error) {
+    throw new Error(`SMOKE_RESOURCE: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (!parameters) {
+    throw new Error(
+      `SMOKE_PATH ${path} does not match SMOKE_RESOURCE ${resource}: literal segments must be equal, {name} matches one segment, {name+} the rest`,
+    );
+  }
   return {
     targetFunction,
     method: (env.SMOKE_METHOD || "GET").toUpperCase(),
     path,
+    resource,
     body: env.SMOKE_BODY,
     expectStatus,
     expectBody: env.SMOKE_EXPECT_BODY || undefined,
@@ -192,7 +223,7 @@ export async function smokeTest(
       FunctionName: config.targetFunction,
       Qualifier: qualifier,
       InvocationType: "RequestResponse",
-      Payload: Buffer.from(JSON.stringify(apiGatewayEvent(config, requestId))),
+      Payload: Buffer.from(JSON.stringify(smokeEvent(config, requestId))),
     }),
     { abortSignal },
   );
@@ -216,65 +247,24 @@ export async function smokeTest(
   return undefined;
 }
 
-/** A REST API (v1) proxy event for the smoke request, shaped as API Gateway sends it. */
-export function apiGatewayEvent(config: SmokeConfig, requestId: string): APIGatewayProxyEvent {
-  const url = new URL(config.path, "https://smoke-test.invalid");
-  const query: Record<string, string> = {};
-  const multiQuery: Record<string, string[]> = {};
-  for (const [key, value] of url.searchParams) {
-    query[key] = value;
-    multiQuery[key] = [...(multiQuery[key] ?? []), value];
-  }
-  const headers: Record<string, string> = {
-    Accept: "application/json",
-    Host: url.host,
-    "User-Agent": "codedeploy-smoke-test",
-    "X-Forwarded-Proto": "https",
-    ...(config.body !== undefined ? { "Content-Type": "application/json" } : {}),
-  };
-  const now = new Date();
-  return {
-    resource: url.pathname,
-    path: url.pathname,
+/**
+ * The smoke request as API Gateway would send it through the route: `resource` is the template,
+ * `pathParameters` come from matching SMOKE_PATH against it, as for a caller of the deployed API.
+ */
+export function smokeEvent(config: SmokeConfig, requestId: string): APIGatewayProxyEvent {
+  return apiGatewayEvent({
+    resource: config.resource,
     httpMethod: config.method,
-    headers,
-    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([key, value]) => [key, [value]])),
-    queryStringParameters: Object.keys(query).length > 0 ? query : null,
-    multiValueQueryStringParameters: Object.keys(multiQuery).length > 0 ? multiQuery : null,
-    pathParameters: null,
-    stageVariables: null,
-    body: config.body ?? null,
-    isBase64Encoded: false,
-    requestContext: {
-      accountId: "000000000000",
-      apiId: "smoke-test",
-      authorizer: null,
-      domainName: url.host,
-      httpMethod: config.method,
-      path: url.pathname,
-      protocol: "HTTP/1.1",
-      requestId: `smoke-${requestId}`,
-      requestTimeEpoch: now.getTime(),
-      resourceId: "smoke-test",
-      resourcePath: url.pathname,
-      stage: "smoke-test",
-      identity: {
-        accessKey: null,
-        accountId: null,
-        apiKey: null,
-        apiKeyId: null,
-        caller: null,
-        clientCert: null,
-        cognitoAuthenticationProvider: null,
-        cognitoAuthenticationType: null,
-        cognitoIdentityId: null,
-        cognitoIdentityPoolId: null,
-        principalOrgId: null,
-        sourceIp: "127.0.0.1",
-        user: null,
-        userAgent: "codedeploy-smoke-test",
-        userArn: null,
-      },
+    path: config.path,
+    headers: {
+      Accept: "application/json",
+      "User-Agent": SMOKE_USER_AGENT,
+      ...(config.body !== undefined ? { "Content-Type": "application/json" } : {}),
     },
-  };
+    body: config.body ?? null,
+    stage: "smoke-test",
+    region: process.env.AWS_REGION,
+    identity: { sourceIp: "127.0.0.1" },
+    requestId: `smoke-${requestId}`,
+  });
 }

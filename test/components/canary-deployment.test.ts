@@ -1,10 +1,19 @@
 import * as assert from "node:assert/strict";
-import { CanaryDeployment, type CanaryDeploymentArgs } from "../../components/canary-deployment";
+import {
+  CanaryDeployment,
+  type CanaryDeploymentArgs,
+  type SmokeTest,
+} from "../../components/canary-deployment";
 import { healthFunction, policyStatements, record, testNaming } from "../helpers/pulumi";
 
 const GROUP = "aws:codedeploy/deploymentGroup:DeploymentGroup";
 
-function build(name: string, overrides: Partial<CanaryDeploymentArgs> = {}, withHook = false) {
+function build(
+  name: string,
+  overrides: Partial<CanaryDeploymentArgs> = {},
+  withHook = false,
+  smoke: SmokeTest = { resource: "/health", path: "/health" },
+) {
   const naming = testNaming("prod");
   const fn = healthFunction(`${name}-fn`, naming, { trafficShiftedByCodeDeploy: true });
   return new CanaryDeployment(`${name}-deploy`, {
@@ -15,7 +24,7 @@ function build(name: string, overrides: Partial<CanaryDeploymentArgs> = {}, with
       health: {
         function: fn,
         alarms: ["errors-alarm"],
-        preTraffic: withHook ? { path: "/health" } : undefined,
+        preTraffic: withHook ? smoke : undefined,
       },
     },
     ...overrides,
@@ -107,6 +116,44 @@ describe("CanaryDeployment", () => {
     assert.equal(
       shift.inputs.beforeAllowTrafficHook,
       get("aws:lambda/function:Function", "cd-shift-deploy-health-pre-hook-function").outputs.name,
+    );
+  });
+
+  it("gives the hook the smoke request's route template as SMOKE_RESOURCE, beside its concrete path", async () => {
+    const { get } = await record(() =>
+      build("cd-smoke-env", {}, true, {
+        method: "DELETE",
+        resource: "/users/{userId}",
+        path: "/users/__smoke__",
+        expectStatus: 404,
+      }),
+    );
+    const hook = get("aws:lambda/function:Function", "cd-smoke-env-deploy-health-pre-hook-function");
+    const variables = (hook.inputs.environment as { variables: Record<string, string> }).variables;
+    assert.equal(variables.SMOKE_RESOURCE, "/users/{userId}");
+    assert.equal(variables.SMOKE_PATH, "/users/__smoke__");
+    assert.equal(variables.SMOKE_METHOD, "DELETE");
+    assert.equal(variables.SMOKE_EXPECT_STATUS, "404");
+  });
+
+  it("rejects a smoke path that does not match its route template, naming the function and field", () => {
+    assert.throws(
+      () => build("cd-smoke-mismatch", {}, true, { resource: "/users/{userId}", path: "/users" }),
+      /CanaryDeployment cd-smoke-mismatch-deploy: functions\.health\.preTraffic\.path \/users does not match functions\.health\.preTraffic\.resource \/users\/\{userId\}/,
+    );
+  });
+
+  it("rejects a smoke test without a route template", () => {
+    assert.throws(
+      () => build("cd-smoke-noresource", {}, true, { path: "/health" } as SmokeTest),
+      /functions\.health\.preTraffic\.resource must be the route's path template/,
+    );
+  });
+
+  it("rejects a smoke route template API Gateway would not accept, naming the field", () => {
+    assert.throws(
+      () => build("cd-smoke-badresource", {}, true, { resource: "/{proxy+}/x", path: "/a/x" }),
+      /functions\.health\.preTraffic\.resource: Route template "\/\{proxy\+\}\/x" has \{proxy\+\} before its last segment/,
     );
   });
 

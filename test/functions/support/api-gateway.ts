@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from "aws-lambda";
+import { apiGatewayEvent as buildApiGatewayEvent } from "../../../functions/shared/api-gateway-event";
 
 const ACCOUNT_ID = "123456789012";
 const API_ID = "a1b2c3d4e5";
@@ -9,84 +10,57 @@ const USER_AGENT = "aws-sdk-js/3.0.0 ua/2.1 os/linux lang/js md/nodejs#22.11.0";
 
 export interface ApiRequest {
   httpMethod: "GET" | "POST" | "PUT" | "DELETE";
-  /** The API Gateway resource, with `{name}` placeholders filled from `pathParameters`. */
+  /** The API Gateway resource (route template); `{name}` placeholders are filled from `pathParameters`. */
   resource: string;
   pathParameters?: Record<string, string>;
   queryStringParameters?: Record<string, string>;
-  body?: string;
-  isBase64Encoded?: boolean;
+  /** Text as is; bytes arrive base64-encoded with `isBase64Encoded`, as API Gateway sends binary bodies. */
+  body?: string | Uint8Array;
+}
+
+/** `/users/{userId}` + `{ userId: "a b" }` -> `/users/a%20b`: the path a client would request. */
+export function requestPath(
+  request: Pick<ApiRequest, "resource" | "pathParameters" | "queryStringParameters">,
+) {
+  const path = request.resource.replace(/\{(\w+)(\+?)\}/g, (_, name: string, greedy: string) => {
+    const value = request.pathParameters?.[name] ?? "";
+    return greedy ? value.split("/").map(encodeURIComponent).join("/") : encodeURIComponent(value);
+  });
+  const query = Object.entries(request.queryStringParameters ?? {})
+    .map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`)
+    .join("&");
+  return query ? `${path}?${query}` : path;
 }
 
 /**
  * An event shaped as API Gateway's REST API sends it to a Lambda proxy integration, from a caller
- * signing with SigV4 (the users routes use IAM auth).
+ * signing with SigV4 (the users routes use IAM auth), built by the shared builder the hooks use.
  */
 export function apiGatewayEvent(request: ApiRequest): APIGatewayProxyEvent {
-  const path = request.resource.replace(/\{(\w+)\}/g, (_, name: string) =>
-    encodeURIComponent(request.pathParameters?.[name] ?? ""),
-  );
-  const requestId = randomUUID();
-  const headers: Record<string, string> = {
-    Accept: "application/json",
-    Host: `${API_ID}.execute-api.${REGION}.amazonaws.com`,
-    "User-Agent": USER_AGENT,
-    "X-Amz-Date": "20250101T120000Z",
-    "X-Amzn-Trace-Id": "Root=1-67750f00-0123456789abcdef01234567",
-    "X-Forwarded-For": "203.0.113.10",
-    "X-Forwarded-Port": "443",
-    "X-Forwarded-Proto": "https",
-    ...(request.body === undefined ? {} : { "Content-Type": "application/json" }),
-  };
-  const query = request.queryStringParameters;
-  return {
+  return buildApiGatewayEvent({
     resource: request.resource,
-    path,
     httpMethod: request.httpMethod,
-    headers,
-    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, [value]])),
-    queryStringParameters: query ?? null,
-    multiValueQueryStringParameters: query
-      ? Object.fromEntries(Object.entries(query).map(([name, value]) => [name, [value]]))
-      : null,
-    pathParameters: request.pathParameters ?? null,
-    stageVariables: null,
-    requestContext: {
-      accountId: ACCOUNT_ID,
-      apiId: API_ID,
-      authorizer: null,
-      domainName: `${API_ID}.execute-api.${REGION}.amazonaws.com`,
-      domainPrefix: API_ID,
-      extendedRequestId: "AbCdEfGhIjKlMnO=",
-      httpMethod: request.httpMethod,
-      identity: {
-        accessKey: "ASIAEXAMPLEACCESSKEY",
-        accountId: ACCOUNT_ID,
-        apiKey: null,
-        apiKeyId: null,
-        caller: "AROAEXAMPLEROLEID:ci",
-        clientCert: null,
-        cognitoAuthenticationProvider: null,
-        cognitoAuthenticationType: null,
-        cognitoIdentityId: null,
-        cognitoIdentityPoolId: null,
-        principalOrgId: null,
-        sourceIp: "203.0.113.10",
-        user: "AROAEXAMPLEROLEID:ci",
-        userAgent: USER_AGENT,
-        userArn: `arn:aws:sts::${ACCOUNT_ID}:assumed-role/ci/ci`,
-      },
-      path: `/${STAGE}${path}`,
-      protocol: "HTTP/1.1",
-      requestId,
-      requestTime: "01/Jan/2025:12:00:00 +0000",
-      requestTimeEpoch: 1735732800000,
-      resourceId: "abc123",
-      resourcePath: request.resource,
-      stage: STAGE,
+    path: requestPath(request),
+    headers: {
+      Accept: "application/json",
+      "User-Agent": USER_AGENT,
+      "X-Amz-Date": "20250101T120000Z",
+      "X-Forwarded-For": "203.0.113.10",
+      ...(request.body === undefined ? {} : { "Content-Type": "application/json" }),
     },
-    body: request.body ?? null,
-    isBase64Encoded: request.isBase64Encoded ?? false,
-  };
+    body: request.body,
+    stage: STAGE,
+    apiId: API_ID,
+    accountId: ACCOUNT_ID,
+    region: REGION,
+    identity: {
+      accessKey: "ASIAEXAMPLEACCESSKEY",
+      accountId: ACCOUNT_ID,
+      caller: "AROAEXAMPLEROLEID:ci",
+      userArn: `arn:aws:sts::${ACCOUNT_ID}:assumed-role/ci/ci`,
+    },
+    requestTime: Date.UTC(2025, 0, 1, 12, 0, 0),
+  });
 }
 
 /** The context Lambda's Node.js runtime passes a 256 MB, 10 s function invoked through its `live` alias. */

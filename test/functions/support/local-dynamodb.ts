@@ -43,6 +43,39 @@ export async function startLocalDynamoDb(): Promise<LocalDynamoDb> {
   };
 }
 
+let shared: Promise<LocalDynamoDb> | undefined;
+
+/**
+ * The test process's one dynalite, for every test that runs handler modules: a handler creates its
+ * SDK client once, at load, and the client keeps the endpoint it first resolved, so all test files
+ * must send it to the same server. Each test makes its own table. Stopped after the whole run.
+ */
+export function sharedLocalDynamoDb(): Promise<LocalDynamoDb> {
+  shared ??= startLocalDynamoDb();
+  return shared;
+}
+
+// A root hook (registered while mocha loads the test files), so that the server outlives every file.
+if (typeof after === "function") {
+  after(async () => {
+    if (shared) await (await shared).stop();
+  });
+}
+
+/** The environment a handler module needs, set before it loads, to talk to `db` and log nothing. */
+export function handlerEnvironment(db: LocalDynamoDb): Record<string, string | undefined> {
+  return {
+    AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    AWS_SESSION_TOKEN: undefined,
+    AWS_PROFILE: undefined,
+    TABLE_NAME: undefined,
+    POWERTOOLS_LOG_LEVEL: "SILENT",
+  };
+}
+
 let tableCount = 0;
 
 /** Creates a users table as the Platform's DataTable defines it and waits until it is ACTIVE. */

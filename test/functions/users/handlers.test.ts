@@ -6,9 +6,10 @@ import type { ApiHandler } from "../../../functions/shared/handler";
 import { type ApiRequest, apiGatewayEvent, jsonBody, lambdaContext } from "../support/api-gateway";
 import {
   createUsersTable,
+  handlerEnvironment,
   type LocalDynamoDb,
   setEnvironment,
-  startLocalDynamoDb,
+  sharedLocalDynamoDb,
 } from "../support/local-dynamodb";
 
 /** The users handlers against dynalite: every route, every status, through the real SDK. */
@@ -25,18 +26,9 @@ describe("users API handlers", () => {
   let logger: Logger;
 
   before(async () => {
-    db = await startLocalDynamoDb();
+    db = await sharedLocalDynamoDb();
     // Set before the handlers load: their SDK client and logger are created at module load.
-    restoreEnvironment = setEnvironment({
-      AWS_ENDPOINT_URL_DYNAMODB: db.endpoint,
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
-      AWS_SESSION_TOKEN: undefined,
-      AWS_PROFILE: undefined,
-      TABLE_NAME: undefined,
-      POWERTOOLS_LOG_LEVEL: "SILENT",
-    });
+    restoreEnvironment = setEnvironment(handlerEnvironment(db));
     routes = {
       list: (await import("../../../functions/users/list")).handler,
       get: (await import("../../../functions/users/get")).handler,
@@ -52,9 +44,8 @@ describe("users API handlers", () => {
     process.env.TABLE_NAME = await createUsersTable(db.client);
   });
 
-  after(async () => {
+  after(() => {
     restoreEnvironment?.();
-    await db?.stop();
   });
 
   const invoke = (handler: ApiHandler, request: ApiRequest) =>
@@ -147,14 +138,9 @@ describe("users API handlers", () => {
     });
 
     it("decodes a base64-encoded body", async () => {
-      const body = Buffer.from(JSON.stringify(alice)).toString("base64");
+      const body = new TextEncoder().encode(JSON.stringify(alice));
 
-      const result = await invoke(routes.create, {
-        httpMethod: "POST",
-        resource: "/users",
-        body,
-        isBase64Encoded: true,
-      });
+      const result = await invoke(routes.create, { httpMethod: "POST", resource: "/users", body });
 
       assert.equal(result.statusCode, 201);
     });

@@ -14,9 +14,10 @@ import {
 } from "@aws-sdk/client-lambda";
 import type { APIGatewayProxyEvent } from "aws-lambda";
 import { type AwsClientStub, mockClient } from "aws-sdk-client-mock";
-import { handler as postTraffic } from "../../functions/hooks/post-traffic";
-import { handler as preTraffic } from "../../functions/hooks/pre-traffic";
-import { logger } from "../../functions/shared/logger";
+import { handler as postTraffic } from "../../../functions/hooks/post-traffic";
+import { handler as preTraffic } from "../../../functions/hooks/pre-traffic";
+import { readSmokeConfig } from "../../../functions/hooks/smoke";
+import { logger } from "../../../functions/shared/logger";
 
 const EVENT = { DeploymentId: "d-HOOKTEST1", LifecycleEventHookExecutionId: "eyJlbmNyeXB0ZWREYXRhIjoiMSJ9" };
 const TARGET = "platform-prod-users-list";
@@ -38,7 +39,9 @@ const APPSPEC = JSON.stringify({
 const SMOKE_ENV = [
   "TARGET_FUNCTION",
   "SMOKE_PATH",
+  "SMOKE_RESOURCE",
   "SMOKE_METHOD",
+  "SMOKE_BODY",
   "SMOKE_EXPECT_STATUS",
   "SMOKE_EXPECT_BODY",
 ];
@@ -130,6 +133,7 @@ describe("CodeDeploy hooks", () => {
 
   it("sends an API Gateway proxy event for GET SMOKE_PATH, query string included", async () => {
     process.env.SMOKE_PATH = "/users?limit=1";
+    process.env.SMOKE_RESOURCE = "/users";
 
     await preTraffic(EVENT);
 
@@ -143,6 +147,72 @@ describe("CodeDeploy hooks", () => {
     assert.equal(event.requestContext.httpMethod, "GET");
     assert.equal(event.requestContext.requestId, "smoke-d-HOOKTEST1");
     assert.equal(event.requestContext.identity.sourceIp, "127.0.0.1");
+  });
+
+  it("sends SMOKE_RESOURCE as the resource and the path parameters matched from SMOKE_PATH", async () => {
+    process.env.SMOKE_METHOD = "DELETE";
+    process.env.SMOKE_PATH = "/users/__smoke__";
+    process.env.SMOKE_RESOURCE = "/users/{userId}";
+
+    await preTraffic(EVENT);
+
+    const event = invokedEvent();
+    assert.equal(event.resource, "/users/{userId}");
+    assert.equal(event.path, "/users/__smoke__");
+    assert.deepEqual(event.pathParameters, { userId: "__smoke__" });
+    assert.equal(event.requestContext.resourcePath, "/users/{userId}");
+    assert.equal(event.requestContext.httpMethod, "DELETE");
+    assert.equal(event.requestContext.path, `/${event.requestContext.stage}/users/__smoke__`);
+  });
+
+  it("sends the body as JSON text with its Content-Type, in single and multi-value headers", async () => {
+    process.env.SMOKE_METHOD = "POST";
+    process.env.SMOKE_PATH = "/users";
+    process.env.SMOKE_RESOURCE = "/users";
+    process.env.SMOKE_BODY = "{}";
+
+    await preTraffic(EVENT);
+
+    const event = invokedEvent();
+    assert.equal(event.body, "{}");
+    assert.equal(event.headers["Content-Type"], "application/json");
+    assert.deepEqual(event.multiValueHeaders["Content-Type"], ["application/json"]);
+  });
+
+  it("reports Failed without invoking when SMOKE_PATH does not match SMOKE_RESOURCE", async () => {
+    process.env.SMOKE_PATH = "/users/__smoke__";
+    process.env.SMOKE_RESOURCE = "/users";
+
+    const status = await preTraffic(EVENT);
+
+    assert.equal(status, "Failed");
+    assert.equal(lambda.commandCalls(InvokeCommand).length, 0);
+  });
+
+  it("refuses a SMOKE_PATH that does not match SMOKE_RESOURCE, naming both", () => {
+    assert.throws(
+      () =>
+        readSmokeConfig({
+          TARGET_FUNCTION: TARGET,
+          SMOKE_PATH: "/users/a/b",
+          SMOKE_RESOURCE: "/users/{userId}",
+        }),
+      /SMOKE_PATH \/users\/a\/b does not match SMOKE_RESOURCE \/users\/\{userId\}/,
+    );
+  });
+
+  it("refuses a SMOKE_PATH without SMOKE_RESOURCE, since the template cannot be guessed", () => {
+    assert.throws(
+      () => readSmokeConfig({ TARGET_FUNCTION: TARGET, SMOKE_PATH: "/users/__smoke__" }),
+      /SMOKE_RESOURCE is not set: it must be the route's path template/,
+    );
+  });
+
+  it("refuses a SMOKE_RESOURCE that is not a route template, naming it", () => {
+    assert.throws(
+      () => readSmokeConfig({ TARGET_FUNCTION: TARGET, SMOKE_PATH: "/users", SMOKE_RESOURCE: "users" }),
+      /SMOKE_RESOURCE: Route template "users" must start with \//,
+    );
   });
 
   it("smoke-tests /health by default", async () => {
