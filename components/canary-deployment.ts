@@ -67,7 +67,7 @@ export interface CanaryDeploymentArgs {
   hookSettings: {
     logRetentionDays: number;
     architecture?: "arm64" | "x86_64";
-    runtime?: "nodejs20.x" | "nodejs22.x";
+    runtime?: "nodejs22.x" | "nodejs24.x";
   };
   /** How long `pulumi up` waits for a deployment before stopping it and failing. @default 3600 */
   deploymentTimeoutSeconds?: number;
