@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { RegisterResourceRequest, RegisterResourceResponse } from "@pulumi/pulumi/proto/resource_pb";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
@@ -249,6 +251,7 @@ class RecordingMonitor extends MockMonitor {
   constructor(
     mocks: pulumi.runtime.Mocks,
     private readonly onRegister: (resource: RecordedResource) => void,
+    private readonly assetDir?: string,
   ) {
     super(mocks);
   }
@@ -282,8 +285,14 @@ class RecordingMonitor extends MockMonitor {
       const registered = this.resources.get(urn);
       const object = res.getObject();
       const request = req.getObject();
-      const outputs = await describeAssets(object ? pulumi.runtime.deserializeProperties(object) : {});
-      const inputs = await describeAssets(request ? pulumi.runtime.deserializeProperties(request) : {});
+      const outputs = await describeAssets(
+        object ? pulumi.runtime.deserializeProperties(object) : {},
+        this.assetDir,
+      );
+      const inputs = await describeAssets(
+        request ? pulumi.runtime.deserializeProperties(request) : {},
+        this.assetDir,
+      );
       this.onRegister({
         ...base,
         urn,
@@ -304,32 +313,45 @@ export interface AssetDescription {
 
 /**
  * Replaces assets and archives (whose contents are promises) with plain descriptions, so that a
- * plan is JSON: `{ "$archive": { "index.mjs": { bytes, sha256 } } }`.
+ * plan is JSON: `{ "$archive": { "index.mjs": { bytes, sha256 } } }`. With `assetDir`, each text
+ * asset's content is also kept there under its sha256, so that the local cloud runs the very bytes
+ * a deployment would upload.
  */
-async function describeAssets(value: unknown): Promise<unknown> {
+async function describeAssets(value: unknown, assetDir?: string): Promise<unknown> {
   if (pulumi.asset.Asset.isInstance(value)) {
     const text = await (value as { text?: Promise<string> }).text;
     if (text === undefined) return { $asset: (await (value as { path?: Promise<string> }).path) ?? "remote" };
-    return {
-      $asset: { bytes: Buffer.byteLength(text), sha256: createHash("sha256").update(text).digest("hex") },
-    };
+    const sha256 = createHash("sha256").update(text).digest("hex");
+    if (assetDir) storeAsset(assetDir, sha256, text);
+    return { $asset: { bytes: Buffer.byteLength(text), sha256 } };
   }
   if (pulumi.asset.Archive.isInstance(value)) {
     const assets = (await (value as { assets?: Promise<Record<string, unknown>> }).assets) ?? {};
     const files: Record<string, unknown> = {};
     for (const [name, asset] of Object.entries(assets)) {
-      files[name] = ((await describeAssets(asset)) as { $asset: unknown }).$asset;
+      files[name] = ((await describeAssets(asset, assetDir)) as { $asset: unknown }).$asset;
     }
     return { $archive: files };
   }
-  if (Array.isArray(value)) return Promise.all((value as unknown[]).map(describeAssets));
+  if (Array.isArray(value))
+    return Promise.all((value as unknown[]).map((item) => describeAssets(item, assetDir)));
   if (value && typeof value === "object") {
     const entries = await Promise.all(
-      Object.entries(value).map(async ([k, v]) => [k, await describeAssets(v)] as const),
+      Object.entries(value).map(async ([k, v]) => [k, await describeAssets(v, assetDir)] as const),
     );
     return Object.fromEntries(entries);
   }
   return value;
+}
+
+/** Content-addressed: a file named by its hash never changes, so a concurrent writer is harmless. */
+function storeAsset(assetDir: string, sha256: string, text: string): void {
+  const file = path.join(assetDir, sha256);
+  if (fs.existsSync(file)) return;
+  fs.mkdirSync(assetDir, { recursive: true });
+  const partial = `${file}.${process.pid}.partial`;
+  fs.writeFileSync(partial, text);
+  fs.renameSync(partial, file);
 }
 
 export interface MockRuntimeOptions {
@@ -339,6 +361,8 @@ export interface MockRuntimeOptions {
   accountId?: string;
   /** Run as a preview (`pulumi preview`) rather than an update. @default false */
   preview?: boolean;
+  /** Keep the content of every text asset in this folder, named by its sha256. @default none */
+  assetDir?: string;
 }
 
 /** The recording mock runtime: every registered resource, in registration order. */
@@ -368,7 +392,7 @@ export async function installMockRuntime(options: MockRuntimeOptions = {}): Prom
   const stack = options.stack ?? "test";
   await pulumi.runtime.setMocks(mocks, project, stack, options.preview ?? false);
   pulumi.runtime.setMockOptions(
-    new RecordingMonitor(mocks, (resource) => runtime.resources.push(resource)),
+    new RecordingMonitor(mocks, (resource) => runtime.resources.push(resource), options.assetDir),
     project,
     stack,
     options.preview ?? false,

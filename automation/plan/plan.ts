@@ -27,6 +27,11 @@ export interface PlanOptions {
   programPath?: string;
   /** Replace or add config values (`namespace:key` -> string), e.g. to try a bad value. */
   configOverrides?: Record<string, string>;
+  /**
+   * Keep the content of every text asset (handler bundles) in this folder, named by the sha256
+   * the plan records for it: what the local cloud runs. @default none
+   */
+  assetDir?: string;
 }
 
 /**
@@ -48,6 +53,7 @@ export async function planStack(stack: string, options: PlanOptions = {}): Promi
     stackConfig,
     programPath: path.resolve(projectDir, options.programPath ?? "index.ts"),
     resultPath: path.join(workDir, "plan.json"),
+    assetDir: options.assetDir && path.resolve(options.assetDir),
   };
   try {
     const { code, stderr } = await runChild(request, projectDir);

@@ -18,6 +18,7 @@ async function main(): Promise<void> {
     stack: stackConfig.stack,
     region: stackConfig.region,
     preview: false,
+    assetDir: request.assetDir,
   });
 
   const exports = await pulumi.runtime.runInPulumiStack(async () => require(request.programPath));

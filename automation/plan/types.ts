@@ -8,6 +8,8 @@ export interface PlanRequest {
   programPath: string;
   /** Where the child writes its PlanResult as JSON. */
   resultPath: string;
+  /** Where the child keeps the content of text assets (handler bundles), named by sha256. */
+  assetDir?: string;
 }
 
 /** A stack's planned resources and outputs, from the program run under the mock runtime. */

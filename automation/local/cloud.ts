@@ -1,0 +1,227 @@
+/**
+ * The local cloud of one stack: its offline plan served on this machine. Tables in an embedded
+ * dynalite, functions in worker threads (their bundles exactly as the plan's archives hold them),
+ * the REST API on loopback. `apply` brings it to a new plan (what `up` does on the offline engine);
+ * `drift` says how it differs from one.
+ */
+import { randomBytes } from "node:crypto";
+import * as path from "node:path";
+import { PROJECT_DIR, planStack } from "../plan/plan";
+import type { PlanResult } from "../plan/types";
+import { FunctionPool, type InvokeResult, materializeCode } from "./functions";
+import { LocalGateway, type RequestRecord } from "./gateway";
+import { type LocalFunction, type LocalModel, localModel } from "./model";
+import { applyTables, LOCAL_CREDENTIALS, type LocalDynamoDb, startDynamoDb, tableDrift } from "./tables";
+
+export interface LocalCloudOptions {
+  stack: string;
+  /** @default the project of this checkout */
+  projectDir?: string;
+  /** Port of the API; 0 picks a free one. @default 0 */
+  port?: number;
+  /** Keep table data in memory only (else under `<dataDir>/dynamodb`). @default false */
+  inMemory?: boolean;
+  /** Where the stack's local data and function code live. @default `<projectDir>/.data/local/<stack>` */
+  dataDir?: string;
+  /** Check IAM signatures and API keys as the methods declare. @default true */
+  auth?: boolean;
+  /** Execution environments per function. @default 4 */
+  maxWorkersPerFunction?: number;
+  /** A plan already made (else the stack is planned). */
+  plan?: PlanResult;
+  /** Config values that replace the stack file's (`namespace:key`). */
+  configOverrides?: Record<string, string>;
+  onRequest?(record: RequestRecord): void;
+}
+
+/** Where plans keep handler bundles by hash, shared by stacks and runs. */
+export function assetCacheDir(projectDir: string): string {
+  return path.join(projectDir, "node_modules", ".cache", "platform", "assets");
+}
+
+export class LocalCloud {
+  /** The API key `apiKey` methods accept, printed by `platform dev`. */
+  readonly apiKey = `local-${randomBytes(12).toString("hex")}`;
+  readonly credentials = LOCAL_CREDENTIALS;
+  private readonly pools = new Map<string, FunctionPool>();
+  private gateway?: LocalGateway;
+
+  private constructor(
+    private readonly options: LocalCloudOptions,
+    readonly dynamoDb: LocalDynamoDb,
+    public model: LocalModel,
+    public plan: PlanResult,
+  ) {}
+
+  /** Plans the stack (unless a plan is given) and starts its tables, functions and API. */
+  static async start(options: LocalCloudOptions): Promise<LocalCloud> {
+    const projectDir = options.projectDir ?? PROJECT_DIR;
+    const plan =
+      options.plan ??
+      (await planStack(options.stack, {
+        projectDir,
+        assetDir: assetCacheDir(projectDir),
+        configOverrides: options.configOverrides,
+      }));
+    const model = localModel(plan);
+    const dataDir = options.dataDir ?? path.join(projectDir, ".data", "local", options.stack);
+    const dynamoDb = await startDynamoDb({
+      dataDir: options.inMemory ? undefined : path.join(dataDir, "dynamodb"),
+      region: model.region,
+    });
+    const cloud = new LocalCloud({ ...options, projectDir, dataDir }, dynamoDb, model, plan);
+    try {
+      await cloud.apply(plan);
+      await cloud.listen();
+    } catch (error) {
+      await cloud.close();
+      throw error;
+    }
+    return cloud;
+  }
+
+  /** The API's base URL (`http://127.0.0.1:<port>`); routes are served without the stage prefix, as `sam local`. */
+  get url(): string {
+    if (!this.gateway) throw new Error("the local cloud has no API");
+    return this.gateway.url;
+  }
+
+  get dataDir(): string {
+    return this.options.dataDir as string;
+  }
+
+  /** Brings tables, functions and the API to `plan`; returns one line per change. */
+  async apply(plan: PlanResult): Promise<string[]> {
+    const model = localModel(plan);
+    const changes = await applyTables(this.dynamoDb.client, model.tables);
+    const projectDir = this.options.projectDir as string;
+    const functionsDir = path.join(this.dataDir, "functions");
+    const wanted = new Set(model.functions.map((fn) => fn.name));
+    for (const fn of model.functions) {
+      const codeDir = materializeCode(fn, assetCacheDir(projectDir), functionsDir);
+      const poolOptions = {
+        codeDir,
+        baseEnvironment: this.baseEnvironment(),
+        region: model.region,
+        accountId: model.accountId,
+        maxWorkers: this.options.maxWorkersPerFunction,
+      };
+      const existing = this.pools.get(fn.name);
+      if (!existing) {
+        this.pools.set(fn.name, new FunctionPool(fn, poolOptions));
+        changes.push(`function ${fn.name} created`);
+      } else if (JSON.stringify(existing.definition) !== JSON.stringify(fn)) {
+        existing.replace(fn, poolOptions);
+        changes.push(`function ${fn.name} updated`);
+      }
+    }
+    for (const [name, pool] of this.pools) {
+      if (wanted.has(name)) continue;
+      this.pools.delete(name);
+      await pool.close();
+      changes.push(`function ${name} deleted`);
+    }
+    if (model.apis.length > 1)
+      throw new Error(
+        `stack ${model.stack} declares ${model.apis.length} REST APIs; the local cloud serves one`,
+      );
+    if (this.gateway && model.apis[0]) {
+      if (JSON.stringify(model.apis[0]) !== JSON.stringify(this.model.apis[0]))
+        changes.push(`API ${model.apis[0].name} redeployed`);
+      this.gateway.update({ api: model.apis[0], region: model.region, accountId: model.accountId });
+    }
+    this.model = model;
+    this.plan = plan;
+    return changes;
+  }
+
+  /** How the running cloud differs from `plan` (tables, functions, routes): one line each. */
+  async drift(plan: PlanResult): Promise<string[]> {
+    const model = localModel(plan);
+    const drift = await tableDrift(this.dynamoDb.client, model.tables);
+    for (const fn of model.functions) {
+      const pool = this.pools.get(fn.name);
+      if (!pool) drift.push(`function ${fn.name} is missing`);
+      else if (JSON.stringify(pool.definition) !== JSON.stringify(fn))
+        drift.push(`function ${fn.name} runs other code or settings than planned`);
+    }
+    for (const name of this.pools.keys())
+      if (!model.functions.some((fn) => fn.name === name)) drift.push(`function ${name} is not in the plan`);
+    if (JSON.stringify(model.apis[0]?.routes) !== JSON.stringify(this.model.apis[0]?.routes))
+      drift.push("API routes differ from the plan");
+    return drift;
+  }
+
+  /**
+   * A function by physical name (`platform-dev-users-get`), logical name (`users-get-function`),
+   * or the program's key for it in the `functionNames` output (`get`).
+   */
+  resolveFunction(name: string): LocalFunction {
+    const keys = (this.plan.outputs.functionNames ?? {}) as Record<string, string>;
+    const physical = keys[name] ?? name;
+    const fn = this.model.functions.find(
+      (f) => f.name === physical || f.logicalName === name || f.logicalName === `${name}-function`,
+    );
+    if (!fn) {
+      const known = this.model.functions.map((f) => f.name).join(", ");
+      throw new Error(
+        `no function ${JSON.stringify(name)} in stack ${this.model.stack}; its functions: ${known}`,
+      );
+    }
+    return fn;
+  }
+
+  /** Invokes a function as Lambda's synchronous Invoke would. */
+  invoke(name: string, event: unknown): Promise<InvokeResult> {
+    const fn = this.resolveFunction(name);
+    const pool = this.pools.get(fn.name);
+    if (!pool) throw new Error(`function ${fn.name} is not running`);
+    return pool.invoke(event);
+  }
+
+  /** Execution environments per function, for tests and the dev server's status. */
+  functionStats(): Record<string, ReturnType<FunctionPool["stats"]>> {
+    return Object.fromEntries([...this.pools].map(([name, pool]) => [name, pool.stats()]));
+  }
+
+  async close(): Promise<void> {
+    await this.gateway?.close();
+    await Promise.all([...this.pools.values()].map((pool) => pool.close()));
+    this.pools.clear();
+    await this.dynamoDb.close();
+  }
+
+  private async listen(): Promise<void> {
+    const api = this.model.apis[0];
+    if (!api) return;
+    this.gateway = new LocalGateway({
+      api,
+      region: this.model.region,
+      accountId: this.model.accountId,
+      invoke: (functionName, event) => {
+        const pool = this.pools.get(functionName);
+        if (!pool)
+          throw new Error(
+            `the API's integration names function ${functionName}, which the plan does not have`,
+          );
+        return pool.invoke(event);
+      },
+      auth: this.options.auth,
+      credentials: this.credentials,
+      apiKey: this.apiKey,
+      onRequest: this.options.onRequest,
+    });
+    await this.gateway.listen(this.options.port ?? 0);
+  }
+
+  /** What every function gets besides its own variables: the region, local credentials, local endpoints. */
+  private baseEnvironment(): Record<string, string> {
+    return {
+      AWS_ACCESS_KEY_ID: this.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: this.credentials.secretAccessKey,
+      AWS_ENDPOINT_URL_DYNAMODB: this.dynamoDb.endpoint,
+      // The SDK warns about the host's Node.js; the function runs as its Lambda runtime says.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    };
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * What the local cloud runs, read from a stack's offline plan: the same resource graph `pulumi up`
+ * would create, not a second description of the stack. Tables from `aws:dynamodb/table:Table`,
+ * functions from `aws:lambda/function:Function` (their archives as the plan recorded them), and the
+ * REST API from its resources, methods, `AWS_PROXY` integrations, stage and method settings.
+ */
+import type { RecordedResource } from "../plan/mocks";
+import type { PlanResult } from "../plan/types";
+
+export interface LocalTable {
+  name: string;
+  hashKey: string;
+  rangeKey?: string;
+  attributes: { name: string; type: "S" | "N" | "B" }[];
+  globalSecondaryIndexes: { name: string; hashKey: string; rangeKey?: string; projectionType: string }[];
+  ttlAttribute?: string;
+  streamViewType?: string;
+}
+
+export interface LocalFunction {
+  /** The physical name (`platform-dev-users-get`), as callers and logs know it. */
+  name: string;
+  /** The logical name in the program (`users-get`). */
+  logicalName: string;
+  /** `index.handler` -> module `index.mjs` (or .js/.cjs), export `handler`. */
+  handler: string;
+  /** Archive file name -> sha256 of its content (kept by the plan in its asset folder). */
+  files: Record<string, string>;
+  environment: Record<string, string>;
+  memoryMb: number;
+  timeoutSeconds: number;
+  architecture: string;
+  runtime: string;
+}
+
+/** How API Gateway authorizes a method: `NONE`, `AWS_IAM`, or an API key on top of either. */
+export interface LocalRoute {
+  /** The resource path template (`/users/{userId}`). */
+  resource: string;
+  /** `GET`, `POST`, ..., or `ANY`. */
+  method: string;
+  authorization: string;
+  apiKeyRequired: boolean;
+  /** The physical function name the `AWS_PROXY` integration invokes. */
+  functionName: string;
+  /** The qualifier the integration names (`live`), if any. */
+  qualifier?: string;
+}
+
+export interface LocalApi {
+  restApiId: string;
+  name: string;
+  stageName: string;
+  routes: LocalRoute[];
+  /** Requests per second and burst, from the stage's method settings (`*\/*`). */
+  throttle?: { rateLimit: number; burstLimit: number };
+  binaryMediaTypes: string[];
+}
+
+export interface LocalModel {
+  stack: string;
+  stage: string;
+  region: string;
+  accountId: string;
+  tables: LocalTable[];
+  functions: LocalFunction[];
+  apis: LocalApi[];
+}
+
+const ofType = (plan: PlanResult, type: string) => plan.resources.filter((r) => r.type === type);
+const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
+const num = (value: unknown): number | undefined => (typeof value === "number" ? value : undefined);
+
+/** Builds the local model of a planned stack. */
+export function localModel(plan: PlanResult): LocalModel {
+  return {
+    stack: plan.stack,
+    stage: plan.stage,
+    region: plan.region,
+    accountId: plan.accountId,
+    tables: ofType(plan, "aws:dynamodb/table:Table").map(table),
+    functions: ofType(plan, "aws:lambda/function:Function").map(lambdaFunction),
+    apis: ofType(plan, "aws:apigateway/restApi:RestApi").map((api) => restApi(plan, api)),
+  };
+}
+
+function table(resource: RecordedResource): LocalTable {
+  const inputs = resource.outputs;
+  const name = str(inputs.name) ?? resource.id ?? resource.name;
+  const hashKey = str(inputs.hashKey);
+  if (!hashKey) throw new Error(`table ${name} has no hashKey in the plan`);
+  const attributes = ((inputs.attributes as { name: string; type: "S" | "N" | "B" }[] | undefined) ?? []).map(
+    (a) => ({ name: a.name, type: a.type }),
+  );
+  const gsis = (inputs.globalSecondaryIndexes as Record<string, unknown>[] | undefined) ?? [];
+  const ttl = inputs.ttl as { attributeName?: string; enabled?: boolean } | undefined;
+  return {
+    name,
+    hashKey,
+    rangeKey: str(inputs.rangeKey),
+    attributes,
+    globalSecondaryIndexes: gsis.map((gsi) => ({
+      name: String(gsi.name),
+      hashKey: String(gsi.hashKey),
+      rangeKey: str(gsi.rangeKey),
+      projectionType: str(gsi.projectionType) ?? "ALL",
+    })),
+    ttlAttribute: ttl?.enabled ? ttl.attributeName : undefined,
+    streamViewType: inputs.streamEnabled ? str(inputs.streamViewType) : undefined,
+  };
+}
+
+function lambdaFunction(resource: RecordedResource): LocalFunction {
+  const inputs = resource.outputs;
+  const name = str(inputs.name) ?? resource.id ?? resource.name;
+  const code = inputs.code as { $archive?: Record<string, { sha256?: string }> } | undefined;
+  const files: Record<string, string> = {};
+  for (const [file, description] of Object.entries(code?.$archive ?? {})) {
+    if (description?.sha256) files[file] = description.sha256;
+  }
+  if (Object.keys(files).length === 0) {
+    throw new Error(
+      `function ${name} has no inline archive in the plan: the local cloud runs only bundled code`,
+    );
+  }
+  const variables =
+    (inputs.environment as { variables?: Record<string, unknown> } | undefined)?.variables ?? {};
+  return {
+    name,
+    logicalName: resource.name,
+    handler: str(inputs.handler) ?? "index.handler",
+    files,
+    environment: Object.fromEntries(Object.entries(variables).map(([key, value]) => [key, String(value)])),
+    memoryMb: num(inputs.memorySize) ?? 128,
+    timeoutSeconds: num(inputs.timeout) ?? 3,
+    architecture: (inputs.architectures as string[] | undefined)?.[0] ?? "x86_64",
+    runtime: str(inputs.runtime) ?? "nodejs22.x",
+  };
+}
+
+/** `arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function ARN>/invocations`. */
+export function integrationTarget(uri: string): { functionName: string; qualifier?: string } | undefined {
+  const match = /:function:([A-Za-z0-9_-]+)(?::([A-Za-z0-9_$-]+))?\/invocations$/.exec(uri);
+  return match ? { functionName: match[1], qualifier: match[2] } : undefined;
+}
+
+function restApi(plan: PlanResult, api: RecordedResource): LocalApi {
+  const restApiId = api.id ?? api.name;
+  const sameApi = (r: RecordedResource) => r.inputs.restApi === restApiId;
+  const rootId = str(api.outputs.rootResourceId);
+  const nodes = new Map<string, { parentId?: string; pathPart: string }>();
+  for (const resource of ofType(plan, "aws:apigateway/resource:Resource").filter(sameApi)) {
+    if (resource.id)
+      nodes.set(resource.id, {
+        parentId: str(resource.inputs.parentId),
+        pathPart: String(resource.inputs.pathPart),
+      });
+  }
+  const pathOf = (resourceId: string, seen = new Set<string>()): string => {
+    if (resourceId === rootId) return "/";
+    const node = nodes.get(resourceId);
+    if (!node || seen.has(resourceId))
+      throw new Error(`API ${restApiId}: resource ${resourceId} is not in the plan's tree`);
+    seen.add(resourceId);
+    const parent = node.parentId ? pathOf(node.parentId, seen) : "/";
+    return `${parent === "/" ? "" : parent}/${node.pathPart}`;
+  };
+
+  const methods = ofType(plan, "aws:apigateway/method:Method").filter(sameApi);
+  const routes: LocalRoute[] = [];
+  for (const integration of ofType(plan, "aws:apigateway/integration:Integration").filter(sameApi)) {
+    if (integration.inputs.type !== "AWS_PROXY") continue;
+    const resourceId = String(integration.inputs.resourceId);
+    const httpMethod = String(integration.inputs.httpMethod);
+    const target = integrationTarget(String(integration.inputs.uri ?? ""));
+    if (!target) continue;
+    const method = methods.find(
+      (m) => m.inputs.resourceId === resourceId && m.inputs.httpMethod === httpMethod,
+    );
+    routes.push({
+      resource: pathOf(resourceId),
+      method: httpMethod,
+      authorization: str(method?.inputs.authorization) ?? "NONE",
+      apiKeyRequired: method?.inputs.apiKeyRequired === true,
+      functionName: target.functionName,
+      qualifier: target.qualifier,
+    });
+  }
+
+  const stage = ofType(plan, "aws:apigateway/stage:Stage").find(sameApi);
+  const settings = ofType(plan, "aws:apigateway/methodSettings:MethodSettings").find(
+    (r) => sameApi(r) && r.inputs.methodPath === "*/*",
+  );
+  const throttle = settings?.inputs.settings as
+    | { throttlingRateLimit?: number; throttlingBurstLimit?: number }
+    | undefined;
+  return {
+    restApiId,
+    name: str(api.inputs.name) ?? api.name,
+    stageName: str(stage?.inputs.stageName) ?? plan.stage,
+    routes,
+    throttle:
+      throttle?.throttlingRateLimit !== undefined && throttle.throttlingBurstLimit !== undefined
+        ? { rateLimit: throttle.throttlingRateLimit, burstLimit: throttle.throttlingBurstLimit }
+        : undefined,
+    binaryMediaTypes: (api.inputs.binaryMediaTypes as string[] | undefined) ?? [],
+  };
+}
