@@ -2,11 +2,13 @@ import { Command, CommanderError } from "commander";
 import { registerCost } from "./commands/cost";
 import { registerDrift } from "./commands/drift";
 import { CliExit, type CliIo, EXIT, type RegisterCommand } from "./commands/io";
+import { registerDev, registerEvent, registerInvoke } from "./commands/local";
 import { registerPlan } from "./commands/plan";
 import { registerPolicy } from "./commands/policy";
 import { registerRollout } from "./commands/rollout";
 import { registerServe } from "./commands/serve";
-import { UnknownStackError } from "./plan/stack-config";
+import { registerStacks } from "./commands/stacks";
+import { MissingRegionStackFileError, UnknownStackError } from "./plan/stack-config";
 
 /** Every command of the `platform` CLI; each lives in automation/commands/. */
 const COMMANDS: RegisterCommand[] = [
@@ -16,13 +18,17 @@ const COMMANDS: RegisterCommand[] = [
   registerRollout,
   registerDrift,
   registerServe,
+  registerStacks,
+  registerDev,
+  registerInvoke,
+  registerEvent,
 ];
 
 /** Builds the `platform` command line. */
 export function buildCli(io: CliIo, commands: RegisterCommand[] = COMMANDS): Command {
   const program = new Command("platform")
     .description(
-      "Serverless platform: offline plans, policy checks, cost, multi-region rollout and drift, and the HTTP service",
+      "Serverless platform: offline plans, policy checks, cost, multi-region rollout and drift, region stack files, and the HTTP service",
     )
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
@@ -44,7 +50,7 @@ export async function runCli(
     return EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    if (error instanceof UnknownStackError) {
+    if (error instanceof UnknownStackError || error instanceof MissingRegionStackFileError) {
       io.stderr(`error: ${error.message}\n`);
       return EXIT.usage;
     }

@@ -1,0 +1,174 @@
+/**
+ * `platform dev`: a stack's local cloud for a developer. Prints what it serves, one line per
+ * request with the function's log lines under it, and re-plans when the program, a handler or a
+ * stack file changes: changed functions get new execution environments (requests in flight finish
+ * on the old code), changed tables and routes are applied. A plan that fails keeps the last one
+ * serving and says why.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { PROJECT_DIR, planStack } from "../plan/plan";
+import { assetCacheDir, LocalCloud, type LocalCloudOptions } from "./cloud";
+import type { RequestRecord } from "./gateway";
+
+/** What a change to re-plan on looks like: sources of the program, handlers and stack files. */
+const WATCHED = ["index.ts", "components", "functions", "Pulumi.yaml"];
+const STACK_FILE = /^Pulumi\.[^/]+\.ya?ml$/;
+
+/** One log line of a function, readable: JSON records become `LEVEL message {extra}`. */
+export function readableLogLine(line: string): string {
+  if (!line.startsWith("{")) return line;
+  try {
+    const record = JSON.parse(line) as Record<string, unknown>;
+    const level = String(record.level ?? record.type ?? "LOG").toUpperCase();
+    const message = String(record.message ?? record.msg ?? "");
+    const {
+      level: _l,
+      message: _m,
+      timestamp: _t,
+      service: _s,
+      sampling_rate: _r,
+      xray_trace_id: _x,
+      ...rest
+    } = record;
+    const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : "";
+    return `${level} ${message}${extra}`;
+  } catch {
+    return line;
+  }
+}
+
+/** `GET /users/42 200 12 ms platform-dev-users-get (cold, init 80 ms)` and its log lines. */
+export function requestLines(record: RequestRecord): string[] {
+  const cold = record.cold ? ` (cold, init ${Math.round(record.initDurationMs ?? 0)} ms)` : "";
+  const fn = record.functionName ? ` ${record.functionName}` : "";
+  const lines = [
+    `${record.method} ${record.path} ${record.status} ${Math.round(record.durationMs)} ms${fn}${cold}`,
+  ];
+  for (const line of record.logs) lines.push(`  │ ${readableLogLine(line)}`);
+  if (record.error) lines.push(`  │ ${record.error}`);
+  return lines;
+}
+
+export interface DevServerOptions extends Omit<LocalCloudOptions, "onRequest"> {
+  print(line: string): void;
+  /** Watch sources and re-plan on change. @default true */
+  watch?: boolean;
+}
+
+/** A running `platform dev`: the cloud and its watcher. */
+export class DevServer {
+  private watchers: fs.FSWatcher[] = [];
+  private timer?: NodeJS.Timeout;
+  private replanning?: Promise<void>;
+  private pending = false;
+
+  private constructor(
+    readonly cloud: LocalCloud,
+    private readonly options: DevServerOptions,
+  ) {}
+
+  static async start(options: DevServerOptions): Promise<DevServer> {
+    const started = performance.now();
+    const cloud = await LocalCloud.start({
+      ...options,
+      onRequest: (record) => {
+        for (const line of requestLines(record)) options.print(line);
+      },
+    });
+    const server = new DevServer(cloud, options);
+    server.printBanner(performance.now() - started);
+    if (options.watch ?? true) server.watch();
+    return server;
+  }
+
+  /** Re-plans the stack and applies the result; resolves when done (or failed, which it prints). */
+  replan(): Promise<void> {
+    if (this.replanning) {
+      this.pending = true;
+      return this.replanning;
+    }
+    this.replanning = (async () => {
+      const started = performance.now();
+      const projectDir = this.options.projectDir ?? PROJECT_DIR;
+      try {
+        const plan = await planStack(this.options.stack, {
+          projectDir,
+          assetDir: assetCacheDir(projectDir),
+          configOverrides: this.options.configOverrides,
+        });
+        const changes = await this.cloud.apply(plan);
+        const took = Math.round(performance.now() - started);
+        if (changes.length === 0) this.options.print(`re-planned in ${took} ms: nothing changed`);
+        else for (const change of changes) this.options.print(`re-planned in ${took} ms: ${change}`);
+      } catch (error) {
+        this.options.print(
+          `re-plan failed, still serving the last plan: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    })().finally(() => {
+      this.replanning = undefined;
+      if (this.pending) {
+        this.pending = false;
+        void this.replan();
+      }
+    });
+    return this.replanning;
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.timer);
+    for (const watcher of this.watchers) watcher.close();
+    await this.replanning;
+    await this.cloud.close();
+  }
+
+  private watch(): void {
+    const projectDir = this.options.projectDir ?? PROJECT_DIR;
+    const schedule = () => {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => void this.replan(), 150);
+    };
+    for (const entry of WATCHED) {
+      const target = path.join(projectDir, entry);
+      if (!fs.existsSync(target)) continue;
+      this.watchers.push(fs.watch(target, { recursive: fs.statSync(target).isDirectory() }, schedule));
+    }
+    this.watchers.push(
+      fs.watch(projectDir, (_event, file) => {
+        if (file && STACK_FILE.test(String(file))) schedule();
+      }),
+    );
+  }
+
+  private printBanner(startMs: number): void {
+    const { cloud } = this;
+    const api = cloud.model.apis[0];
+    const print = this.options.print;
+    print(
+      `Local cloud of stack ${cloud.model.stack} (${cloud.model.region}) ready in ${Math.round(startMs)} ms`,
+    );
+    print(
+      `  API        ${cloud.url}  (routes without the /${api?.stageName ?? "stage"} prefix, as sam local)`,
+    );
+    print(
+      `  DynamoDB   ${cloud.dynamoDb.endpoint}  (tables: ${cloud.model.tables.map((t) => t.name).join(", ")})`,
+    );
+    print(`  data       ${this.options.inMemory ? "in memory" : cloud.dataDir}`);
+    if ((this.options.auth ?? true) && api) {
+      print("  IAM routes accept SigV4 signed for execute-api with these credentials:");
+      print(
+        `    AWS_ACCESS_KEY_ID=${cloud.credentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${cloud.credentials.secretAccessKey} AWS_REGION=${cloud.model.region}`,
+      );
+      if (api.routes.some((r) => r.apiKeyRequired)) print(`  API key (x-api-key): ${cloud.apiKey}`);
+    } else if (api) {
+      print("  auth is off: every route is open");
+    }
+    for (const route of api?.routes ?? []) {
+      const auth = route.authorization === "AWS_IAM" ? "iam" : route.apiKeyRequired ? "apiKey" : "public";
+      print(
+        `  ${route.method.padEnd(6)} ${route.resource.padEnd(24)} ${auth.padEnd(6)} -> ${route.functionName}`,
+      );
+    }
+  }
+}
