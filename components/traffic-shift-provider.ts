@@ -1,17 +1,19 @@
-import type {
-  CodeDeployClient,
-  DeploymentInfo,
-  DeploymentStatus,
-  LifecycleEvent,
-} from "@aws-sdk/client-codedeploy";
-import type { LambdaClient } from "@aws-sdk/client-lambda";
+import type { DeploymentInfo, DeploymentStatus, LifecycleEvent } from "@aws-sdk/client-codedeploy";
+import type { GetAliasCommandOutput } from "@aws-sdk/client-lambda";
 import type * as pulumi from "@pulumi/pulumi";
+import {
+  type AwsClientSettings,
+  createClients,
+  retryThrottled,
+  type TrafficShiftClients,
+  whileInterruptible,
+} from "./traffic-shift-clients";
 
 // Everything in this module runs inside the TrafficShift dynamic provider: Pulumi serializes the
 // provider with every function it references. So: no Pulumi at runtime, no module-level clients
 // or state, the AWS SDK required inside each function (the imports above are types, erased), and
-// the provider defined here, next to its functions, because a function imported from another
-// module is serialized with that whole module.
+// the provider defined here, next to its functions. A module it imports (traffic-shift-clients.ts)
+// is serialized whole, so it follows the same rules.
 type CodeDeploySdk = typeof import("@aws-sdk/client-codedeploy");
 type LambdaSdk = typeof import("@aws-sdk/client-lambda");
 
@@ -34,6 +36,8 @@ export interface TrafficShiftInputs {
   timeoutSeconds?: number;
   /** First wait between two status polls; it grows by half after each poll, up to a minute. */
   pollIntervalSeconds?: number;
+  /** The stack's AWS identity (profile, role, keys, endpoints). @default the SDK's default chain */
+  aws?: AwsClientSettings;
 }
 
 /** What the provider records: the inputs plus where the alias is and which deployment put it there. */
@@ -42,11 +46,11 @@ export interface TrafficShiftState extends TrafficShiftInputs {
   currentVersion: string;
   /** The CodeDeploy deployment that last shifted the alias (absent until one did). */
   deploymentId?: string;
-}
-
-export interface TrafficShiftClients {
-  codeDeploy: CodeDeployClient;
-  lambda: LambdaClient;
+  /**
+   * Weights of other versions on the alias, as a refresh read them (absent when the alias sends all
+   * traffic to `currentVersion`, which is the case outside a deployment).
+   */
+  additionalVersionWeights?: Record<string, number>;
 }
 
 /** How a shift waits and retries; time is injectable so that tests never wait. */
@@ -59,6 +63,11 @@ export interface ShiftOptions {
   previousDeploymentId?: string;
   /** Attempts per API call when AWS throttles it. @default 6 */
   throttleAttempts?: number;
+  /**
+   * Cancels the wait: the deployment is stopped with automatic rollback and the shift fails naming
+   * it. The provider aborts it when the engine interrupts the provider process.
+   */
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_TIMEOUT_SECONDS = 3600;
@@ -77,19 +86,39 @@ export const REPLACE_ON_CHANGE = [
 ] as const;
 
 /**
- * A change only when the target version changes (or the alias is another one). Hook names, timeout
- * and poll interval are read at the next deployment, so changing them alone starts none.
+ * A change when the target version changes (or the alias is another one), when a refresh found the
+ * alias elsewhere than the target (moved outside Pulumi: the update shifts it back through
+ * CodeDeploy), or when the AWS identity changes (the update records it, deploying nothing if the
+ * alias is on target). Hook names, timeout and poll interval are read at the next deployment, so
+ * changing them alone starts none.
  */
 export function diffTrafficShift(
   olds: TrafficShiftState,
   news: TrafficShiftInputs,
 ): { changes: boolean; replaces: string[]; deleteBeforeReplace: boolean } {
   const replaces = REPLACE_ON_CHANGE.filter((key) => olds[key] !== news[key]);
+  const aliasElsewhere =
+    (olds.currentVersion !== undefined && olds.currentVersion !== news.targetVersion) ||
+    Object.keys(olds.additionalVersionWeights ?? {}).length > 0;
+  const identityChanged =
+    JSON.stringify(sortedKeys(olds.aws ?? {})) !== JSON.stringify(sortedKeys(news.aws ?? {}));
   return {
-    changes: replaces.length > 0 || olds.targetVersion !== news.targetVersion,
+    changes:
+      replaces.length > 0 || olds.targetVersion !== news.targetVersion || aliasElsewhere || identityChanged,
     replaces,
     deleteBeforeReplace: false,
   };
+}
+
+function sortedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, child]) => child !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([key, child]) => [key, sortedKeys(child)]),
+  );
 }
 
 /**
@@ -154,6 +183,12 @@ export async function shiftTraffic(
     return { ...input, currentVersion, deploymentId: options.previousDeploymentId };
   }
 
+  if (options.signal?.aborted) {
+    throw new Error(
+      `Shift of ${input.functionName}:${input.aliasName} to version ${input.targetVersion} was cancelled ` +
+        `(${abortReason(options.signal)}) before a CodeDeploy deployment started; the alias stays on version ${currentVersion}.`,
+    );
+  }
   const content = buildAppSpec({ ...input, currentVersion });
   let deploymentId: string | undefined;
   try {
@@ -181,57 +216,89 @@ export async function shiftTraffic(
   return { ...input, currentVersion: input.targetVersion, deploymentId };
 }
 
-/** Polls with a growing interval until Succeeded; throws on Failed/Stopped; stops it on timeout. */
+/**
+ * Polls with a growing interval until Succeeded; throws on Failed/Stopped. On timeout or when
+ * `options.signal` aborts, stops the deployment with automatic rollback and throws naming it.
+ */
 export async function waitForDeployment(
   deploymentId: string,
   shift: TrafficShiftInputs & { currentVersion: string },
   clients: TrafficShiftClients,
   options: ShiftOptions = {},
 ): Promise<void> {
-  const { GetDeploymentCommand, StopDeploymentCommand } =
-    require("@aws-sdk/client-codedeploy") as CodeDeploySdk;
+  const { GetDeploymentCommand } = require("@aws-sdk/client-codedeploy") as CodeDeploySdk;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const now = options.now ?? Date.now;
+  const signal = options.signal;
   const attempts = options.throttleAttempts ?? 6;
   const timeoutMs = (shift.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
   const deadline = now() + timeoutMs;
   let intervalMs = (shift.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) * 1000;
   const what = `${shift.functionName}:${shift.aliasName} (version ${shift.currentVersion} -> ${shift.targetVersion})`;
+  // Resolves when the signal aborts, so that a cancel does not wait for the end of a poll interval.
+  const aborted = new Promise<void>((resolve) => {
+    if (signal?.aborted) resolve();
+    else signal?.addEventListener("abort", () => resolve(), { once: true });
+  });
+  let status: DeploymentStatus | undefined;
 
   for (;;) {
+    if (signal?.aborted) {
+      // One attempt only: the engine kills the provider a few seconds after interrupting it.
+      const stopped = await stopWithRollback(deploymentId, shift, clients, sleep, 1);
+      throw new Error(
+        `CodeDeploy deployment ${deploymentId} of ${what} was cancelled (${abortReason(signal)}) ` +
+          `while ${status ?? "starting"}; ${stopped}.`,
+      );
+    }
     const { deploymentInfo } = await retryThrottled(
       () => clients.codeDeploy.send(new GetDeploymentCommand({ deploymentId })),
       sleep,
       attempts,
     );
-    const status: DeploymentStatus | undefined = deploymentInfo?.status;
+    status = deploymentInfo?.status;
     if (status === "Succeeded") return;
     if (status === "Failed" || status === "Stopped") {
       throw new Error(await describeFailure({ deploymentId, ...deploymentInfo }, shift, clients, options));
     }
     const remainingMs = deadline - now();
     if (remainingMs <= 0) {
-      let stopped: string;
-      try {
-        const result = await retryThrottled(
-          () =>
-            clients.codeDeploy.send(new StopDeploymentCommand({ deploymentId, autoRollbackEnabled: true })),
-          sleep,
-          attempts,
-        );
-        const detail = `${result.status ?? "no status"}${result.statusMessage ? `: ${result.statusMessage}` : ""}`;
-        stopped = `stopped it with automatic rollback (${detail}), so the alias goes back to version ${shift.currentVersion}`;
-      } catch (error) {
-        stopped = `could not stop it (${error instanceof Error ? error.message : String(error)}); stop it in the CodeDeploy console`;
-      }
+      const stopped = await stopWithRollback(deploymentId, shift, clients, sleep, attempts);
       throw new Error(
         `CodeDeploy deployment ${deploymentId} of ${what} did not finish within ${timeoutMs / 1000}s ` +
           `(last status ${status ?? "unknown"}); ${stopped}.`,
       );
     }
-    await sleep(Math.min(intervalMs, remainingMs));
+    await Promise.race([sleep(Math.min(intervalMs, remainingMs)), aborted]);
     intervalMs = Math.min(intervalMs * 1.5, 60_000);
   }
+}
+
+/** Stops a deployment with automatic rollback; says how that went, for the error message. */
+async function stopWithRollback(
+  deploymentId: string,
+  shift: { currentVersion: string },
+  clients: TrafficShiftClients,
+  sleep: (ms: number) => Promise<void>,
+  attempts: number,
+): Promise<string> {
+  const { StopDeploymentCommand } = require("@aws-sdk/client-codedeploy") as CodeDeploySdk;
+  try {
+    const result = await retryThrottled(
+      () => clients.codeDeploy.send(new StopDeploymentCommand({ deploymentId, autoRollbackEnabled: true })),
+      sleep,
+      attempts,
+    );
+    const detail = `${result.status ?? "no status"}${result.statusMessage ? `: ${result.statusMessage}` : ""}`;
+    return `stopped it with automatic rollback (${detail}), so the alias goes back to version ${shift.currentVersion}`;
+  } catch (error) {
+    return `could not stop it (${error instanceof Error ? error.message : String(error)}); stop it in the CodeDeploy console`;
+  }
+}
+
+function abortReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason.message : String(reason ?? "aborted");
 }
 
 /**
@@ -335,52 +402,35 @@ export async function findFailedHook(
 }
 
 /**
- * Runs `send`, retrying with exponential backoff (1 s, 2 s, 4 s, ... up to 20 s) while AWS throttles
- * it. The SDK already retries throttling errors a few times with short delays; this outlasts a
- * longer burst, such as many region stacks polling CodeDeploy at once.
+ * Where the alias is now, for a refresh: the recorded state with the alias's live version and
+ * weights. `undefined` when the alias (or its function) is gone.
  */
-export async function retryThrottled<T>(
-  send: () => Promise<T>,
-  sleep: (ms: number) => Promise<void>,
-  attempts = 6,
-): Promise<T> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await send();
-    } catch (error) {
-      if (attempt >= attempts || !isThrottlingError(error)) throw error;
-      await sleep(Math.min(1000 * 2 ** (attempt - 1), 20_000));
-    }
+export async function readTrafficShift(
+  state: TrafficShiftState,
+  clients: TrafficShiftClients,
+  options: ShiftOptions = {},
+): Promise<TrafficShiftState | undefined> {
+  const { GetAliasCommand } = require("@aws-sdk/client-lambda") as LambdaSdk;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  let alias: GetAliasCommandOutput;
+  try {
+    alias = await retryThrottled(
+      () =>
+        clients.lambda.send(new GetAliasCommand({ FunctionName: state.functionName, Name: state.aliasName })),
+      sleep,
+      options.throttleAttempts ?? 6,
+    );
+  } catch (error) {
+    if ((error as { name?: string }).name === "ResourceNotFoundException") return undefined;
+    throw error;
   }
-}
-
-/** ThrottlingException (CodeDeploy, "Rate exceeded"), TooManyRequestsException (Lambda), HTTP 429. */
-export function isThrottlingError(error: unknown): boolean {
-  if (typeof error !== "object" || error === null) return false;
-  const { name, code, message, $metadata } = error as {
-    name?: unknown;
-    code?: unknown;
-    message?: unknown;
-    $metadata?: { httpStatusCode?: number };
+  const { additionalVersionWeights: _recorded, ...rest } = state;
+  const weights = alias.RoutingConfig?.AdditionalVersionWeights ?? {};
+  return {
+    ...rest,
+    currentVersion: alias.FunctionVersion ?? state.currentVersion,
+    ...(Object.keys(weights).length > 0 ? { additionalVersionWeights: weights } : {}),
   };
-  const codes = [
-    "ThrottlingException",
-    "Throttling",
-    "ThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "RequestThrottledException",
-  ];
-  if (codes.includes(String(name)) || codes.includes(String(code))) return true;
-  if ($metadata?.httpStatusCode === 429) return true;
-  return /rate exceeded|too many requests/i.test(String(message ?? ""));
-}
-
-/** The SDK clients of one region, created inside the provider process (never captured). */
-export function createClients(region: string): TrafficShiftClients {
-  const { CodeDeployClient } = require("@aws-sdk/client-codedeploy") as CodeDeploySdk;
-  const { LambdaClient } = require("@aws-sdk/client-lambda") as LambdaSdk;
-  return { codeDeploy: new CodeDeployClient({ region }), lambda: new LambdaClient({ region }) };
 }
 
 /** The provider behind `TrafficShift`: the logic above with real clients and real time. */
@@ -390,14 +440,26 @@ export const trafficShiftProvider: pulumi.dynamic.ResourceProvider<TrafficShiftI
   },
 
   async create(inputs) {
-    const outs = await shiftTraffic(inputs, createClients(inputs.region));
+    const outs = await whileInterruptible((signal) =>
+      shiftTraffic(inputs, createClients(inputs.region, inputs.aws), { signal }),
+    );
     return { id: `${inputs.functionName}:${inputs.aliasName}`, outs };
   },
 
+  async read(id, props) {
+    const state = props as TrafficShiftState;
+    const live = await readTrafficShift(state, createClients(state.region, state.aws));
+    // No id: the alias is gone, and so is what this resource shifts.
+    return live ? { id, props: live } : {};
+  },
+
   async update(_id, olds, news) {
-    const outs = await shiftTraffic(news, createClients(news.region), {
-      previousDeploymentId: olds.deploymentId,
-    });
+    const outs = await whileInterruptible((signal) =>
+      shiftTraffic(news, createClients(news.region, news.aws), {
+        previousDeploymentId: olds.deploymentId,
+        signal,
+      }),
+    );
     return { outs };
   },
 

@@ -33,6 +33,8 @@ export interface ResourceDrift {
   /** `update` (properties changed) or `delete` (the resource is gone). */
   change: "update" | "delete";
   properties: PropertyDrift[];
+  /** Why differences that are usually expected (e.g. CodeDeploy's on the alias) are drift here. */
+  reason?: string;
 }
 
 /** Differences that something else owns by design: shown, but not drift. */
@@ -43,6 +45,17 @@ export interface ExpectedDriftRule {
   /** Only resources whose `name` property is this one. @default any */
   resourceName?: string;
   reason: string;
+  /**
+   * A condition on the live resource: returns why its differences are drift after all, or
+   * undefined when they are expected. @default always expected
+   */
+  driftReason?: (step: StepEventMetadata, context: DriftContext) => string | undefined;
+}
+
+/** What the refresh says about the stack as a whole, for rules that depend on other resources. */
+export interface DriftContext {
+  /** The version each TrafficShift last deployed (its recorded target), by `<function name>:<alias>`. */
+  deployedVersions: ReadonlyMap<string, string>;
 }
 
 export interface ExpectedDrift extends ResourceDrift {
@@ -51,14 +64,71 @@ export interface ExpectedDrift extends ResourceDrift {
 
 /**
  * CodeDeploy shifts the `live` alias between function versions: its `functionVersion` and
- * `routingConfig` change after every deployment, and Pulumi ignores them (ignoreChanges).
+ * `routingConfig` change after every deployment, and Pulumi ignores them (ignoreChanges). That is
+ * expected only while the alias is where the stack's TrafficShift last put it: on the recorded
+ * target version, with no other version weighted. Anywhere else, it was moved outside Pulumi.
  */
 export const CODEDEPLOY_ALIAS_DRIFT: ExpectedDriftRule = {
   type: "aws:lambda/alias:Alias",
   properties: ["functionVersion", "routingConfig"],
   resourceName: "live",
   reason: "CodeDeploy shifts the live alias between versions (traffic shifting)",
+  driftReason: aliasNotOnDeployedVersion,
 };
+
+/** The type of the TrafficShift dynamic resource (`pulumi-nodejs:dynamic/platform:TrafficShift`). */
+const TRAFFIC_SHIFT_TYPE = /^pulumi-nodejs:dynamic(\/[^:]*)?:TrafficShift$/;
+
+/** `arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]` or a name -> the name. */
+function functionNameOf(value: unknown): string | undefined {
+  if (typeof value !== "string") return undefined;
+  const arn = /^arn:[^:]+:lambda:[^:]*:[^:]*:function:([^:]+)/.exec(value);
+  return arn ? arn[1] : value;
+}
+
+function aliasNotOnDeployedVersion(step: StepEventMetadata, context: DriftContext): string | undefined {
+  const live = (step.new?.outputs ?? step.new?.inputs ?? {}) as Record<string, unknown>;
+  const recorded = (step.old?.outputs ?? step.old?.inputs ?? {}) as Record<string, unknown>;
+  const functionName = functionNameOf(live.functionName ?? recorded.functionName);
+  const aliasName = String(live.name ?? recorded.name);
+  const alias = `${functionName}:${aliasName}`;
+  const deployed = context.deployedVersions.get(alias);
+  if (deployed === undefined) {
+    return `no TrafficShift of ${alias} in the stack, so CodeDeploy does not own this alias`;
+  }
+  const version = live.functionVersion;
+  if (version !== deployed) {
+    return `alias ${alias} is on version ${String(version)}, but the stack last deployed version ${deployed}`;
+  }
+  const routing = live.routingConfig as
+    | { additionalVersionWeights?: Record<string, number> }
+    | null
+    | undefined;
+  const weights = Object.entries(routing?.additionalVersionWeights ?? {});
+  if (weights.length > 0) {
+    const shares = weights.map(([other, weight]) => `${Math.round(weight * 100)}% to version ${other}`);
+    return `alias ${alias} sends ${shares.join(", ")}, but the stack last deployed version ${deployed} alone`;
+  }
+  return undefined;
+}
+
+/** The recorded target version of every TrafficShift the refresh saw (changed or not). */
+function deployedVersionsOf(steps: Iterable<StepEventMetadata>): Map<string, string> {
+  const versions = new Map<string, string>();
+  for (const step of steps) {
+    if (!TRAFFIC_SHIFT_TYPE.test(step.type)) continue;
+    const recorded = (step.old?.outputs ?? step.old?.inputs ?? {}) as Record<string, unknown>;
+    const functionName = functionNameOf(recorded.functionName);
+    if (
+      functionName &&
+      typeof recorded.aliasName === "string" &&
+      typeof recorded.targetVersion === "string"
+    ) {
+      versions.set(`${functionName}:${recorded.aliasName}`, recorded.targetVersion);
+    }
+  }
+  return versions;
+}
 
 export interface DriftFindings {
   /** Resources with at least one unexpected difference (only those differences listed). */
@@ -178,8 +248,8 @@ function matchesRule(rule: ExpectedDriftRule, metadata: StepEventMetadata, prope
  * resource, the `resourcePreEvent` (op `refresh`) and the `resOutputsEvent` whose op is the
  * refresh's result (`same`, `update`, `delete`), with `old` (the recorded state) and `new` (the
  * live state), `diffs` and `detailedDiff` when the engine computed them. Differences matched by an
- * expected rule (by default CodeDeploy's on the live alias) are listed apart and are not drift.
- * Secrets are masked.
+ * expected rule (by default CodeDeploy's on the live alias, while it is on the version the stack's
+ * TrafficShift last deployed) are listed apart and are not drift. Secrets are masked.
  */
 export function extractDrift(
   events: EngineEvent[],
@@ -198,6 +268,11 @@ export function extractDrift(
     steps.set(metadata.urn, entry);
   }
 
+  const context: DriftContext = {
+    deployedVersions: deployedVersionsOf(
+      [...steps.values()].flatMap(({ pre, result }) => [pre, result].filter((step) => step !== undefined)),
+    ),
+  };
   const findings: DriftFindings = { drifted: [], expected: [] };
   for (const [urn, { pre, result }] of steps) {
     const metadata = result ?? pre!;
@@ -210,13 +285,22 @@ export function extractDrift(
     if (!CHANGED_OPS.has(metadata.op)) continue;
     const properties = propertyDrifts(metadata);
     const unexpected: PropertyDrift[] = [];
+    const reasons = new Set<string>();
     const expectedByRule = new Map<ExpectedDriftRule, PropertyDrift[]>();
     for (const property of properties) {
       const rule = rules.find((candidate) => matchesRule(candidate, metadata, property.path));
-      if (rule) expectedByRule.set(rule, [...(expectedByRule.get(rule) ?? []), property]);
-      else unexpected.push(property);
+      const driftReason = rule?.driftReason?.(metadata, context);
+      if (rule && driftReason === undefined) {
+        expectedByRule.set(rule, [...(expectedByRule.get(rule) ?? []), property]);
+      } else {
+        unexpected.push(property);
+        if (driftReason) reasons.add(driftReason);
+      }
     }
-    if (unexpected.length > 0) findings.drifted.push({ ...base, change: "update", properties: unexpected });
+    if (unexpected.length > 0) {
+      const reason = reasons.size > 0 ? { reason: [...reasons].join("; ") } : {};
+      findings.drifted.push({ ...base, change: "update", properties: unexpected, ...reason });
+    }
     for (const [rule, expected] of expectedByRule) {
       findings.expected.push({ ...base, change: "update", properties: expected, reason: rule.reason });
     }

@@ -29,7 +29,10 @@ function stackLines(stack: StackDriftReport): string[] {
   if (stack.state === "error") lines.push(`${title}: drift check failed: ${stack.error}`);
   else if (stack.state === "clean") lines.push(`${title}: no drift`);
   else lines.push(`${title}: ${stack.drifted.length} drifted resource${stack.drifted.length > 1 ? "s" : ""}`);
-  for (const resource of stack.drifted) lines.push(...resourceLines(resource, "~"));
+  for (const resource of stack.drifted) {
+    lines.push(...resourceLines(resource, "~"));
+    if (resource.reason) lines.push(`      why: ${resource.reason}`);
+  }
   if (stack.expected.length > 0) {
     lines.push(`  expected differences (not drift):`);
     for (const resource of stack.expected) {

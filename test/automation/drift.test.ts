@@ -11,6 +11,7 @@ import { extractDrift, maskSecrets, parsePropertyPath, SECRET } from "../../auto
 import { renderDriftText } from "../../automation/drift/render";
 import { InMemoryEngine } from "../../automation/engine/in-memory";
 import type { StackRef } from "../../automation/engine/types";
+import { deployedShift, refreshOf, trafficShiftState } from "../helpers/drift";
 
 /*
  * Fixtures shaped as the Automation API delivers the events of `pulumi refresh --preview-only`
@@ -177,13 +178,11 @@ describe("drift extraction from refresh events", () => {
     const events = [
       ...stackEvents(),
       ...refreshed(functionState(1024), functionState(1024), "same"),
-      ...refreshed(aliasState("3"), aliasState("4", { "5": 0.1 }), "update", {
-        diffs: ["functionVersion", "routingConfig"],
-        detailedDiff: {
-          functionVersion: detailed(DiffKind.update),
-          "routingConfig.additionalVersionWeights": detailed(DiffKind.add),
-        },
+      ...refreshed(aliasState("3"), aliasState("4"), "update", {
+        diffs: ["functionVersion"],
+        detailedDiff: { functionVersion: detailed(DiffKind.update) },
       }),
+      ...refreshOf(trafficShiftState(deployedShift("4")), trafficShiftState(deployedShift("4"))),
     ];
     const findings = extractDrift(events);
     assert.deepEqual(findings.drifted, []);
@@ -192,21 +191,16 @@ describe("drift extraction from refresh events", () => {
     assert.match(findings.expected[0].reason, /CodeDeploy/);
     assert.deepEqual(findings.expected[0].properties, [
       { path: "functionVersion", kind: "update", recorded: "3", live: "4" },
-      {
-        path: "routingConfig.additionalVersionWeights",
-        kind: "add",
-        recorded: undefined,
-        live: { "5": 0.1 },
-      },
     ]);
   });
 
   it("still reports other changes to the alias as drift", () => {
     const changed = aliasState("4");
     changed.outputs = { ...changed.outputs, description: "edited in the console" };
-    const findings = extractDrift(
-      refreshed(aliasState("3"), changed, "update", { diffs: ["functionVersion", "description"] }),
-    );
+    const findings = extractDrift([
+      ...refreshed(aliasState("3"), changed, "update", { diffs: ["functionVersion", "description"] }),
+      ...refreshOf(trafficShiftState(deployedShift("4")), trafficShiftState(deployedShift("4"))),
+    ]);
     assert.deepEqual(
       findings.drifted.map((resource) => resource.properties.map((property) => property.path)),
       [["description"]],

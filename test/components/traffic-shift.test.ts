@@ -1,4 +1,10 @@
 import * as assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingHttpHeaders } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as vm from "node:vm";
 import {
   CodeDeployClient,
@@ -11,12 +17,20 @@ import {
   StopDeploymentCommand,
   ThrottlingException,
 } from "@aws-sdk/client-codedeploy";
-import { GetAliasCommand, LambdaClient, TooManyRequestsException } from "@aws-sdk/client-lambda";
+import {
+  GetAliasCommand,
+  LambdaClient,
+  ResourceNotFoundException,
+  TooManyRequestsException,
+} from "@aws-sdk/client-lambda";
+import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { type AwsClientStub, mockClient } from "aws-sdk-client-mock";
 import {
+  createClients,
   diffTrafficShift,
   isThrottlingError,
+  settingsOfStackConfig,
   shiftTraffic,
   TrafficShift,
   type TrafficShiftInputs,
@@ -267,6 +281,45 @@ describe("TrafficShift", () => {
       );
     });
 
+    it("stops the deployment with automatic rollback and fails naming it when the shift is cancelled", async () => {
+      deploysFromVersion3("d-CANCEL", { deploymentInfo: { status: "InProgress" } });
+      codeDeploy.on(StopDeploymentCommand).resolves({ status: "Pending", statusMessage: "Stopping" });
+      const controller = new AbortController();
+      const time = fakeTime();
+      const sleep = async (ms: number) => {
+        await time.sleep(ms);
+        if (time.sleeps.length === 2)
+          controller.abort(new Error("the Pulumi engine interrupted the provider with SIGINT"));
+      };
+
+      await assert.rejects(
+        shiftTraffic(INPUT, clients(), { ...time, sleep, signal: controller.signal }),
+        new RegExp(
+          "CodeDeploy deployment d-CANCEL of platform-prod-users-list:live \\(version 3 -> 4\\) was cancelled " +
+            "\\(the Pulumi engine interrupted the provider with SIGINT\\) while InProgress; " +
+            "stopped it with automatic rollback \\(Pending: Stopping\\), so the alias goes back to version 3",
+        ),
+      );
+      const stops = codeDeploy.commandCalls(StopDeploymentCommand);
+      assert.deepEqual(
+        stops.map((call) => call.args[0].input),
+        [{ deploymentId: "d-CANCEL", autoRollbackEnabled: true }],
+      );
+      assert.equal(codeDeploy.commandCalls(GetDeploymentCommand).length, 2, "no poll after the cancel");
+    });
+
+    it("starts no deployment when cancelled before one started", async () => {
+      lambda.on(GetAliasCommand).resolves({ FunctionVersion: "3" });
+      const controller = new AbortController();
+      controller.abort(new Error("interrupted"));
+
+      await assert.rejects(
+        shiftTraffic(INPUT, clients(), { ...fakeTime(), signal: controller.signal }),
+        /was cancelled \(interrupted\) before a CodeDeploy deployment started; the alias stays on version 3/,
+      );
+      assert.equal(codeDeploy.calls().length, 0);
+    });
+
     it("retries throttled API calls with backoff, then succeeds", async () => {
       lambda
         .on(GetAliasCommand)
@@ -356,6 +409,51 @@ describe("TrafficShift", () => {
       assert.deepEqual(diff.replaces, ["functionName"]);
     });
 
+    it("reports a change when a refresh found the alias on another version than the target", () => {
+      const diff = diffTrafficShift({ ...state, currentVersion: "2" }, INPUT);
+      assert.equal(diff.changes, true);
+      assert.deepEqual(diff.replaces, []);
+    });
+
+    it("reports a change when the AWS identity changes, so that the new one is recorded", () => {
+      const diff = diffTrafficShift(state, { ...INPUT, aws: { profile: "deployer" } });
+      assert.equal(diff.changes, true);
+      assert.deepEqual(diff.replaces, []);
+    });
+
+    it("reads the alias's live version and weights on refresh", async () => {
+      lambda
+        .on(GetAliasCommand, { FunctionName: INPUT.functionName, Name: "live" })
+        .resolves({ FunctionVersion: "2", RoutingConfig: { AdditionalVersionWeights: { "3": 0.25 } } });
+
+      const result = await trafficShiftProvider.read?.("platform-prod-users-list:live", state);
+
+      assert.equal(result?.id, "platform-prod-users-list:live");
+      assert.equal(result?.props?.currentVersion, "2");
+      assert.deepEqual(result?.props?.additionalVersionWeights, { "3": 0.25 });
+      assert.equal(result?.props?.targetVersion, "4", "the recorded target stays");
+    });
+
+    it("reads the same state when the alias is on the target version", async () => {
+      lambda
+        .on(GetAliasCommand)
+        .resolves({ FunctionVersion: "4", RoutingConfig: { AdditionalVersionWeights: {} } });
+
+      const result = await trafficShiftProvider.read?.("platform-prod-users-list:live", state);
+
+      assert.deepEqual(result?.props, state);
+    });
+
+    it("reads no resource when the alias is gone", async () => {
+      lambda
+        .on(GetAliasCommand)
+        .rejects(new ResourceNotFoundException({ message: "Alias not found", $metadata: {} }));
+
+      const result = await trafficShiftProvider.read?.("platform-prod-users-list:live", state);
+
+      assert.equal(result?.id, undefined);
+    });
+
     it("creates by recording the alias's version, without a deployment", async () => {
       lambda.on(GetAliasCommand).resolves({ FunctionVersion: "1" });
 
@@ -375,6 +473,8 @@ describe("TrafficShift", () => {
       assert.deepEqual([...new Set(requires)].sort(), [
         "@aws-sdk/client-codedeploy",
         "@aws-sdk/client-lambda",
+        "@aws-sdk/credential-provider-ini",
+        "@aws-sdk/nested-clients/sts",
       ]);
       // Clients are only constructed inside createClients, at call time.
       assert.equal(serialized.text.match(/new CodeDeployClient\(/g)?.length, 1);
@@ -436,6 +536,268 @@ describe("TrafficShift", () => {
           }),
         /TrafficShift shift-bad-timeout: timeoutSeconds must be an integer from 60/,
       );
+    });
+  });
+});
+
+describe("TrafficShift interruption", () => {
+  // The engine shuts a plugin down with SIGINT to its process group, then SIGKILL 5 s later; the
+  // dynamic provider host ignores the engine's Cancel call. This runs the serialized provider in a
+  // process of its own, as the host does, and interrupts it mid-canary.
+  const CHILD = `
+    const { mockClient } = require("aws-sdk-client-mock");
+    const codedeploy = require("@aws-sdk/client-codedeploy");
+    const lambda = require("@aws-sdk/client-lambda");
+    mockClient(lambda.LambdaClient).on(lambda.GetAliasCommand).resolves({ FunctionVersion: "3" });
+    const stub = mockClient(codedeploy.CodeDeployClient);
+    stub.on(codedeploy.CreateDeploymentCommand).resolves({ deploymentId: "d-INTERRUPTED" });
+    stub.on(codedeploy.GetDeploymentCommand).callsFake(() => {
+      process.stdout.write("polling\\n");
+      return { deploymentInfo: { status: "InProgress" } };
+    });
+    stub.on(codedeploy.StopDeploymentCommand).resolves({ status: "Pending", statusMessage: "Stopping" });
+    const { text, exportName, input } = JSON.parse(require("node:fs").readFileSync(0, "utf8"));
+    const module = { exports: {} };
+    new Function("exports", "require", "module", text)(module.exports, require, module);
+    const provider = module.exports[exportName]();
+    provider.update("id", { ...input, currentVersion: "3" }, input).then(
+      () => console.log(JSON.stringify({ outcome: "succeeded" })),
+      (error) => console.log(JSON.stringify({
+        outcome: "failed",
+        message: error.message,
+        stops: stub.commandCalls(codedeploy.StopDeploymentCommand).map((call) => call.args[0].input),
+      })),
+    );
+  `;
+
+  it("stops the CodeDeploy deployment with rollback when the engine interrupts the provider, then exits", async function () {
+    this.timeout(20_000);
+    const provider = trafficShiftProvider;
+    const { text, exportName } = await pulumi.runtime.serializeFunction(() => provider);
+    const child = spawn(process.execPath, ["-e", CHILD], {
+      cwd: process.cwd(),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    child.stdin.end(JSON.stringify({ text, exportName, input: INPUT }));
+    let stdout = "";
+    let stderr = "";
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on("exit", (code, signal) => resolve({ code, signal })),
+    );
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (chunk) => {
+        stdout += chunk;
+        if (stdout.includes("polling")) resolve();
+      });
+      child.on("exit", () => reject(new Error(`child exited before polling: ${stderr}`)));
+    });
+
+    child.kill("SIGINT");
+    const { code, signal } = await exited;
+
+    const report = JSON.parse(stdout.split("\n").find((line) => line.startsWith("{")) ?? "{}");
+    assert.equal(report.outcome, "failed");
+    assert.deepEqual(report.stops, [{ deploymentId: "d-INTERRUPTED", autoRollbackEnabled: true }]);
+    assert.match(
+      report.message,
+      /CodeDeploy deployment d-INTERRUPTED of .* was cancelled \(the Pulumi engine interrupted the provider with SIGINT\) while InProgress; stopped it with automatic rollback/,
+    );
+    assert.match(
+      stderr,
+      /TrafficShift: CodeDeploy deployment d-INTERRUPTED .* was cancelled/,
+      "reported on stderr",
+    );
+    assert.deepEqual(
+      { code, signal },
+      { code: null, signal: "SIGINT" },
+      "the process still ends on the signal",
+    );
+  });
+});
+
+describe("TrafficShift AWS identity", () => {
+  it("signs CodeDeploy calls in the shift's region with the role assumed from the profile, passing the external id", async () => {
+    const requests: { headers: IncomingHttpHeaders; body: string }[] = [];
+    const server = createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk) => {
+        body += chunk;
+      });
+      request.on("end", () => {
+        requests.push({ headers: request.headers, body });
+        if (body.includes("Action=AssumeRole")) {
+          response.writeHead(200, { "content-type": "text/xml" });
+          response.end(
+            `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>` +
+              `<Credentials><AccessKeyId>ASIAASSUMED</AccessKeyId><SecretAccessKey>assumed-secret</SecretAccessKey>` +
+              `<SessionToken>assumed-token</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>` +
+              `<AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/deployer/pulumi-deploy</Arn>` +
+              `<AssumedRoleId>AROAEXAMPLE:pulumi-deploy</AssumedRoleId></AssumedRoleUser></AssumeRoleResult>` +
+              `<ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></AssumeRoleResponse>`,
+          );
+        } else {
+          response.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
+          response.end(JSON.stringify({ deploymentInfo: { deploymentId: "d-1", status: "Succeeded" } }));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const dir = mkdtempSync(join(tmpdir(), "traffic-shift-aws-"));
+    const saved = {
+      credentials: process.env.AWS_SHARED_CREDENTIALS_FILE,
+      config: process.env.AWS_CONFIG_FILE,
+    };
+    writeFileSync(
+      join(dir, "credentials"),
+      "[deployer]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = profile-secret\n",
+    );
+    writeFileSync(join(dir, "config"), "");
+    process.env.AWS_SHARED_CREDENTIALS_FILE = join(dir, "credentials");
+    process.env.AWS_CONFIG_FILE = join(dir, "config");
+    try {
+      const clients = createClients("eu-west-1", {
+        profile: "deployer",
+        assumeRoles: [
+          {
+            roleArn: "arn:aws:iam::123456789012:role/deployer",
+            sessionName: "pulumi-deploy",
+            externalId: "ext-123",
+          },
+        ],
+        endpoints: { codedeploy: url, lambda: url, sts: url },
+      });
+
+      const answer = await clients.codeDeploy.send(new GetDeploymentCommand({ deploymentId: "d-1" }));
+
+      assert.equal(answer.deploymentInfo?.status, "Succeeded");
+      const [assume, get] = requests;
+      const form = new URLSearchParams(assume.body);
+      assert.equal(form.get("RoleArn"), "arn:aws:iam::123456789012:role/deployer");
+      assert.equal(form.get("RoleSessionName"), "pulumi-deploy");
+      assert.equal(form.get("ExternalId"), "ext-123");
+      assert.match(
+        String(assume.headers.authorization),
+        /Credential=AKIAPROFILE\/\d{8}\/eu-west-1\/sts\/aws4_request/,
+      );
+      assert.match(
+        String(get.headers.authorization),
+        /Credential=ASIAASSUMED\/\d{8}\/eu-west-1\/codedeploy\/aws4_request/,
+      );
+      assert.equal(get.headers["x-amz-security-token"], "assumed-token");
+    } finally {
+      for (const [key, value] of [
+        ["AWS_SHARED_CREDENTIALS_FILE", saved.credentials],
+        ["AWS_CONFIG_FILE", saved.config],
+      ] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      rmSync(dir, { recursive: true, force: true });
+      server.close();
+    }
+  });
+
+  const SHIFT_ARGS = {
+    region: "us-east-1",
+    applicationName: "app",
+    deploymentGroupName: "group",
+    functionName: "fn",
+    aliasName: "live",
+    targetVersion: "1",
+  };
+
+  it("copies the stack's aws config (profile, assume-role chain, endpoints) into the shift's inputs", async () => {
+    const saved = pulumi.runtime.allConfig();
+    pulumi.runtime.setAllConfig({
+      ...saved,
+      "aws:profile": "deployer",
+      "aws:assumeRoles": JSON.stringify([
+        {
+          roleArn: "arn:aws:iam::123456789012:role/deployer",
+          sessionName: "pulumi",
+          externalId: "ext-1",
+          duration: "1h",
+        },
+      ]),
+      "aws:endpoints": JSON.stringify([{ codedeploy: "http://localhost:4566", s3: "http://localhost:4566" }]),
+    });
+    try {
+      const { get } = await record(() => new TrafficShift("shift-config-identity", SHIFT_ARGS));
+      const shift = get("pulumi-nodejs:dynamic/platform:TrafficShift", "shift-config-identity");
+      assert.deepEqual(shift.inputs.aws, {
+        profile: "deployer",
+        assumeRoles: [
+          {
+            roleArn: "arn:aws:iam::123456789012:role/deployer",
+            sessionName: "pulumi",
+            externalId: "ext-1",
+            durationSeconds: 3600,
+          },
+        ],
+        endpoints: { codedeploy: "http://localhost:4566" },
+      });
+    } finally {
+      pulumi.runtime.setAllConfig(saved);
+    }
+  });
+
+  it("keeps the external id and static keys secret", async () => {
+    const saved = pulumi.runtime.allConfig();
+    pulumi.runtime.setAllConfig({
+      ...saved,
+      "aws:accessKey": "AKIASTATIC",
+      "aws:secretKey": "static-secret",
+      "aws:assumeRoles": JSON.stringify([
+        { roleArn: "arn:aws:iam::123456789012:role/deployer", externalId: "ext-1" },
+      ]),
+    });
+    try {
+      const settings = settingsOfStackConfig() as unknown as {
+        secretKey: pulumi.Output<string>;
+        accessKey: pulumi.Output<string>;
+        assumeRoles: { roleArn: string; externalId: pulumi.Output<string> }[];
+      };
+      assert.equal(await pulumi.isSecret(settings.secretKey), true);
+      assert.equal(await pulumi.isSecret(settings.accessKey), true);
+      assert.equal(await pulumi.isSecret(settings.assumeRoles[0].externalId), true);
+      assert.equal(settings.assumeRoles[0].roleArn, "arn:aws:iam::123456789012:role/deployer");
+    } finally {
+      pulumi.runtime.setAllConfig(saved);
+    }
+  });
+
+  it("takes the region and identity of an explicit aws provider given to a parent", async () => {
+    const { get } = await record(() => {
+      const provider = new aws.Provider("shift-explicit-aws", { region: "ap-southeast-2", profile: "ops" });
+      // What the aws provider's terraformConfig method answers (Terraform names); the mock runtime has no provider.
+      Object.assign(provider, {
+        terraformConfig: () =>
+          pulumi.output({
+            result: {
+              region: "ap-southeast-2",
+              profile: "ops",
+              assume_role: [{ role_arn: "arn:aws:iam::210987654321:role/ops", session_name: "ops-deploy" }],
+              endpoints: [],
+            },
+          }),
+      });
+      const parent = new pulumi.ComponentResource(
+        "test:index:Parent",
+        "shift-explicit-parent",
+        {},
+        { providers: [provider] },
+      );
+      return new TrafficShift("shift-explicit", SHIFT_ARGS, { parent });
+    });
+    const shift = get("pulumi-nodejs:dynamic/platform:TrafficShift", "shift-explicit");
+    assert.equal(shift.inputs.region, "ap-southeast-2");
+    assert.deepEqual(shift.inputs.aws, {
+      profile: "ops",
+      assumeRoles: [{ roleArn: "arn:aws:iam::210987654321:role/ops", sessionName: "ops-deploy" }],
     });
   });
 });
