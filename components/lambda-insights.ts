@@ -2,11 +2,23 @@
  * The Lambda Insights extension layer: one table of the current release, by architecture and
  * region, so that stacks name no layer ARNs and a release update is one edit here.
  *
- * Release 1.0.498.0, from AWS's "Available versions of the Lambda Insights extension" tables
- * (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Lambda-Insights-extension-versionsx86-64.html
- * and ...-versionsARM.html), as mirrored in the AWS CDK's region-info fact table. The publishing
- * account differs by region (opt-in regions have their own), so each ARN is written out in full.
- * To update: replace the version and the ARNs below with the newest release on those pages.
+ * Release 1.0.498.0, as in the AWS CDK's region-info fact table (aws-cdk-lib 2.276.0, whose
+ * newest Lambda Insights release is still 1.0.498.0). AWS's own tables are "Available versions of
+ * the Lambda Insights extension":
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Lambda-Insights-extension-versionsx86-64.html
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Lambda-Insights-extension-versionsARM.html
+ * The publishing account differs by region (opt-in regions have their own), so each ARN is written
+ * out in full. Regions outside AWS_REGIONS (e.g. ap-southeast-6) are left out on purpose.
+ *
+ * NOT VERIFIED AGAINST AWS'S PAGES: those pages could not be read when this table was checked.
+ * - arm64: the CDK pins every region to `:25`, which AWS's ARM page contradicts (aws/aws-cdk
+ *   issue #36867, confirmed by a CDK maintainer; fix PRs #36887 and #37463). That page gives
+ *   ap-northeast-1 `:38`, us-east-1 `:27`, us-east-2 `:29` and other accounts for ap-southeast-4,
+ *   ca-west-1 and il-central-1. The rest of its values could not be seen, so none is changed here.
+ * - Public code already uses a newer release (x86_64 `:64`, arm64 `:31` in us-east-1 and
+ *   eu-west-2), whose version number and per-region ARNs could not be found.
+ * Before relying on platform:lambdaInsights, replace the version and every ARN below with the
+ * newest release on the two AWS pages above (copy each region's ARN, do not derive it).
  */
 export const LAMBDA_INSIGHTS_VERSION = "1.0.498.0";
 
