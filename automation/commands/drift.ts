@@ -6,7 +6,7 @@ import { PROJECT_DIR } from "../plan/plan";
 import { computeRevision } from "../rollout/revision";
 import { readStage, selectTargets } from "../rollout/targets";
 import { CliExit, EXIT, type RegisterCommand } from "./io";
-import { type EngineCommandDeps, usage } from "./rollout";
+import { announceEngine, type EngineCommandDeps, usage } from "./rollout";
 
 function remediationMode(value: string): RemediationMode {
   if (!(REMEDIATION_MODES as readonly string[]).includes(value)) {
@@ -44,6 +44,7 @@ export function driftCommand(deps: EngineCommandDeps = {}): RegisterCommand {
             `error: drift detection reads the live cloud state, which needs the Pulumi CLI: ${PULUMI_INSTALL_HINT}`,
           );
         }
+        await announceEngine(engine, io);
         if (!flags.json) {
           io.stdout(`Checking drift of ${stage}: ${stacks.map((stack) => stack.stackName).join(", ")}\n`);
         }

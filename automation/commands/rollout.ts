@@ -9,7 +9,7 @@ import { RolloutProgress, renderSummary, rolloutToJson, verdict } from "../rollo
 import { computeRevision } from "../rollout/revision";
 import { parseParallelism, RolloutUsageError, readStage, selectTargets } from "../rollout/targets";
 import type { RolloutEvent } from "../rollout/types";
-import { CliExit, EXIT, type RegisterCommand } from "./io";
+import { CliExit, type CliIo, EXIT, type RegisterCommand } from "./io";
 
 /** What the rollout and drift commands run against; tests replace any of it. */
 export interface EngineCommandDeps {
@@ -34,6 +34,20 @@ interface RolloutFlags {
   dryRun?: boolean;
   json?: boolean;
   cancelInFlight?: boolean;
+}
+
+/**
+ * Says which state backend the engine uses (on stderr, so that --json output stays JSON) and
+ * checks that it can run (the Pulumi CLI's version), before anything is deployed.
+ */
+export async function announceEngine(engine: Engine, io: CliIo): Promise<void> {
+  const backend = engine.describeBackend?.();
+  if (backend) io.stderr(`backend: ${backend}\n`);
+  try {
+    await engine.start?.();
+  } catch (error) {
+    throw new CliExit(EXIT.failed, `error: ${(error as Error).message}`);
+  }
 }
 
 /** Runs a parser, turning its RolloutUsageError into a usage exit (code 2). */
@@ -90,6 +104,7 @@ export function rolloutCommand(deps: RolloutCommandDeps = {}): RegisterCommand {
             `error: a rollout deploys, which needs the Pulumi CLI: ${PULUMI_INSTALL_HINT}. Without it, \`platform rollout ${stage} --dry-run\` previews every region offline (plan and policy).`,
           );
         }
+        await announceEngine(engine, io);
         const revision = await (deps.revision ?? computeRevision)(projectDir, stage);
         const progress = flags.json ? undefined : new RolloutProgress(io.stdout, { live: io.isTTY === true });
         const report = await runRollout({

@@ -107,6 +107,9 @@ export function serveCommand(deps: ServeCommandDeps = {}): RegisterCommand {
         const lines = [
           `Platform service on ${url} (dashboard: ${url}/, API: ${url}/openapi.json)`,
           `  engine: ${ENGINE_NOTES[service.manager.engine.kind]}`,
+          ...(service.manager.engine.describeBackend
+            ? [`  state:  ${service.manager.engine.describeBackend()}`]
+            : []),
           service.tokenGenerated
             ? `  token:  ${service.token}  (generated for this run; set PLATFORM_API_TOKEN to choose one)`
             : "  token:  from PLATFORM_API_TOKEN",
@@ -120,6 +123,10 @@ export function serveCommand(deps: ServeCommandDeps = {}): RegisterCommand {
           "Stop with Ctrl-C or SIGTERM: running jobs are cancelled cleanly.",
         ];
         io.stdout(`${lines.join("\n")}\n`);
+        // A CLI too old for stack tags fails every job; say so now rather than at the first rollout.
+        await service.manager.engine
+          .start?.()
+          .catch((error: Error) => io.stderr(`warning: ${error.message}\n`));
         const reason = await (deps.stopped ?? untilStopped)(io.signal);
         io.stdout(`${reason}: stopping (no new jobs; cancelling running ones)...\n`);
         const running = service.manager.activeCount;

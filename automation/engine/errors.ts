@@ -25,10 +25,11 @@ export class EngineError extends Error {
 }
 
 export class StackNotFoundEngineError extends EngineError {
-  constructor(stackName: string, detail?: string) {
+  /** `hint`: what to do about it, appended to the message. */
+  constructor(stackName: string, detail?: string, hint?: string) {
     super(
       "stackNotFound",
-      `stack "${stackName}" does not exist (it has never been deployed)`,
+      `stack "${stackName}" does not exist (it has never been deployed)${hint ? `: ${hint}` : ""}`,
       stackName,
       detail,
     );
@@ -63,6 +64,42 @@ export class EngineUnavailableError extends EngineError {
   }
 }
 
+/**
+ * An update failed because an AWS account prerequisite is missing (a quota); `prerequisite` says
+ * what to do, the message keeps the engine's own words after it.
+ */
+export class PrerequisiteEngineError extends EngineError {
+  constructor(
+    readonly prerequisite: string,
+    engineMessage: string,
+    stackName?: string,
+    detail?: string,
+  ) {
+    super("failed", `${prerequisite} (engine: ${engineMessage})`, stackName, detail);
+    this.name = "PrerequisiteEngineError";
+  }
+}
+
+/**
+ * Lambda's answer to PutProvisionedConcurrencyConfig (and PutFunctionConcurrency) when the
+ * account's concurrency quota is too small: "InvalidParameterValueException: Specified
+ * ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its
+ * minimum value of [10]." (the CLI may wrap it across lines, hence the whitespace classes).
+ */
+const UNRESERVED_CONCURRENCY =
+  /decreases\s+account's\s+Unreserved\s*Concurrent\s*Execution\s+below\s+its\s+minimum\s+value\s+of\s+\[\s*(\d+)\s*\]/i;
+
+/** The prerequisite an engine failure names, when it is one this project knows; else undefined. */
+export function missingPrerequisite(text: string): string | undefined {
+  const match = UNRESERVED_CONCURRENCY.exec(text);
+  if (!match) return undefined;
+  return [
+    `the AWS account's Lambda concurrency quota is too low for provisioned concurrency (Lambda keeps ${match[1]} concurrent executions unreserved; new accounts can have a quota as low as 10).`,
+    'Prerequisite: request an increase of the Lambda quota "Concurrent executions" (Service Quotas code L-B99A9384) in this region,',
+    "or set platform:provisionedConcurrency: 0 in the stage's stack file",
+  ].join(" ");
+}
+
 /** The text of an abort reason: `signal.abort(new Error("x"))` -> "x". */
 export function reasonText(reason: unknown): string {
   if (reason instanceof Error) return reason.message;
@@ -88,7 +125,8 @@ interface CommandErrorLike {
 /**
  * Maps any error an operation raised to an EngineError: the Automation API's StackNotFoundError
  * and ConcurrentUpdateError to their typed errors, an aborted operation to EngineCancelledError,
- * and anything else to EngineError("failed") with the engine's message kept.
+ * a known missing account prerequisite (Lambda concurrency quota) to PrerequisiteEngineError, and
+ * anything else to EngineError("failed") with the engine's message kept.
  */
 export function toEngineError(error: unknown, stackName?: string, signal?: AbortSignal): EngineError {
   if (error instanceof EngineError) return error;
@@ -103,7 +141,13 @@ export function toEngineError(error: unknown, stackName?: string, signal?: Abort
     const stderr = candidate.commandResult?.stderr ?? "";
     const message =
       errorLines(stderr) || stderr.trim().split("\n").slice(-3).join(" ") || String(candidate.message);
+    const prerequisite = missingPrerequisite(`${stderr}\n${candidate.message ?? ""}`);
+    if (prerequisite)
+      return new PrerequisiteEngineError(prerequisite, message, stackName, `${candidate.message ?? ""}`);
     return new EngineError("failed", message, stackName, `${candidate.message ?? ""}`);
   }
-  return new EngineError("failed", error instanceof Error ? error.message : String(error), stackName);
+  const message = error instanceof Error ? error.message : String(error);
+  const prerequisite = missingPrerequisite(message);
+  if (prerequisite) return new PrerequisiteEngineError(prerequisite, message, stackName);
+  return new EngineError("failed", message, stackName);
 }

@@ -39,6 +39,12 @@ export interface RegionScript {
   revision?: string;
   /** Step events `refreshPreview` returns (drift fixtures). @default [] (no drift) */
   refreshEvents?: EngineEvent[];
+  /**
+   * Milliseconds an aborted operation takes to stop, as the CLI finishing a clean cancel: the
+   * operation settles, and the stack's lock is released, only then.
+   * @default 0
+   */
+  cancelMs?: number;
 }
 
 export interface InMemoryEngineOptions {
@@ -73,7 +79,7 @@ const RESOURCES: { type: string; name: string; parents: string[] }[] = [
 
 /**
  * A scripted engine for tests and benchmarks: per-region durations and failures per operation,
- * abort signals honoured (the operation rejects with EngineCancelledError at once), every call
+ * abort signals honoured (the operation rejects with EngineCancelledError, after `cancelMs`), every call
  * recorded with timings and concurrency, realistic engine events, and an in-memory record of
  * each stack's deployed revision.
  */
@@ -85,6 +91,8 @@ export class InMemoryEngine implements Engine {
   private active = 0;
   private readonly revisions = new Map<string, string | undefined>();
   private readonly deployedOutputs = new Map<string, StackOutputs>();
+  /** Operations in flight per stack (what the backend's stack lock would hold). */
+  private readonly running = new Map<string, Set<Promise<unknown>>>();
   private readonly project: string;
 
   constructor(private readonly options: InMemoryEngineOptions = {}) {
@@ -103,6 +111,11 @@ export class InMemoryEngine implements Engine {
       durations: { ...defaults.durations, ...byRegion?.durations, ...byStack?.durations },
       failures: { ...defaults.failures, ...byRegion?.failures, ...byStack?.failures },
     };
+  }
+
+  /** Stacks an operation is still running on (locked, on a real backend). */
+  lockedStacks(): string[] {
+    return [...this.running.keys()].sort();
   }
 
   /** Calls of one operation, in start order. */
@@ -125,7 +138,25 @@ export class InMemoryEngine implements Engine {
     };
   }
 
-  private async run<T>(
+  private run<T>(
+    operation: ScriptedOperation,
+    stack: StackRef,
+    options: OperationOptions,
+    body: (events: EngineEventSequence) => T,
+  ): Promise<T> {
+    const promise = this.perform(operation, stack, options, body);
+    const set = this.running.get(stack.stackName) ?? new Set<Promise<unknown>>();
+    this.running.set(stack.stackName, set);
+    set.add(promise);
+    const release = () => {
+      set.delete(promise);
+      if (set.size === 0 && this.running.get(stack.stackName) === set) this.running.delete(stack.stackName);
+    };
+    promise.then(release, release);
+    return promise;
+  }
+
+  private async perform<T>(
     operation: ScriptedOperation,
     stack: StackRef,
     options: OperationOptions,
@@ -156,6 +187,7 @@ export class InMemoryEngine implements Engine {
       return result;
     } catch (error) {
       if (options.signal?.aborted) {
+        await delay(script.cancelMs ?? 0);
         call.outcome = "cancelled";
         options.onEvent?.(events.cancel());
         throw new EngineCancelledError(stack.stackName, options.signal.reason);
@@ -263,15 +295,17 @@ export class InMemoryEngine implements Engine {
     });
   }
 
+  /** Like PulumiEngine: resolves once the stack's operations (aborted by their signals) have stopped. */
   async cancel(stack: StackRef): Promise<void> {
-    const now = performance.now();
-    this.calls.push({
+    const call: EngineCall = {
       operation: "cancel",
       stack,
-      startedAt: now,
-      endedAt: now,
-      outcome: "ok",
+      startedAt: performance.now(),
       concurrentAtStart: this.active,
-    });
+    };
+    this.calls.push(call);
+    await Promise.allSettled([...(this.running.get(stack.stackName) ?? [])]);
+    call.endedAt = performance.now();
+    call.outcome = "ok";
   }
 }

@@ -24,6 +24,28 @@ export interface UpOperationOptions extends OperationOptions {
   revision?: string;
 }
 
+/** Options of a preview. */
+export interface PreviewOperationOptions extends OperationOptions {
+  /**
+   * Create the stack when it does not exist, because the caller deploys it next (a rollout's
+   * preview gate); it is removed again when the preview stops the deployment. Otherwise a preview
+   * of a missing stack rejects with StackNotFoundEngineError: a preview never creates stacks.
+   * @default false
+   */
+  createStack?: boolean;
+}
+
+/** Options of cancel. */
+export interface CancelOptions {
+  /**
+   * With no operation of this process on the stack, cancel the backend's update in progress
+   * (`pulumi cancel`): that stops someone else's update at once and may leave resources in an
+   * unknown state, as the CLI warns. Never done by a rollout or the service.
+   * @default false
+   */
+  backendUpdate?: boolean;
+}
+
 /** The stack tag that records the revision a stack was last deployed at. */
 export const REVISION_TAG = "platform:revision";
 
@@ -84,8 +106,12 @@ export interface RefreshResult {
  */
 export interface Engine {
   readonly kind: "pulumi" | "offline" | "in-memory";
-  /** Previews an update with the policy pack and the stage's policy config. */
-  preview(stack: StackRef, options?: OperationOptions): Promise<PreviewResult>;
+  /** The state backend and secrets the engine uses, in one line (printed when a command or the service starts). */
+  describeBackend?(): string;
+  /** Checks once that the engine can run (the Pulumi CLI's version); rejects with EngineUnavailableError. */
+  start?(): Promise<void>;
+  /** Previews an update with the policy pack and the stage's policy config; never creates a stack unless asked. */
+  preview(stack: StackRef, options?: PreviewOperationOptions): Promise<PreviewResult>;
   /** Deploys the stack (with the policy pack) and returns its outputs. */
   up(stack: StackRef, options?: UpOperationOptions): Promise<UpResult>;
   /** Reads the live state and reports what a refresh would change, without writing state. */
@@ -98,8 +124,11 @@ export interface Engine {
   deployedRevision(stack: StackRef, options?: OperationOptions): Promise<string | undefined>;
   /** Records (or, with undefined, clears) the revision a stack is deployed at (tag `platform:revision`). */
   recordRevision(stack: StackRef, revision: string | undefined, options?: OperationOptions): Promise<void>;
-  /** Cancels the stack's update in progress (this process's, or else the backend's). */
-  cancel(stack: StackRef): Promise<void>;
+  /**
+   * Cancels this process's operation on the stack and resolves once it has stopped (so that no
+   * stack stays locked); with `backendUpdate`, the backend's update in progress otherwise.
+   */
+  cancel(stack: StackRef, options?: CancelOptions): Promise<void>;
 }
 
 /** The events that describe steps (what drift detection reads). */

@@ -1,6 +1,6 @@
 import pLimit from "p-limit";
 import { abortError, childController } from "../engine/abort";
-import { reasonText } from "../engine/errors";
+import { missingPrerequisite, PrerequisiteEngineError, reasonText } from "../engine/errors";
 import type { Engine, OperationOptions, StackOutputs } from "../engine/types";
 import { createHealthGate, type HealthGate } from "./health";
 import { planWaves } from "./targets";
@@ -50,6 +50,16 @@ interface RegionRun {
   controller?: AbortController;
   /** True while an engine operation (not the health gate) runs, so cancel goes to the engine. */
   inEngine: boolean;
+  /** The engine's cancel, once asked: the region ends only when it has settled (the stack is released). */
+  cancelling?: Promise<void>;
+}
+
+/** The message of a gate's failure: a known missing AWS prerequisite is named first. */
+function failureMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof PrerequisiteEngineError) return message;
+  const prerequisite = missingPrerequisite(message);
+  return prerequisite ? `${prerequisite} (engine: ${message})` : message;
 }
 
 const now = () => performance.now();
@@ -138,7 +148,7 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
   const cancelRun = (run: RegionRun, reason: unknown) => {
     if (!run.controller || run.controller.signal.aborted) return;
     run.controller.abort(reason);
-    if (run.inEngine) engine.cancel(run.target).catch(() => undefined);
+    if (run.inEngine) run.cancelling = engine.cancel(run.target).catch(() => undefined);
   };
   const halted = () => (failure !== undefined && !dryRun) || signal?.aborted === true;
   const skipReason = () =>
@@ -174,7 +184,7 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
         gate,
         state: aborted ? "cancelled" : "failed",
         elapsedMs: now() - gateStart,
-        message: aborted ? reasonText(run.controller?.signal.reason) : (error as Error).message,
+        message: aborted ? reasonText(run.controller?.signal.reason) : failureMessage(error),
       };
       run.report.gates.push(gateResult);
       throw error;
@@ -221,8 +231,10 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
           return;
         }
       }
+      // A deployment creates the stack it previews (removed again if the preview stops it); a dry
+      // run never creates one.
       const preview = await runGate(run, "preview", () =>
-        engine.preview(target, engineOptions(run, "preview")),
+        engine.preview(target, { ...engineOptions(run, "preview"), createStack: !dryRun }),
       );
       run.report.changeSummary = preview.changeSummary;
       run.report.violations = preview.violations;
@@ -269,9 +281,12 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
       finish(run, "succeeded");
     } catch (error) {
       if (controller.signal.aborted) {
+        // Not cancelled until the engine has stopped: a shutdown that waits for the rollout then
+        // leaves no stack locked mid-operation.
+        await run.cancelling;
         finish(run, "cancelled", `cancelled: ${reasonText(controller.signal.reason)}`);
       } else {
-        fail(run, run.report.gate ?? "preview", (error as Error).message);
+        fail(run, run.report.gate ?? "preview", failureMessage(error));
       }
     } finally {
       inFlight.delete(run);

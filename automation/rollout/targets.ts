@@ -6,7 +6,7 @@ import {
   type SettingsKey,
 } from "../../components/settings";
 import { PROJECT_DIR } from "../plan/plan";
-import { listStacks, readStackConfig } from "../plan/stack-config";
+import { listStages, readStackConfig } from "../plan/stack-config";
 import type { RegionTarget, RolloutWave } from "./types";
 
 /** Bad input from the user (unknown stage, region not in the stage, bad parallelism): exit code 2. */
@@ -36,10 +36,11 @@ export interface StageInfo {
  * @throws RolloutUsageError when the stage has no stack file of its own; SettingsError when it is invalid.
  */
 export function readStage(stage: string, projectDir: string = PROJECT_DIR): StageInfo {
-  const stages = listStacks(projectDir);
+  // A region stack's own file (`prod-eu-west-1`) is not a stage: its stage is rolled out instead.
+  const stages = listStages(projectDir);
   if (!stages.includes(stage)) {
     throw new RolloutUsageError(
-      `unknown stage "${stage}": stages are ${stages.join(", ") || "none"} (a stage has a Pulumi.<stage>.yaml)`,
+      `unknown stage "${stage}": stages are ${stages.join(", ") || "none"} (a stage has a Pulumi.<stage>.yaml; region stacks such as prod-eu-west-1 belong to their stage)`,
     );
   }
   const stackConfig = readStackConfig(projectDir, stage);

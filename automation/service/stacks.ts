@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { SettingsError } from "../../components/settings";
-import { listStacks } from "../plan/stack-config";
+import { listStages as listStageFiles } from "../plan/stack-config";
 import { readStage, regionStackName, type StageInfo } from "../rollout/targets";
 import type { JobStore, StackStatusRow } from "./jobs/store";
 
@@ -15,9 +15,9 @@ export class StageCatalog {
 
   constructor(readonly projectDir: string) {}
 
-  /** The stages with a stack file (region stacks' own files included), sorted. */
+  /** The stages with a stack file (region stacks' own files excluded: they are not stages), sorted. */
   names(): string[] {
-    return listStacks(this.projectDir);
+    return listStageFiles(this.projectDir);
   }
 
   /** readStage, cached. @throws RolloutUsageError (unknown stage), SettingsError (invalid settings) */

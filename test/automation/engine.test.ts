@@ -15,11 +15,12 @@ import {
 } from "../../automation/engine/errors";
 import { InMemoryEngine } from "../../automation/engine/in-memory";
 import { OfflineEngine } from "../../automation/engine/offline";
-import { DEFAULT_LOCAL_PASSPHRASE, PulumiEngine } from "../../automation/engine/pulumi";
+import { PulumiEngine } from "../../automation/engine/pulumi";
 import type { StackRef } from "../../automation/engine/types";
 import { findExecutable } from "../../automation/engine/which";
 import { prepareStackWorkspace } from "../../automation/engine/workspace";
 import { PROJECT_DIR } from "../../automation/plan/plan";
+import { MissingRegionStackFileError, syncRegionStackFiles } from "../../automation/plan/stack-config";
 import type { PlanResult } from "../../automation/plan/types";
 
 const PROD_WEST: StackRef = { stage: "prod", region: "us-west-2", stackName: "prod-us-west-2" };
@@ -264,7 +265,7 @@ describe("engines", () => {
   });
 
   describe("PulumiEngine without the CLI", () => {
-    it("prepares one work directory per stack: the project file and the stage's config plus aws:region", () => {
+    it("prepares one work directory per stack: the project file and the region stack's own file", () => {
       const project = tempDir("platform-project-");
       fs.writeFileSync(
         path.join(project, "Pulumi.yaml"),
@@ -282,6 +283,8 @@ describe("engines", () => {
         "",
       ].join("\n");
       fs.writeFileSync(path.join(project, "Pulumi.prod.yaml"), stageFile);
+      syncRegionStackFiles(project);
+      const regionFile = fs.readFileSync(path.join(project, "Pulumi.prod-us-west-2.yaml"), "utf8");
       const workspaces = path.join(project, ".pulumi-state", "workspaces");
 
       const dir = prepareStackWorkspace(project, workspaces, PROD_WEST, {
@@ -301,50 +304,39 @@ describe("engines", () => {
           "aws:skipCredentialsValidation": "true",
         },
       });
+      assert.equal(fs.readFileSync(path.join(project, "Pulumi.prod.yaml"), "utf8"), stageFile);
       assert.equal(
-        fs.readFileSync(path.join(project, "Pulumi.prod.yaml"), "utf8"),
-        stageFile,
-        "the stage file is untouched",
-      );
-      assert.ok(
-        !fs.existsSync(path.join(project, "Pulumi.prod-us-west-2.yaml")),
-        "nothing written into the project",
+        fs.readFileSync(path.join(project, "Pulumi.prod-us-west-2.yaml"), "utf8"),
+        regionFile,
+        "the project's stack files are untouched",
       );
     });
 
-    it("keeps the salt the CLI wrote when the stage file has none", () => {
+    it("refuses a region stack whose file was never synced, naming `platform stacks sync`", () => {
       const project = tempDir("platform-project-");
       fs.writeFileSync(path.join(project, "Pulumi.yaml"), "name: platform\nruntime: nodejs\n");
       fs.writeFileSync(path.join(project, "Pulumi.prod.yaml"), "config:\n  aws:region: us-east-1\n");
+      assert.throws(
+        () => prepareStackWorkspace(project, path.join(project, "ws"), PROD_WEST),
+        (error: Error) =>
+          error instanceof MissingRegionStackFileError && /platform stacks sync/.test(error.message),
+      );
+    });
+
+    it("keeps the salt the CLI wrote when the stack file has none", () => {
+      const project = tempDir("platform-project-");
+      fs.writeFileSync(path.join(project, "Pulumi.yaml"), "name: platform\nruntime: nodejs\n");
+      fs.writeFileSync(
+        path.join(project, "Pulumi.prod.yaml"),
+        "config:\n  aws:region: us-east-1\n  platform:regions: [us-east-1, us-west-2]\n",
+      );
+      syncRegionStackFiles(project);
       const workspaces = path.join(project, "ws");
       const dir = prepareStackWorkspace(project, workspaces, PROD_WEST);
       const file = path.join(dir, "Pulumi.prod-us-west-2.yaml");
       fs.appendFileSync(file, "encryptionsalt: v1:written-by-the-cli\n");
       prepareStackWorkspace(project, workspaces, PROD_WEST);
       assert.equal(parseYaml(fs.readFileSync(file, "utf8")).encryptionsalt, "v1:written-by-the-cli");
-    });
-
-    it("defaults to a file backend in the project with the local passphrase, and honours the usual env", () => {
-      const local = new PulumiEngine({ projectDir: "/srv/platform", processEnv: {} });
-      assert.equal(local.backendUrl, "file:///srv/platform/.pulumi-state");
-      assert.equal(local.envVars.PULUMI_CONFIG_PASSPHRASE, DEFAULT_LOCAL_PASSPHRASE);
-      assert.equal(local.workspacesDir, "/srv/platform/.pulumi-state/workspaces");
-
-      const shared = new PulumiEngine({
-        projectDir: "/srv/platform",
-        processEnv: { PULUMI_BACKEND_URL: "s3://state-bucket", PULUMI_CONFIG_PASSPHRASE: "team-secret" },
-      });
-      assert.equal(shared.backendUrl, "s3://state-bucket");
-      assert.equal(shared.envVars.PULUMI_CONFIG_PASSPHRASE, "team-secret");
-
-      const fromFile = new PulumiEngine({
-        processEnv: { PULUMI_CONFIG_PASSPHRASE_FILE: "/run/secrets/passphrase" },
-      });
-      assert.equal(
-        fromFile.envVars.PULUMI_CONFIG_PASSPHRASE,
-        undefined,
-        "the CLI reads the passphrase file itself",
-      );
     });
 
     it("runs the policy pack with the stage's policy config", () => {
@@ -391,9 +383,14 @@ describe("engines", () => {
         backendUrl: `file://${state}`,
         workspacesDir: path.join(state, "workspaces"),
         passphrase: "test-only",
+        secretsProvider: "passphrase",
       });
       const events: auto.EngineEvent[] = [];
-      const preview = await engine.preview(DEV, { onEvent: (event) => events.push(event) });
+      await assert.rejects(engine.preview(DEV), StackNotFoundEngineError, "a preview creates no stack");
+      const preview = await engine.preview(DEV, {
+        createStack: true,
+        onEvent: (event) => events.push(event),
+      });
       assert.ok((preview.changeSummary.create ?? 0) > 50, JSON.stringify(preview.changeSummary));
       assert.equal(preview.mandatoryCount, 0, JSON.stringify(preview.violations, null, 2));
       assert.ok(events.some((event) => event.preludeEvent));

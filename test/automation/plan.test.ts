@@ -3,7 +3,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { PlanError, planStack } from "../../automation/plan/plan";
-import { readStackConfig, UnknownStackError } from "../../automation/plan/stack-config";
+import {
+  MissingRegionStackFileError,
+  readStackConfig,
+  UnknownStackError,
+} from "../../automation/plan/stack-config";
 import type { PlanResult } from "../../automation/plan/types";
 import { cli } from "../helpers/cli";
 
@@ -184,10 +188,28 @@ describe("readStackConfig", () => {
     assert.equal(config.config["platform:regions"], '["eu-west-1"]');
   });
 
-  it("gives a region stack its stage's config with its own region", () => {
-    const config = readStackConfig(dir, "qa-us-east-2");
-    assert.equal(config.stage, "qa");
-    assert.equal(config.region, "us-east-2");
+  it("reads a region stack's own file, as `pulumi up -s <stage>-<region>` does", () => {
+    fs.writeFileSync(
+      path.join(dir, "Pulumi.qa-us-east-2.yaml"),
+      "config:\n  aws:region: us-east-2\n  platform:memoryMb: 512\n",
+    );
+    try {
+      const config = readStackConfig(dir, "qa-us-east-2");
+      assert.equal(config.stage, "qa");
+      assert.equal(config.region, "us-east-2");
+      assert.equal(config.config["platform:memoryMb"], "512");
+    } finally {
+      fs.rmSync(path.join(dir, "Pulumi.qa-us-east-2.yaml"));
+    }
+  });
+
+  it("refuses a region stack without its own file, naming `platform stacks sync`", () => {
+    assert.throws(
+      () => readStackConfig(dir, "qa-us-west-2"),
+      (error: Error) =>
+        error instanceof MissingRegionStackFileError &&
+        /Pulumi\.qa-us-west-2\.yaml.*platform stacks sync/.test(error.message),
+    );
   });
 });
 

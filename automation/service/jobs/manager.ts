@@ -293,7 +293,10 @@ export class JobManager {
 
   /**
    * Stops taking jobs, cancels the queued ones, aborts the running ones and waits for them to end
-   * (at most `graceMs`); a job still running then is marked `interrupted`.
+   * (at most `graceMs`). A running job ends only once the engine has stopped its operations (the
+   * Pulumi CLI's clean cancel releases the stack's lock), so waiting is what keeps stacks unlocked;
+   * a job still running after `graceMs` is marked `interrupted`, naming the stacks its operations
+   * may still hold.
    */
   async shutdown(graceMs = 30_000): Promise<void> {
     if (this.stopping.signal.aborted) return;
@@ -315,10 +318,11 @@ export class JobManager {
     await Promise.race([Promise.all(running.map((active) => active.done)), timeout]);
     clearTimeout(timer);
     for (const active of [...this.active.values()]) {
+      const stacks = active.stacks.join(", ");
       this.finish(
         active,
         "interrupted",
-        `interrupted: ${reason} and the job did not stop within ${graceMs} ms`,
+        `interrupted: ${reason} and the job did not stop within ${graceMs} ms; its engine operations may still hold stacks ${stacks} until they end (then \`pulumi stack -s <stack>\` shows whether one is still locked; \`pulumi cancel -s <stack>\` releases it)`,
       );
     }
   }
