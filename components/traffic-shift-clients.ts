@@ -6,7 +6,7 @@ import type { LambdaClient } from "@aws-sdk/client-lambda";
 // types, erased). The credential packages are the ones the SDK's own default chain uses.
 type CodeDeploySdk = typeof import("@aws-sdk/client-codedeploy");
 type LambdaSdk = typeof import("@aws-sdk/client-lambda");
-type StsSdk = typeof import("@aws-sdk/nested-clients/sts");
+type StsSdk = typeof import("@aws-sdk/client-sts");
 type IniSdk = typeof import("@aws-sdk/credential-provider-ini");
 type AwsCredentials = {
   accessKeyId: string;
@@ -99,7 +99,7 @@ function assumeRoleCredentials(
   region: string,
   settings: AwsClientSettings,
 ): () => Promise<AwsCredentials> {
-  const { STSClient, AssumeRoleCommand } = require("@aws-sdk/nested-clients/sts") as StsSdk;
+  const { STSClient, AssumeRoleCommand } = require("@aws-sdk/client-sts") as StsSdk;
   const sts = new STSClient({
     region,
     ...(source ? { credentials: source } : {}),

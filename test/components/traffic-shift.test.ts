@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -473,9 +473,16 @@ describe("TrafficShift", () => {
       assert.deepEqual([...new Set(requires)].sort(), [
         "@aws-sdk/client-codedeploy",
         "@aws-sdk/client-lambda",
+        "@aws-sdk/client-sts",
         "@aws-sdk/credential-provider-ini",
-        "@aws-sdk/nested-clients/sts",
       ]);
+      // Every module the closure requires is a declared dependency: the provider host loads it
+      // from the project's node_modules, where only declared packages are sure to be.
+      const dependencies = JSON.parse(
+        readFileSync(join(__dirname, "../../package.json"), "utf8"),
+      ).dependencies;
+      for (const name of requires)
+        assert.ok(dependencies[name], `${name} is not in package.json dependencies`);
       // Clients are only constructed inside createClients, at call time.
       assert.equal(serialized.text.match(/new CodeDeployClient\(/g)?.length, 1);
       assert.ok(serialized.text.length < 40_000, `closure is ${serialized.text.length} characters`);
