@@ -142,8 +142,12 @@ export function toEngineError(error: unknown, stackName?: string, signal?: Abort
     const message =
       errorLines(stderr) || stderr.trim().split("\n").slice(-3).join(" ") || String(candidate.message);
     const prerequisite = missingPrerequisite(`${stderr}\n${candidate.message ?? ""}`);
-    if (prerequisite)
-      return new PrerequisiteEngineError(prerequisite, message, stackName, `${candidate.message ?? ""}`);
+    if (prerequisite) {
+      // The provider's error is wrapped over several lines: keep all of it from its first line.
+      const start = stderr.search(/^\s*error:/im);
+      const whole = start === -1 ? message : stderr.slice(start).replace(/\s+/g, " ").trim().slice(0, 1000);
+      return new PrerequisiteEngineError(prerequisite, whole, stackName, `${candidate.message ?? ""}`);
+    }
     return new EngineError("failed", message, stackName, `${candidate.message ?? ""}`);
   }
   const message = error instanceof Error ? error.message : String(error);

@@ -2,9 +2,13 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { rolloutCommand } from "../../automation/commands/rollout";
 import { DEFAULT_LOCAL_PASSPHRASE, PULUMI_CLOUD_URL, resolveBackend } from "../../automation/engine/backend";
+import { EngineUnavailableError } from "../../automation/engine/errors";
+import { InMemoryEngine } from "../../automation/engine/in-memory";
 import { PulumiEngine } from "../../automation/engine/pulumi";
 import type { StackRef } from "../../automation/engine/types";
+import { runCommand } from "../helpers/cli";
 import { FakePulumiWorkspace } from "../helpers/fake-pulumi";
 
 const DEV: StackRef = { stage: "dev", region: "us-east-1", stackName: "dev" };
@@ -157,6 +161,47 @@ describe("the Pulumi engine's backend", () => {
       const createdPlain = plain.calls.find((call) => call.method === "createStack");
       assert.equal(createdPlain?.options?.secretsProvider, undefined, "the CLI's default for the backend");
       assert.equal(createdPlain?.options?.envVars?.PULUMI_BACKEND_URL, undefined);
+    });
+  });
+
+  describe("commands", () => {
+    /** An in-memory engine that describes a backend and whose CLI check fails with `startError`. */
+    class DescribedEngine extends InMemoryEngine {
+      constructor(private readonly startError?: Error) {
+        super();
+      }
+      describeBackend(): string {
+        return "self-managed s3://team-state (the backend `pulumi login` selected)";
+      }
+      async start(): Promise<void> {
+        if (this.startError) throw this.startError;
+      }
+    }
+
+    function rollout(engine: InMemoryEngine, ...argv: string[]) {
+      const register = rolloutCommand({
+        engine: () => engine,
+        revision: async () => "0123456789abcdef0123456789abcdef01234567",
+        health: async () => {},
+      });
+      return runCommand(register, ["rollout", ...argv]);
+    }
+
+    it("a rollout says which backend it uses before it starts (on stderr, so that --json stays JSON)", async () => {
+      const run = await rollout(new DescribedEngine(), "dev", "--json");
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /^backend: self-managed s3:\/\/team-state/m);
+      assert.doesNotThrow(() => JSON.parse(run.stdout));
+    });
+
+    it("a rollout stops before deploying when the engine's CLI check fails, with its message", async () => {
+      const engine = new DescribedEngine(
+        new EngineUnavailableError("Pulumi CLI 3.230.0 is too old: ... needs Pulumi CLI >= 3.249.0"),
+      );
+      const run = await rollout(engine, "dev");
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, /error: Pulumi CLI 3\.230\.0 is too old: .* >= 3\.249\.0/);
+      assert.equal(engine.calls.length, 0, "nothing previewed or deployed");
     });
   });
 });
