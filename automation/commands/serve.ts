@@ -120,7 +120,7 @@ export function serveCommand(deps: ServeCommandDeps = {}): RegisterCommand {
                   `  drift:  ${schedule.stage} on "${schedule.expression}" UTC (${schedule.source}; next ${schedule.nextRun?.toISOString() ?? "never"})`,
               )
             : ["  drift:  no scheduled checks (platform:driftSchedule or DRIFT_SCHEDULE)"]),
-          "Stop with Ctrl-C or SIGTERM: running jobs are cancelled cleanly.",
+          `Stop with Ctrl-C or SIGTERM: running jobs are cancelled cleanly (the Pulumi CLI finishes its cancel and releases the stack; waiting up to ${Math.round((deps.graceMs ?? 30_000) / 1000)} s).`,
         ];
         io.stdout(`${lines.join("\n")}\n`);
         // A CLI too old for stack tags fails every job; say so now rather than at the first rollout.
