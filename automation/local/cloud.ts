@@ -4,10 +4,11 @@
  * the REST API on loopback. `apply` brings it to a new plan (what `up` does on the offline engine);
  * `drift` says how it differs from one.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import * as path from "node:path";
 import { PROJECT_DIR, planStack } from "../plan/plan";
 import type { PlanResult } from "../plan/types";
+import { LocalControlPlane } from "./control-plane";
 import { FunctionPool, type InvokeResult, materializeCode } from "./functions";
 import { LocalGateway, type RequestRecord } from "./gateway";
 import { type LocalFunction, type LocalModel, localModel } from "./model";
@@ -29,6 +30,8 @@ export interface LocalCloudOptions {
   maxWorkersPerFunction?: number;
   /** A plan already made (else the stack is planned). */
   plan?: PlanResult;
+  /** Let the process exit while the cloud runs (servers and workers unreferenced). @default false */
+  unref?: boolean;
   /** Config values that replace the stack file's (`namespace:key`). */
   configOverrides?: Record<string, string>;
   onRequest?(record: RequestRecord): void;
@@ -39,12 +42,32 @@ export function assetCacheDir(projectDir: string): string {
   return path.join(projectDir, "node_modules", ".cache", "platform", "assets");
 }
 
+/** One difference between the local cloud and a plan, by the planned resource it concerns. */
+export interface LocalDrift {
+  type: string;
+  /** The resource's physical name. */
+  name: string;
+  /** The resource is missing locally. */
+  gone: boolean;
+  why: string;
+}
+
+/** What one PreTraffic hook reported for the function it smoke-tests. */
+export interface HookOutcome {
+  hook: string;
+  target: string;
+  status: string;
+  /** The hook's log lines (its reason, on failure). */
+  logs: string[];
+}
+
 export class LocalCloud {
   /** The API key `apiKey` methods accept, printed by `platform dev`. */
   readonly apiKey = `local-${randomBytes(12).toString("hex")}`;
   readonly credentials = LOCAL_CREDENTIALS;
   private readonly pools = new Map<string, FunctionPool>();
   private gateway?: LocalGateway;
+  private readonly controlPlane = new LocalControlPlane((name, event) => this.invoke(name, event));
 
   private constructor(
     private readonly options: LocalCloudOptions,
@@ -68,9 +91,11 @@ export class LocalCloud {
     const dynamoDb = await startDynamoDb({
       dataDir: options.inMemory ? undefined : path.join(dataDir, "dynamodb"),
       region: model.region,
+      unref: options.unref,
     });
     const cloud = new LocalCloud({ ...options, projectDir, dataDir }, dynamoDb, model, plan);
     try {
+      await cloud.controlPlane.listen(options.unref);
       await cloud.apply(plan);
       await cloud.listen();
     } catch (error) {
@@ -105,6 +130,7 @@ export class LocalCloud {
         region: model.region,
         accountId: model.accountId,
         maxWorkers: this.options.maxWorkersPerFunction,
+        unref: this.options.unref,
       };
       const existing = this.pools.get(fn.name);
       if (!existing) {
@@ -135,20 +161,42 @@ export class LocalCloud {
     return changes;
   }
 
-  /** How the running cloud differs from `plan` (tables, functions, routes): one line each. */
-  async drift(plan: PlanResult): Promise<string[]> {
+  /** How the running cloud differs from `plan` (tables, functions, routes): one entry each. */
+  async drift(plan: PlanResult): Promise<LocalDrift[]> {
     const model = localModel(plan);
-    const drift = await tableDrift(this.dynamoDb.client, model.tables);
+    const drift: LocalDrift[] = (await tableDrift(this.dynamoDb.client, model.tables)).map((why) => ({
+      type: "aws:dynamodb/table:Table",
+      name: why.split(" ")[1].replace(/:$/, ""),
+      gone: why.endsWith("is missing"),
+      why,
+    }));
+    const fnType = "aws:lambda/function:Function";
     for (const fn of model.functions) {
       const pool = this.pools.get(fn.name);
-      if (!pool) drift.push(`function ${fn.name} is missing`);
-      else if (JSON.stringify(pool.definition) !== JSON.stringify(fn))
-        drift.push(`function ${fn.name} runs other code or settings than planned`);
+      if (!pool)
+        drift.push({ type: fnType, name: fn.name, gone: true, why: `function ${fn.name} is missing` });
+      else if (JSON.stringify(pool.definition) !== JSON.stringify(fn)) {
+        drift.push({
+          type: fnType,
+          name: fn.name,
+          gone: false,
+          why: `function ${fn.name} runs other code or settings than planned`,
+        });
+      }
     }
-    for (const name of this.pools.keys())
-      if (!model.functions.some((fn) => fn.name === name)) drift.push(`function ${name} is not in the plan`);
-    if (JSON.stringify(model.apis[0]?.routes) !== JSON.stringify(this.model.apis[0]?.routes))
-      drift.push("API routes differ from the plan");
+    for (const name of this.pools.keys()) {
+      if (!model.functions.some((fn) => fn.name === name))
+        drift.push({ type: fnType, name, gone: false, why: `function ${name} is not in the plan` });
+    }
+    const api = model.apis[0];
+    if (api && JSON.stringify(api.routes) !== JSON.stringify(this.model.apis[0]?.routes)) {
+      drift.push({
+        type: "aws:apigateway/restApi:RestApi",
+        name: api.name,
+        gone: false,
+        why: "the API's routes differ from the plan",
+      });
+    }
     return drift;
   }
 
@@ -184,7 +232,54 @@ export class LocalCloud {
     return Object.fromEntries([...this.pools].map(([name, pool]) => [name, pool.stats()]));
   }
 
+  /**
+   * Runs every BeforeAllowTraffic hook of the plan's traffic shifts, as CodeDeploy would before
+   * moving the alias: the real hook function, reading its deployment's AppSpec from the local
+   * CodeDeploy and invoking its target through the local Lambda API. Resolves with each outcome.
+   */
+  async runPreTrafficHooks(timeoutMs = 60_000): Promise<HookOutcome[]> {
+    const shifts = this.plan.resources.filter(
+      (r) => r.type.endsWith(":TrafficShift") && typeof r.inputs.beforeAllowTrafficHook === "string",
+    );
+    return Promise.all(
+      shifts.map(async (shift): Promise<HookOutcome> => {
+        const hook = String(shift.inputs.beforeAllowTrafficHook);
+        const target = String(shift.inputs.functionName);
+        const deployment = this.controlPlane.createDeployment(String(shift.inputs.applicationName), {
+          version: 0.0,
+          Resources: [
+            {
+              [target]: {
+                Type: "AWS::Lambda::Function",
+                Properties: {
+                  Name: target,
+                  Alias: String(shift.inputs.aliasName ?? "live"),
+                  CurrentVersion: "1",
+                  TargetVersion: "2",
+                },
+              },
+            },
+          ],
+          Hooks: [{ BeforeAllowTraffic: hook }],
+        });
+        const executionId = randomUUID();
+        const reported = this.controlPlane.hookReported(executionId, timeoutMs);
+        const result = await this.invoke(hook, {
+          DeploymentId: deployment.deploymentId,
+          LifecycleEventHookExecutionId: executionId,
+        });
+        const status = result.error ? "Failed" : await reported;
+        const logs = [
+          ...result.logs,
+          ...(result.error ? [`${result.error.errorType}: ${result.error.errorMessage}`] : []),
+        ];
+        return { hook, target, status, logs };
+      }),
+    );
+  }
+
   async close(): Promise<void> {
+    await this.controlPlane.close();
     await this.gateway?.close();
     await Promise.all([...this.pools.values()].map((pool) => pool.close()));
     this.pools.clear();
@@ -212,6 +307,7 @@ export class LocalCloud {
       onRequest: this.options.onRequest,
     });
     await this.gateway.listen(this.options.port ?? 0);
+    if (this.options.unref) this.gateway.server.unref();
   }
 
   /** What every function gets besides its own variables: the region, local credentials, local endpoints. */
@@ -220,6 +316,8 @@ export class LocalCloud {
       AWS_ACCESS_KEY_ID: this.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: this.credentials.secretAccessKey,
       AWS_ENDPOINT_URL_DYNAMODB: this.dynamoDb.endpoint,
+      AWS_ENDPOINT_URL_LAMBDA: this.controlPlane.url,
+      AWS_ENDPOINT_URL_CODEDEPLOY: this.controlPlane.url,
       // The SDK warns about the host's Node.js; the function runs as its Lambda runtime says.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     };

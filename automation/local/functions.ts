@@ -57,6 +57,8 @@ export interface FunctionPoolOptions {
   accountId: string;
   /** Most execution environments at once. @default 4 */
   maxWorkers?: number;
+  /** Workers do not keep the process alive. @default false */
+  unref?: boolean;
 }
 
 /** The execution environments of one function. */
@@ -174,6 +176,7 @@ export class FunctionPool {
       stdout: true,
       stderr: true,
     });
+    if (this.options.unref) worker.unref();
     const environment: Environment = { worker, busy: false, retired: false };
     worker.on("message", (reply: WorkerReply) => {
       const pending = environment.pending;

@@ -45,6 +45,8 @@ export async function startDynamoDb(options: {
   dataDir?: string;
   port?: number;
   region: string;
+  /** The server does not keep the process alive. */
+  unref?: boolean;
 }): Promise<LocalDynamoDb> {
   if (options.dataDir) fs.mkdirSync(options.dataDir, { recursive: true });
   const server = dynalite({ path: options.dataDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
@@ -55,6 +57,7 @@ export async function startDynamoDb(options: {
       resolve();
     });
   });
+  if (options.unref) server.unref();
   const address = server.address();
   if (address === null || typeof address === "string") throw new Error("dynalite is not listening on TCP");
   const endpoint = `http://127.0.0.1:${address.port}`;

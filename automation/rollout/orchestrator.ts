@@ -79,7 +79,13 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
     throw new RangeError(`parallelism must be a positive integer (got ${options.parallelism})`);
   }
   const dryRun = options.dryRun ?? false;
-  const health = options.health ?? createHealthGate({ app: options.app ?? "platform" });
+  // The offline engine deploys to local clouds: their API is real, but no CloudWatch alarm exists.
+  const health =
+    options.health ??
+    createHealthGate({
+      app: options.app ?? "platform",
+      alarms: engine.kind === "offline" ? false : undefined,
+    });
   const listener = options.onEvent;
   const emit = (event: RolloutEvent) => {
     if (!listener) return;

@@ -229,8 +229,8 @@ describe("engines", () => {
       );
     });
 
-    it("fails up, drift, refresh and outputs at once, saying how to install the Pulumi CLI", async () => {
-      const engine = new OfflineEngine();
+    it("without a local target, fails up, drift, refresh and outputs at once, saying how to install the Pulumi CLI", async () => {
+      const engine = new OfflineEngine({ local: false });
       for (const operation of [
         () => engine.up(PROD_WEST),
         () => engine.refreshPreview(PROD_WEST),
@@ -246,7 +246,7 @@ describe("engines", () => {
             error.message.includes("curl -fsSL https://get.pulumi.com | sh"),
         );
       }
-      assert.equal(await engine.deployedRevision(), undefined);
+      assert.equal(await engine.deployedRevision(PROD_WEST), undefined);
     });
 
     it("maps an unknown stack to StackNotFoundEngineError", async () => {
