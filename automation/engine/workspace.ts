@@ -21,6 +21,17 @@ function projectStackFile(projectDir: string, stack: StackRef): string {
   throw new Error(`stage "${stack.stage}" has no stack file Pulumi.${stack.stage}.yaml in ${projectDir}`);
 }
 
+/**
+ * The runtime with its `tsconfig` option made absolute: Pulumi's Node.js host resolves it from the
+ * directory the CLI runs in, which for a stack's work directory is not the project.
+ */
+function absoluteTsconfig(runtime: unknown, projectDir: string): unknown {
+  if (!runtime || typeof runtime !== "object") return runtime;
+  const { options, ...rest } = runtime as { options?: Record<string, unknown> };
+  if (!options || typeof options.tsconfig !== "string") return runtime;
+  return { ...rest, options: { ...options, tsconfig: path.resolve(projectDir, options.tsconfig) } };
+}
+
 function writeIfChanged(file: string, text: string): void {
   if (fs.existsSync(file) && fs.readFileSync(file, "utf8") === text) return;
   fs.writeFileSync(file, text);
@@ -54,7 +65,11 @@ export function prepareStackWorkspace(
 
   const project = readYaml(path.join(projectDir, "Pulumi.yaml"));
   if (!project) throw new Error(`no Pulumi.yaml in ${projectDir}`);
-  const projectText = stringifyYaml({ ...project, main: path.resolve(projectDir) });
+  const projectText = stringifyYaml({
+    ...project,
+    main: path.resolve(projectDir),
+    runtime: absoluteTsconfig(project.runtime, projectDir),
+  });
   writeIfChanged(path.join(dir, "Pulumi.yaml"), projectText);
 
   const stackDoc = readYaml(source) ?? {};

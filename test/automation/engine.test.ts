@@ -269,7 +269,7 @@ describe("engines", () => {
       const project = tempDir("platform-project-");
       fs.writeFileSync(
         path.join(project, "Pulumi.yaml"),
-        "name: platform\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n",
+        "name: platform\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n    tsconfig: tsconfig.pulumi.json\n",
       );
       const stageFile = [
         "encryptionsalt: v1:abc:def",
@@ -294,6 +294,11 @@ describe("engines", () => {
       const projectFile = parseYaml(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8"));
       assert.equal(projectFile.main, project, "the program runs from the project");
       assert.equal(projectFile.runtime.options.typescript, true);
+      assert.equal(
+        projectFile.runtime.options.tsconfig,
+        path.join(project, "tsconfig.pulumi.json"),
+        "the host resolves tsconfig from the work directory: it must name the project's file",
+      );
       const stackFile = parseYaml(fs.readFileSync(path.join(dir, "Pulumi.prod-us-west-2.yaml"), "utf8"));
       assert.deepEqual(stackFile, {
         encryptionsalt: "v1:abc:def",
