@@ -61,7 +61,7 @@ export const registerDev: RegisterCommand = (program, io) => {
     });
 };
 
-function readEvent(source: string | undefined, io: CliIo): unknown {
+function readEvent(source: string | undefined, _io: CliIo): unknown {
   if (source === undefined) return {};
   let text: string;
   try {

@@ -58,7 +58,9 @@ describe("local Lambda execution environments", function () {
 
   it("gives each function its own environment variables and none of the host's", async () => {
     process.env.PLATFORM_HOST_ONLY = "leaked";
-    const dir = code("export const handler = async () => ({ greeting: process.env.GREETING, host: process.env.PLATFORM_HOST_ONLY ?? null, name: process.env.AWS_LAMBDA_FUNCTION_NAME });");
+    const dir = code(
+      "export const handler = async () => ({ greeting: process.env.GREETING, host: process.env.PLATFORM_HOST_ONLY ?? null, name: process.env.AWS_LAMBDA_FUNCTION_NAME });",
+    );
     const a = pool(fn("a", { environment: { GREETING: "hello" } }), options(dir));
     const b = pool(fn("b", { environment: { GREETING: "hola" } }), options(dir));
     const [ra, rb] = await Promise.all([a.invoke({}), b.invoke({})]);
@@ -77,13 +79,22 @@ describe("local Lambda execution environments", function () {
       };`);
     const fnPool = pool(fn("busy"), options(dir, 2));
     const results = await Promise.all([1, 2, 3, 4].map(() => fnPool.invoke({})));
-    assert.ok(results.every((r) => JSON.parse(r.payload ?? "").most === 1), "an environment ran two requests at once");
-    assert.equal(results.filter((r) => r.cold).length, 2, "two environments for four requests with maxWorkers 2");
+    assert.ok(
+      results.every((r) => JSON.parse(r.payload ?? "").most === 1),
+      "an environment ran two requests at once",
+    );
+    assert.equal(
+      results.filter((r) => r.cold).length,
+      2,
+      "two environments for four requests with maxWorkers 2",
+    );
     assert.equal(fnPool.stats().environments, 2);
   });
 
   it("times a function out at its timeout and starts the next request cold", async () => {
-    const dir = code("export const handler = (event) => event.hang ? new Promise(() => {}) : Promise.resolve('done');");
+    const dir = code(
+      "export const handler = (event) => event.hang ? new Promise(() => {}) : Promise.resolve('done');",
+    );
     const fnPool = pool(fn("slow", { timeoutSeconds: 0.3 }), options(dir, 1));
     await fnPool.invoke({});
     const timedOut = await fnPool.invoke({ hang: true });
@@ -95,7 +106,9 @@ describe("local Lambda execution environments", function () {
   });
 
   it("returns a thrown error with its type, message and the invocation's log lines", async () => {
-    const dir = code("export const handler = async () => { console.log('about to fail'); throw new TypeError('bad input'); };");
+    const dir = code(
+      "export const handler = async () => { console.log('about to fail'); throw new TypeError('bad input'); };",
+    );
     const result = await pool(fn("thrower"), options(dir)).invoke({});
     assert.equal(result.error?.errorType, "TypeError");
     assert.equal(result.error?.errorMessage, "bad input");
@@ -109,7 +122,9 @@ describe("local Lambda execution environments", function () {
   });
 
   it("survives a handler that exits the runtime: the request fails, the next one starts cold", async () => {
-    const dir = code("export const handler = async (event) => { if (event.exit) process.exit(3); return 'fine'; };");
+    const dir = code(
+      "export const handler = async (event) => { if (event.exit) process.exit(3); return 'fine'; };",
+    );
     const fnPool = pool(fn("exiter"), options(dir, 1));
     const crashed = await fnPool.invoke({ exit: true });
     assert.equal(crashed.error?.errorType, "Runtime.ExitError");
@@ -119,7 +134,9 @@ describe("local Lambda execution environments", function () {
   });
 
   it("finishes a request in flight on the old code when new code replaces it, and serves the next on the new", async () => {
-    const oldDir = code("export const handler = async () => { await new Promise((r) => setTimeout(r, 200)); return 'old'; };");
+    const oldDir = code(
+      "export const handler = async () => { await new Promise((r) => setTimeout(r, 200)); return 'old'; };",
+    );
     const newDir = code("export const handler = async () => 'new';");
     const fnPool = pool(fn("versioned"), options(oldDir, 2));
     const inFlight = fnPool.invoke({});

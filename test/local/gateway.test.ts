@@ -12,7 +12,12 @@ import type { InvokeResult } from "../../automation/local/functions";
 import { LocalGateway, mapProxyResult, routeRequest } from "../../automation/local/gateway";
 import type { LocalApi, LocalRoute } from "../../automation/local/model";
 
-const route = (resource: string, method: string, functionName: string, extra: Partial<LocalRoute> = {}): LocalRoute => ({
+const route = (
+  resource: string,
+  method: string,
+  functionName: string,
+  extra: Partial<LocalRoute> = {},
+): LocalRoute => ({
   resource,
   method,
   authorization: "NONE",
@@ -57,14 +62,26 @@ describe("routing as API Gateway routes", () => {
   });
 
   it("finds no route for a method the best resource does not declare", () => {
-    assert.equal(routeRequest(ROUTES.filter((r) => r.functionName !== "fallback"), "POST", "/users/42"), undefined);
+    assert.equal(
+      routeRequest(
+        ROUTES.filter((r) => r.functionName !== "fallback"),
+        "POST",
+        "/users/42",
+      ),
+      undefined,
+    );
   });
 });
 
 describe("mapping a proxy result as API Gateway maps it", () => {
   it("merges headers and multiValueHeaders, the multi-value ones winning", () => {
     const mapped = mapProxyResult(
-      JSON.stringify({ statusCode: 201, headers: { A: "1", B: "x" }, multiValueHeaders: { B: ["y", "z"] }, body: "hi" }),
+      JSON.stringify({
+        statusCode: 201,
+        headers: { A: "1", B: "x" },
+        multiValueHeaders: { B: ["y", "z"] },
+        body: "hi",
+      }),
     );
     assert.equal(mapped.statusCode, 201);
     assert.deepEqual(mapped.headers, { A: "1", B: ["y", "z"] });
@@ -72,7 +89,13 @@ describe("mapping a proxy result as API Gateway maps it", () => {
   });
 
   it("decodes a base64 body when isBase64Encoded", () => {
-    const mapped = mapProxyResult(JSON.stringify({ statusCode: 200, body: Buffer.from([0, 255, 1]).toString("base64"), isBase64Encoded: true }));
+    const mapped = mapProxyResult(
+      JSON.stringify({
+        statusCode: 200,
+        body: Buffer.from([0, 255, 1]).toString("base64"),
+        isBase64Encoded: true,
+      }),
+    );
     assert.deepEqual([...mapped.body], [0, 255, 1]);
   });
 
@@ -94,7 +117,8 @@ describe("mapping a proxy result as API Gateway maps it", () => {
 describe("a local API stage over HTTP", () => {
   let gateway: LocalGateway;
   let url: string;
-  let next: (functionName: string, event: APIGatewayProxyEvent) => InvokeResult = () => ok({ statusCode: 200, body: "" });
+  let next: (functionName: string, event: APIGatewayProxyEvent) => InvokeResult = () =>
+    ok({ statusCode: 200, body: "" });
   const events: APIGatewayProxyEvent[] = [];
   const api: LocalApi = {
     restApiId: "a1b2c3d4e5",
@@ -131,7 +155,10 @@ describe("a local API stage over HTTP", () => {
     ) as Record<string, unknown>;
     const event = events[0] as unknown as Record<string, unknown>;
     assert.deepEqual(Object.keys(event).sort(), Object.keys(captured).sort());
-    const context = (key: Record<string, unknown>) => Object.keys(key.requestContext as object).filter((k) => k !== "authorizer").sort();
+    const context = (key: Record<string, unknown>) =>
+      Object.keys(key.requestContext as object)
+        .filter((k) => k !== "authorizer")
+        .sort();
     assert.deepEqual(context(event), context(captured));
   });
 
@@ -148,10 +175,12 @@ describe("a local API stage over HTTP", () => {
   it("keeps every value of a repeated header and query parameter, the single-value maps holding the last", async () => {
     // Two header lines of one name (fetch would join them into one line).
     await new Promise<void>((resolve, reject) => {
-      http.get(`${url}/users?tag=a&tag=b`, { headers: { "X-Tag": ["one", "two"] } }, (response) => {
-        response.resume();
-        response.on("end", resolve);
-      }).on("error", reject);
+      http
+        .get(`${url}/users?tag=a&tag=b`, { headers: { "X-Tag": ["one", "two"] } }, (response) => {
+          response.resume();
+          response.on("end", resolve);
+        })
+        .on("error", reject);
     });
     const [event] = events;
     assert.deepEqual(event.multiValueQueryStringParameters, { tag: ["a", "b"] });
@@ -161,8 +190,16 @@ describe("a local API stage over HTTP", () => {
   });
 
   it("base64-encodes a body of a binary media type and passes text as it is", async () => {
-    await fetch(`${url}/files/a.png`, { method: "PUT", headers: { "content-type": "image/png" }, body: Buffer.from([0, 1, 254]) });
-    await fetch(`${url}/files/a.txt`, { method: "PUT", headers: { "content-type": "text/plain" }, body: "héllo" });
+    await fetch(`${url}/files/a.png`, {
+      method: "PUT",
+      headers: { "content-type": "image/png" },
+      body: Buffer.from([0, 1, 254]),
+    });
+    await fetch(`${url}/files/a.txt`, {
+      method: "PUT",
+      headers: { "content-type": "text/plain" },
+      body: "héllo",
+    });
     assert.equal(events[0].isBase64Encoded, true);
     assert.deepEqual([...Buffer.from(events[0].body ?? "", "base64")], [0, 1, 254]);
     assert.equal(events[1].isBase64Encoded, false);
@@ -170,9 +207,18 @@ describe("a local API stage over HTTP", () => {
   });
 
   it("answers 502 when the function throws, and 504 when it times out", async () => {
-    next = () => ({ ...ok(null), payload: undefined, error: { errorType: "Error", errorMessage: "boom", trace: [] } });
+    next = () => ({
+      ...ok(null),
+      payload: undefined,
+      error: { errorType: "Error", errorMessage: "boom", trace: [] },
+    });
     assert.equal((await fetch(`${url}/users`)).status, 502);
-    next = () => ({ ...ok(null), payload: undefined, timedOut: true, error: { errorType: "Sandbox.Timedout", errorMessage: "t", trace: [] } });
+    next = () => ({
+      ...ok(null),
+      payload: undefined,
+      timedOut: true,
+      error: { errorType: "Sandbox.Timedout", errorMessage: "t", trace: [] },
+    });
     const timedOut = await fetch(`${url}/users`);
     assert.equal(timedOut.status, 504);
     assert.deepEqual(await timedOut.json(), { message: "Endpoint request timed out" });

@@ -34,7 +34,10 @@ function productionInstall(): string {
     fs.mkdirSync(path.dirname(target), { recursive: true });
     execFileSync("cp", ["-al", line, target]);
   }
-  for (const file of [...PROGRAM_FILES, ...fs.readdirSync(PROJECT_DIR).filter((f) => /^(Pulumi\..*|tsconfig.*\.json)$/.test(f))]) {
+  for (const file of [
+    ...PROGRAM_FILES,
+    ...fs.readdirSync(PROJECT_DIR).filter((f) => /^(Pulumi\..*|tsconfig.*\.json)$/.test(f)),
+  ]) {
     fs.cpSync(path.join(PROJECT_DIR, file), path.join(dir, file), { recursive: true });
   }
   return dir;
@@ -95,13 +98,18 @@ describe("the program with production dependencies only (npm ci --omit=dev)", fu
     const project = parseYaml(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8"));
     const tsconfigFile = project.runtime.options.tsconfig;
     assert.equal(typeof tsconfigFile, "string");
-    const compilerOptions = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, tsconfigFile), "utf8")).compilerOptions;
+    const compilerOptions = JSON.parse(
+      fs.readFileSync(path.join(PROJECT_DIR, tsconfigFile), "utf8"),
+    ).compilerOptions;
     assert.deepEqual(compilerOptions.types, ["node"]);
   });
 
   it("compiles with the project's TypeScript 5, not Pulumi's vendored 3.8, and runs the program", () => {
     assert.equal(run.status, 0, `the program failed under Pulumi's host:\n${run.stderr.slice(0, 4000)}`);
-    const printed = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as { typescript: string; types: string[] };
+    const printed = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as {
+      typescript: string;
+      types: string[];
+    };
     assert.match(printed.typescript, /^5\./);
     assert.ok(printed.types.includes("aws:lambda/function:Function"), "no Lambda function was registered");
     assert.ok(printed.types.includes("platform:index:Platform"), "the Platform component was not registered");
