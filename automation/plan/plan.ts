@@ -60,7 +60,13 @@ export async function planStack(stack: string, options: PlanOptions = {}): Promi
     if (code !== 0 || !fs.existsSync(request.resultPath)) {
       throw new PlanError(stack, stderr.trim() || `the program exited with code ${code}`);
     }
-    return JSON.parse(fs.readFileSync(request.resultPath, "utf8")) as PlanResult;
+    const result = JSON.parse(fs.readFileSync(request.resultPath, "utf8")) as PlanResult;
+    // What the program said with pulumi.log.warn (the engine would show it in preview and up).
+    result.warnings = stderr
+      .split("\n")
+      .filter((line) => line.startsWith("warning: "))
+      .map((line) => line.slice("warning: ".length).replace(/^\[runtime\] /, ""));
+    return result;
   } finally {
     fs.rmSync(workDir, { recursive: true, force: true });
   }

@@ -22,4 +22,6 @@ export interface PlanResult {
   /** Every registration in order, the `pulumi:pulumi:Stack` root first. */
   resources: RecordedResource[];
   outputs: Record<string, unknown>;
+  /** The program's warnings (`pulumi.log.warn`), as `pulumi preview` would show them. */
+  warnings?: string[];
 }

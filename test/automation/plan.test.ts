@@ -129,6 +129,13 @@ describe("the program for the real stacks", () => {
     assert.equal(platform.parent, stack.urn);
   });
 
+  it("reports the program's warnings, as a preview would: dev has no alarm subscribers", () => {
+    assert.ok(
+      dev.warnings?.some((warning) => /no alarm e-mail subscribers: set platform:alarmEmails/.test(warning)),
+      `warnings: ${JSON.stringify(dev.warnings)}`,
+    );
+  });
+
   it("plans a region stack of prod in its own region with its own role names", async () => {
     const west = await planStack("prod-us-west-2");
     assert.equal(west.region, "us-west-2");
