@@ -101,7 +101,7 @@ export function rolloutCommand(deps: RolloutCommandDeps = {}): RegisterCommand {
         if (engine.kind === "offline" && !flags.dryRun) {
           throw new CliExit(
             EXIT.failed,
-            `error: a rollout deploys, which needs the Pulumi CLI: ${PULUMI_INSTALL_HINT}. Without it, \`platform rollout ${stage} --dry-run\` previews every region offline (plan and policy).`,
+            `error: a rollout deploys, which needs the Pulumi CLI: ${PULUMI_INSTALL_HINT}. Without it, \`platform rollout ${stage} --dry-run\` previews every region offline (plan and policy), and the service (\`npm start\`) rolls out to local clouds on this machine, every gate included.`,
           );
         }
         await announceEngine(engine, io);

@@ -3,6 +3,8 @@ import Ajv from "ajv";
 import Database from "better-sqlite3";
 import { InMemoryEngine, type InMemoryEngineOptions } from "../../automation/engine/in-memory";
 import { OfflineEngine } from "../../automation/engine/offline";
+import { LocalTargets } from "../../automation/local/targets";
+import { PROJECT_DIR } from "../../automation/plan/plan";
 import { OPENAPI_DOCUMENT } from "../../automation/service/http/openapi";
 import type { Job } from "../../automation/service/jobs/types";
 import { tableDrift } from "../helpers/drift";
@@ -352,21 +354,34 @@ describe("service HTTP API", function () {
       assert.deepEqual(region.gates.at(-1)?.state, "failed");
     });
 
-    it("fails a rollout on the offline engine with how to install the Pulumi CLI", async () => {
-      const offline = await startTestService({ engine: new OfflineEngine() });
+    it("rolls prod out on the offline engine to local clouds, every gate of every region passing, then finds no drift", async function () {
+      this.timeout(180_000);
+      const engine = new OfflineEngine({ local: new LocalTargets(PROJECT_DIR, { inMemory: true }) });
+      // The service's own health gate: GET <apiUrl>/health on each region's local API.
+      const offline = await startTestService({ engine, health: undefined });
       try {
-        const { body } = await submit(offline, "/rollouts", { stage: "dev" });
-        const job = await waitForJob(offline, body.id);
-        assert.equal(job.state, "failed");
+        const { body } = await submit(offline, "/rollouts", { stage: "prod" });
+        const job = await waitForJob(offline, body.id, undefined, 150_000);
+        assert.equal(job.state, "succeeded", job.error);
         assert.equal(job.engine, "offline");
-        assert.match(job.error ?? "", /needs the Pulumi CLI: install the Pulumi CLI/);
-        const drift = await submit(offline, "/drift", { stage: "dev" });
-        assert.match(
-          (await waitForJob(offline, drift.body.id)).error ?? "",
-          /drift detection .* needs the Pulumi CLI/,
+        assert.deepEqual(
+          job.regions.map((region) => [
+            region.stackName,
+            region.state,
+            region.gates.map((g) => g.gate).join(","),
+          ]),
+          [
+            ["prod", "succeeded", "preview,up,health"],
+            ["prod-us-west-2", "succeeded", "preview,up,health"],
+            ["prod-eu-west-1", "succeeded", "preview,up,health"],
+          ],
         );
+        const drift = await submit(offline, "/drift", { stage: "prod" });
+        const driftJob = await waitForJob(offline, drift.body.id, undefined, 60_000);
+        assert.equal(driftJob.state, "succeeded", driftJob.error);
       } finally {
         await offline.close();
+        await engine.close();
       }
     });
   });

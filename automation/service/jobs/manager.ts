@@ -365,7 +365,11 @@ export class JobManager {
         signal: active.controller.signal,
         projectDir: this.projectDir,
         revision: this.options.revision ?? computeRevision,
-        health: this.options.health ?? ((info) => createHealthGate({ app: info.app })),
+        // The offline engine's local clouds serve a real API but have no CloudWatch alarms.
+        health:
+          this.options.health ??
+          ((info) =>
+            createHealthGate({ app: info.app, alarms: this.engine.kind === "offline" ? false : undefined })),
         onRegion: (region) => this.regionChanged(active, region),
         onEvent: (type, data) => this.emit(active, type, data),
         onRevision: (revision) => {

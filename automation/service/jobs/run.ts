@@ -1,7 +1,6 @@
 import pLimit from "p-limit";
 import { detectDrift, remediateDrift, type StackDriftReport } from "../../drift/detect";
 import { reasonText } from "../../engine/errors";
-import { PULUMI_INSTALL_HINT } from "../../engine/offline";
 import type { Engine } from "../../engine/types";
 import type { HealthGate } from "../../rollout/health";
 import { runRollout } from "../../rollout/orchestrator";
@@ -52,12 +51,6 @@ function cancelledOutcome(signal: AbortSignal, result?: unknown): JobOutcome {
 
 async function runRolloutJob(context: JobContext, dryRun: boolean): Promise<JobOutcome> {
   const { job, info, engine, signal } = context;
-  if (engine.kind === "offline" && !dryRun) {
-    return {
-      state: "failed",
-      error: `a rollout deploys, which needs the Pulumi CLI: ${PULUMI_INSTALL_HINT}. Without it, a preview (or a rollout with dryRun) runs offline (plan and policy).`,
-    };
-  }
   let revision: string | undefined;
   if (job.kind === "rollout" && !dryRun) {
     revision = await context.revision(context.projectDir, info.stage);
@@ -132,12 +125,6 @@ function roundGate<T extends { elapsedMs: number }>(gate: T): T {
 
 async function runDriftJob(context: JobContext): Promise<JobOutcome> {
   const { job, info, engine, signal } = context;
-  if (engine.kind === "offline") {
-    return {
-      state: "failed",
-      error: `drift detection reads the live cloud state, which needs the Pulumi CLI: ${PULUMI_INSTALL_HINT}`,
-    };
-  }
   const remediate = job.options.remediate;
   const revision = remediate === "up" ? await context.revision(context.projectDir, info.stage) : undefined;
   if (revision) context.onRevision(revision);
