@@ -40,6 +40,50 @@ export interface LocalDynamoDb {
   close(): Promise<void>;
 }
 
+/** Data folders this process holds (a second cloud on one folder is refused like another process's). */
+const heldByThisProcess = new Set<string>();
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Takes the data folder for this process: LevelDB allows one opener, and dynalite fails later and
+ * uncaught when it is not the one. A lock file names the holder; a dead holder's lock is taken over.
+ * Returns the release function.
+ */
+export function lockDataDir(dataDir: string): () => void {
+  const resolved = fs.realpathSync(dataDir);
+  const lockFile = `${resolved}.lock`;
+  const refuse = (pid: number) =>
+    new Error(
+      `the local data in ${resolved} is in use by process ${pid} (another platform dev or service): stop it, or use --in-memory`,
+    );
+  if (heldByThisProcess.has(resolved)) throw refuse(process.pid);
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      fs.writeFileSync(lockFile, String(process.pid), { flag: "wx" });
+      heldByThisProcess.add(resolved);
+      return () => {
+        heldByThisProcess.delete(resolved);
+        fs.rmSync(lockFile, { force: true });
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const holder = Number(fs.readFileSync(lockFile, "utf8"));
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processAlive(holder))
+        throw refuse(holder);
+      fs.rmSync(lockFile, { force: true }); // the holder is gone
+    }
+  }
+  throw new Error(`cannot lock ${resolved}`);
+}
+
 /** Starts dynalite on 127.0.0.1 (a free port unless given); data in `dataDir`, or in memory. */
 export async function startDynamoDb(options: {
   dataDir?: string;
@@ -49,6 +93,7 @@ export async function startDynamoDb(options: {
   unref?: boolean;
 }): Promise<LocalDynamoDb> {
   if (options.dataDir) fs.mkdirSync(options.dataDir, { recursive: true });
+  const release = options.dataDir ? lockDataDir(options.dataDir) : () => {};
   const server = dynalite({ path: options.dataDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -56,6 +101,9 @@ export async function startDynamoDb(options: {
       server.off("error", reject);
       resolve();
     });
+  }).catch((error: unknown) => {
+    release();
+    throw error;
   });
   if (options.unref) server.unref();
   const address = server.address();
@@ -69,6 +117,7 @@ export async function startDynamoDb(options: {
       client.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       (server as Server & { closeAllConnections?: () => void }).closeAllConnections?.();
+      release();
     },
   };
 }
