@@ -1,9 +1,12 @@
 import { createHash } from "node:crypto";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { RegisterResourceRequest, RegisterResourceResponse } from "@pulumi/pulumi/proto/resource_pb";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import { describeAssets } from "./assets";
+
+export type { AssetDescription } from "./assets";
+
+import { applyAutoName, engineUrn } from "./engine-names";
 
 /** The account id every planned ARN carries: a placeholder, since no AWS account is asked. */
 export const PLACEHOLDER_ACCOUNT_ID = "123456789012";
@@ -48,7 +51,11 @@ export function mockResourceState(
   region: string,
   accountId: string,
 ): { id: string; state: State } {
-  const physical = (inputs.name as string | undefined) ?? name;
+  // The monitor has put the engine's auto-name in `name` when the program gave none. With a
+  // prefix, the provider appends a 26-character unique id, as Terraform's PrefixedUniqueId does.
+  const prefix = typeof inputs.namePrefix === "string" ? inputs.namePrefix : undefined;
+  const physical =
+    (inputs.name as string | undefined) ?? (prefix !== undefined ? `${prefix}${hex(name, 26)}` : name);
   const arnPrefix = (service: string) => `arn:aws:${service}:${region}:${accountId}`;
   switch (type) {
     case "aws:iam/role:Role":
@@ -245,21 +252,32 @@ export function mockCall(token: string, inputs: State, region: string, accountId
 
 /**
  * A mock monitor that also records what the engine would see of each registration: parent,
- * provider, dependencies and property dependencies, which `MockResourceArgs` leaves out.
+ * provider, dependencies and property dependencies, which `MockResourceArgs` leaves out. URNs and
+ * auto-names are the engine's: MockMonitor keeps only the immediate parent's type in a URN (and
+ * prefixes top-level resources with the root stack's), and leaves unnamed resources named after
+ * their logical name, so that offline names would line up where real ones do not.
  */
 class RecordingMonitor extends MockMonitor {
   constructor(
     mocks: pulumi.runtime.Mocks,
+    private readonly stack: { project: string; stack: string },
     private readonly onRegister: (resource: RecordedResource) => void,
     private readonly assetDir?: string,
   ) {
     super(mocks);
+    // `newUrn` is private in MockMonitor's typings; its registerResource/readResource call it.
+    (this as unknown as { newUrn: (parent: string, type: string, name: string) => string }).newUrn = (
+      parent,
+      type,
+      name,
+    ) => engineUrn(stack.stack, stack.project, parent || undefined, type, name);
   }
 
   override async registerResource(
     req: RegisterResourceRequest,
     callback: (err: unknown, response: unknown) => void,
   ): Promise<void> {
+    applyAutoName(req, this.stack);
     const propertyDependencies: Record<string, string[]> = {};
     req.getPropertydependenciesMap().forEach((deps, key) => {
       propertyDependencies[key] = deps.getUrnsList();
@@ -305,55 +323,6 @@ class RecordingMonitor extends MockMonitor {
   }
 }
 
-/** What an asset or archive becomes in a plan: its files with their sizes and hashes. */
-export interface AssetDescription {
-  bytes: number;
-  sha256: string;
-}
-
-/**
- * Replaces assets and archives (whose contents are promises) with plain descriptions, so that a
- * plan is JSON: `{ "$archive": { "index.mjs": { bytes, sha256 } } }`. With `assetDir`, each text
- * asset's content is also kept there under its sha256, so that the local cloud runs the very bytes
- * a deployment would upload.
- */
-async function describeAssets(value: unknown, assetDir?: string): Promise<unknown> {
-  if (pulumi.asset.Asset.isInstance(value)) {
-    const text = await (value as { text?: Promise<string> }).text;
-    if (text === undefined) return { $asset: (await (value as { path?: Promise<string> }).path) ?? "remote" };
-    const sha256 = createHash("sha256").update(text).digest("hex");
-    if (assetDir) storeAsset(assetDir, sha256, text);
-    return { $asset: { bytes: Buffer.byteLength(text), sha256 } };
-  }
-  if (pulumi.asset.Archive.isInstance(value)) {
-    const assets = (await (value as { assets?: Promise<Record<string, unknown>> }).assets) ?? {};
-    const files: Record<string, unknown> = {};
-    for (const [name, asset] of Object.entries(assets)) {
-      files[name] = ((await describeAssets(asset, assetDir)) as { $asset: unknown }).$asset;
-    }
-    return { $archive: files };
-  }
-  if (Array.isArray(value))
-    return Promise.all((value as unknown[]).map((item) => describeAssets(item, assetDir)));
-  if (value && typeof value === "object") {
-    const entries = await Promise.all(
-      Object.entries(value).map(async ([k, v]) => [k, await describeAssets(v, assetDir)] as const),
-    );
-    return Object.fromEntries(entries);
-  }
-  return value;
-}
-
-/** Content-addressed: a file named by its hash never changes, so a concurrent writer is harmless. */
-function storeAsset(assetDir: string, sha256: string, text: string): void {
-  const file = path.join(assetDir, sha256);
-  if (fs.existsSync(file)) return;
-  fs.mkdirSync(assetDir, { recursive: true });
-  const partial = `${file}.${process.pid}.partial`;
-  fs.writeFileSync(partial, text);
-  fs.renameSync(partial, file);
-}
-
 export interface MockRuntimeOptions {
   project?: string;
   stack?: string;
@@ -392,7 +361,12 @@ export async function installMockRuntime(options: MockRuntimeOptions = {}): Prom
   const stack = options.stack ?? "test";
   await pulumi.runtime.setMocks(mocks, project, stack, options.preview ?? false);
   pulumi.runtime.setMockOptions(
-    new RecordingMonitor(mocks, (resource) => runtime.resources.push(resource), options.assetDir),
+    new RecordingMonitor(
+      mocks,
+      { project, stack },
+      (resource) => runtime.resources.push(resource),
+      options.assetDir,
+    ),
     project,
     stack,
     options.preview ?? false,

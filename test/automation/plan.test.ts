@@ -2,6 +2,8 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { localModel } from "../../automation/local/model";
+import { autoName, engineUrn } from "../../automation/plan/engine-names";
 import { PlanError, planStack } from "../../automation/plan/plan";
 import {
   MissingRegionStackFileError,
@@ -147,6 +149,84 @@ describe("the program for the real stacks", () => {
   });
 });
 
+/** Real engine output (test/fixtures/engine/engine-output.json) and a program shaped like it. */
+const ENGINE_FIXTURE = path.resolve(__dirname, "..", "fixtures", "engine");
+const engineOutput = JSON.parse(fs.readFileSync(path.join(ENGINE_FIXTURE, "engine-output.json"), "utf8")) as {
+  stack: string;
+  project: string;
+  urns: string[];
+  autoNames: { logicalName: string; physicalName: string }[];
+};
+
+describe("the offline plan names resources as the engine does", () => {
+  let example: PlanResult;
+  let dev: PlanResult;
+  before(async () => {
+    [example, dev] = await Promise.all([
+      planStack(engineOutput.stack, { projectDir: ENGINE_FIXTURE }),
+      planStack("dev"),
+    ]);
+  });
+  const find = (plan: PlanResult, type: string, name: string) =>
+    plan.resources.find((r) => r.type === type && r.name === name) ?? assert.fail(`no ${type} ${name}`);
+
+  it("gives the URNs real engine output gives the same resource tree", () => {
+    const planned = example.resources.map((r) => r.urn);
+    for (const urn of engineOutput.urns)
+      assert.ok(planned.includes(urn), `${urn} not in ${planned.join("\n")}`);
+  });
+
+  it("carries every ancestor's type in a URN and leaves the root stack's out", () => {
+    const fn = find(dev, "aws:lambda/function:Function", "users-list-function");
+    assert.equal(
+      fn.urn,
+      "urn:pulumi:dev::platform::platform:index:Platform$platform:lambda:ServerlessFunction$aws:lambda/function:Function::users-list-function",
+    );
+    for (const r of dev.resources) assert.doesNotMatch(r.urn, /pulumi:pulumi:Stack\$/, r.urn);
+  });
+
+  it("builds each URN from its parent's URN, as engineUrn does", () => {
+    const byUrn = new Map(dev.resources.map((r) => [r.urn, r]));
+    for (const r of dev.resources) {
+      assert.equal(r.urn, engineUrn(dev.stack, dev.project, r.parent, r.type, r.name));
+      if (r.parent) assert.ok(byUrn.has(r.parent), `${r.urn}: parent ${r.parent} not registered`);
+    }
+  });
+
+  it("auto-names a resource without a physical name: logical name, '-', 7 hex characters", () => {
+    const role = find(example, "aws:iam/role:Role", "cluster-eksRole-role");
+    assert.match(String(role.inputs.name), /^cluster-eksRole-role-[0-9a-f]{7}$/);
+    assert.equal(role.outputs.name, role.inputs.name);
+    assert.equal(role.outputs.arn, `arn:aws:iam::123456789012:role/${role.inputs.name}`);
+    // The same shape as the auto-names in real engine output.
+    for (const { logicalName, physicalName } of engineOutput.autoNames) {
+      assert.match(physicalName, new RegExp(`^${logicalName}-[0-9a-f]{7}$`));
+    }
+  });
+
+  it("derives an auto-name from the stack and the URN only", () => {
+    const role = find(example, "aws:iam/role:Role", "cluster-eksRole-role");
+    assert.equal(role.inputs.name, autoName(example.stack, role.urn, role.name));
+    assert.equal(autoName("dev", role.urn, role.name), autoName("dev", role.urn, role.name));
+    assert.notEqual(autoName("dev", role.urn, role.name), autoName("prod", role.urn, role.name));
+    const other = find(example, "aws:iam/role:Role", "cluster-instanceRole-role");
+    assert.notEqual(other.inputs.name, role.inputs.name);
+  });
+
+  it("keeps an explicit physical name", () => {
+    const fn = find(dev, "aws:lambda/function:Function", "users-list-function");
+    assert.equal(fn.inputs.name, "platform-dev-users-list");
+  });
+
+  it("serves an auto-named function in the local cloud under its auto-name", () => {
+    const fn = find(example, "aws:lambda/function:Function", "hello");
+    assert.match(String(fn.inputs.name), /^hello-[0-9a-f]{7}$/);
+    const served = localModel(example).functions.find((f) => f.logicalName === "hello");
+    assert.equal(served?.name, fn.inputs.name);
+    assert.equal(fn.outputs.arn, `arn:aws:lambda:us-west-2:123456789012:function:${fn.inputs.name}`);
+  });
+});
+
 describe("planStack errors", () => {
   it("rejects an unknown stack, listing the known ones", async () => {
     await assert.rejects(planStack("staging"), (error: unknown) => {
@@ -236,6 +316,11 @@ describe("platform plan (CLI)", () => {
     assert.equal(plan.stack, "dev");
     assert.deepEqual(Object.keys(plan.resources[0]).sort(), ["inputs", "name", "parent", "type", "urn"]);
     assert.ok(plan.outputs.apiUrl);
+    const fn = plan.resources.find((r: { name: string }) => r.name === "users-list-function");
+    assert.equal(
+      fn.urn,
+      "urn:pulumi:dev::platform::platform:index:Platform$platform:lambda:ServerlessFunction$aws:lambda/function:Function::users-list-function",
+    );
   });
 
   it("exits 2 for an unknown stack", async () => {
