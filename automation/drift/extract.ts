@@ -30,6 +30,10 @@ export interface ResourceDrift {
   urn: string;
   type: string;
   name: string;
+  /** The physical id of the recorded state (several states of one URN differ in it). */
+  id?: string;
+  /** True for a replaced resource's old state, which the engine still has to delete. */
+  pendingDeletion?: boolean;
   /** `update` (properties changed) or `delete` (the resource is gone). */
   change: "update" | "delete";
   properties: PropertyDrift[];
@@ -243,11 +247,76 @@ function matchesRule(rule: ExpectedDriftRule, metadata: StepEventMetadata, prope
   return rule.resourceName === undefined || name === undefined || name === rule.resourceName;
 }
 
+/** Which state of a URN a step is about: the recorded one (its physical id, pending deletion or not). */
+interface StateKey {
+  id: string;
+  pendingDeletion: boolean;
+}
+
+function stateKeyOf(metadata: StepEventMetadata): StateKey {
+  // The recorded state identifies the step: the pre-event and the result of one refresh step carry
+  // the same `old`, while two states of one URN (a resource and its replaced predecessor pending
+  // deletion) differ in id and `delete`.
+  const state = metadata.old ?? metadata.new;
+  return { id: String(state?.id ?? ""), pendingDeletion: state?.delete === true };
+}
+
+interface Step extends StateKey {
+  urn: string;
+  pre?: StepEventMetadata;
+  result?: StepEventMetadata;
+  /** The result's event sequence: of two results for one state, the later one counts. */
+  resultSequence: number;
+}
+
+/** Order of the report: by URN, then the live state before one pending deletion, then by id. */
+function compareSteps(a: Omit<Step, "resultSequence">, b: Omit<Step, "resultSequence">): number {
+  if (a.urn !== b.urn) return a.urn < b.urn ? -1 : 1;
+  if (a.pendingDeletion !== b.pendingDeletion) return a.pendingDeletion ? 1 : -1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** The refresh steps of an event stream, one per URN and state, whatever order the events came in. */
+function refreshSteps(events: EngineEvent[]): Step[] {
+  const steps = new Map<string, Step>();
+  for (const event of events) {
+    const pre = event.resourcePreEvent?.metadata;
+    const result = event.resOutputsEvent?.metadata ?? event.resOpFailedEvent?.metadata;
+    const metadata = result ?? pre;
+    if (!metadata || IGNORED_TYPES.test(metadata.type)) continue;
+    const key = stateKeyOf(metadata);
+    const id = JSON.stringify([metadata.urn, key.id, key.pendingDeletion]);
+    const step = steps.get(id) ?? { urn: metadata.urn, ...key, resultSequence: Number.NEGATIVE_INFINITY };
+    const sequence = typeof event.sequence === "number" ? event.sequence : 0;
+    if (result && sequence >= step.resultSequence) {
+      step.result = result;
+      step.resultSequence = sequence;
+    } else if (!result) {
+      step.pre = pre;
+    }
+    steps.set(id, step);
+  }
+  return [...steps.values()].sort(compareSteps);
+}
+
+/** The recorded target version of every TrafficShift the refresh saw, changed or not. */
+function deployedVersionsOfSteps(steps: Step[]): Map<string, string> {
+  // A TrafficShift pending deletion is not the one deploying the alias now.
+  return deployedVersionsOf(
+    steps
+      .filter((step) => !step.pendingDeletion)
+      .flatMap(({ pre, result }) => [pre, result].filter((metadata) => metadata !== undefined)),
+  );
+}
+
 /**
- * Drift from the events of a preview-only refresh, as the Automation API delivers them: per
- * resource, the `resourcePreEvent` (op `refresh`) and the `resOutputsEvent` whose op is the
- * refresh's result (`same`, `update`, `delete`), with `old` (the recorded state) and `new` (the
- * live state), `diffs` and `detailedDiff` when the engine computed them. Differences matched by an
+ * Drift from the events of a preview-only refresh, as the Automation API delivers them (or as
+ * `pulumi refresh --preview-only --event-log` writes them): per refreshed state, the
+ * `resourcePreEvent` (op `refresh`) and the `resOutputsEvent` whose op is the refresh's result
+ * (`same`, `update`, `delete`), with `old` (the recorded state) and `new` (the live state), `diffs`
+ * and `detailedDiff` when the engine computed them. Steps are keyed by URN and state, so that
+ * every state of a URN (e.g. a replaced resource pending deletion next to its replacement) is
+ * reported, and the findings do not depend on the order of the events. Differences matched by an
  * expected rule (by default CodeDeploy's on the live alias, while it is on the version the stack's
  * TrafficShift last deployed) are listed apart and are not drift. Secrets are masked.
  */
@@ -256,27 +325,18 @@ export function extractDrift(
   options: { expected?: ExpectedDriftRule[] } = {},
 ): DriftFindings {
   const rules = options.expected ?? [CODEDEPLOY_ALIAS_DRIFT];
-  const steps = new Map<string, { pre?: StepEventMetadata; result?: StepEventMetadata }>();
-  for (const event of events) {
-    const pre = event.resourcePreEvent?.metadata;
-    const result = event.resOutputsEvent?.metadata ?? event.resOpFailedEvent?.metadata;
-    const metadata = result ?? pre;
-    if (!metadata || IGNORED_TYPES.test(metadata.type)) continue;
-    const entry = steps.get(metadata.urn) ?? {};
-    if (result) entry.result = result;
-    else entry.pre = pre;
-    steps.set(metadata.urn, entry);
-  }
-
-  const context: DriftContext = {
-    deployedVersions: deployedVersionsOf(
-      [...steps.values()].flatMap(({ pre, result }) => [pre, result].filter((step) => step !== undefined)),
-    ),
-  };
+  const steps = refreshSteps(events);
+  const context: DriftContext = { deployedVersions: deployedVersionsOfSteps(steps) };
   const findings: DriftFindings = { drifted: [], expected: [] };
-  for (const [urn, { pre, result }] of steps) {
+  for (const { urn, id, pendingDeletion, pre, result } of steps) {
     const metadata = result ?? pre!;
-    const base = { urn, type: metadata.type, name: urnName(urn) };
+    const base = {
+      urn,
+      type: metadata.type,
+      name: urnName(urn),
+      id,
+      ...(pendingDeletion ? { pendingDeletion: true } : {}),
+    };
     if (result?.op === "same") continue;
     if (GONE_OPS.has(metadata.op) || (metadata.op === "refresh" && metadata.old && !metadata.new && result)) {
       findings.drifted.push({ ...base, change: "delete", properties: [] });

@@ -12,15 +12,19 @@ function propertyLine(property: PropertyDrift): string {
   return `      ${property.path}: ${show(property.recorded)} (recorded) -> ${show(property.live)} (live)`;
 }
 
+/** The resource, and which of its states when it is a replaced one still pending deletion. */
+function title(resource: ResourceDrift): string {
+  const state = resource.pendingDeletion
+    ? ` (old state pending deletion, id ${resource.id ?? "unknown"})`
+    : "";
+  return `${resource.type} ${resource.name}${state}`;
+}
+
 function resourceLines(resource: ResourceDrift, mark: string): string[] {
   if (resource.change === "delete") {
-    return [`  ${mark} ${resource.type} ${resource.name}: deleted outside Pulumi`, `      ${resource.urn}`];
+    return [`  ${mark} ${title(resource)}: deleted outside Pulumi`, `      ${resource.urn}`];
   }
-  return [
-    `  ${mark} ${resource.type} ${resource.name}`,
-    `      ${resource.urn}`,
-    ...resource.properties.map(propertyLine),
-  ];
+  return [`  ${mark} ${title(resource)}`, `      ${resource.urn}`, ...resource.properties.map(propertyLine)];
 }
 
 function stackLines(stack: StackDriftReport): string[] {

@@ -149,3 +149,86 @@ export function refreshOf(
     },
   ];
 }
+
+/*
+ * One URN, two states: a function replaced by an update whose old physical function is still in
+ * the state, pending deletion (`delete: true`), next to its replacement. A preview-only refresh
+ * reads each state on its own, with its own pre-event and result.
+ */
+const REPLACED_URN = `urn:pulumi:${CANARY_STACK}::platform::platform:index:Platform$platform:lambda:ServerlessFunction$aws:lambda/function:Function::users-list-function`;
+export const REPLACED_FUNCTION_TYPE = "aws:lambda/function:Function";
+export const LIVE_FUNCTION_ID = "users-list-function-7f3a2c1";
+export const OLD_FUNCTION_ID = "users-list-function-1b9e4d0";
+
+/** A state of the replaced function's URN (`pendingDeletion` for the old physical function). */
+export function functionState(
+  id: string,
+  memorySize: number,
+  options: { pendingDeletion?: boolean } = {},
+): StepEventStateMetadata {
+  const outputs = {
+    name: id,
+    memorySize,
+    runtime: "nodejs22.x",
+    arn: `arn:aws:lambda:eu-west-1:123456789012:function:${id}`,
+  };
+  return {
+    type: REPLACED_FUNCTION_TYPE,
+    urn: REPLACED_URN,
+    custom: true,
+    ...(options.pendingDeletion ? { delete: true } : {}),
+    id,
+    parent: `urn:pulumi:${CANARY_STACK}::platform::platform:index:Platform$platform:lambda:ServerlessFunction::users-list`,
+    inputs: { name: id, memorySize, runtime: "nodejs22.x" },
+    outputs,
+    provider: AWS_PROVIDER,
+  };
+}
+
+/**
+ * The refresh of both states: the replacement's memory was changed in the console, and the old
+ * function pending deletion is gone. Each state's two events, in one possible order.
+ */
+export function replacedFunctionRefresh(): EngineEvent[][] {
+  return [
+    refreshOf(functionState(LIVE_FUNCTION_ID, 512), functionState(LIVE_FUNCTION_ID, 1024)),
+    refreshOf(functionState(OLD_FUNCTION_ID, 512, { pendingDeletion: true }), undefined),
+  ];
+}
+
+/**
+ * Merges the event pairs of several refresh steps into one stream, as the engine may interleave
+ * them (it refreshes resources in parallel): `order` picks, position by position, which step's
+ * next event comes (indices modulo the steps still pending), so each step keeps its pre-event
+ * before its result. Sequence numbers are given in stream order, as the engine numbers events.
+ */
+export function interleave(steps: EngineEvent[][], order: number[]): EngineEvent[] {
+  const pending = steps.map((events) => [...events]);
+  const stream: EngineEvent[] = [];
+  let pick = 0;
+  while (pending.some((events) => events.length > 0)) {
+    const open = pending.filter((events) => events.length > 0);
+    const events = open[(order[pick++] ?? 0) % open.length];
+    const event = events.shift()!;
+    stream.push({ ...event, sequence: stream.length + 1 });
+  }
+  return stream;
+}
+
+/** Events as an event log file's text: one JSON EngineEvent per line, as `--event-log` writes them. */
+export function toJsonl(events: EngineEvent[]): string {
+  return `${events.map((event) => JSON.stringify(event)).join("\n")}\n`;
+}
+
+/** The engine's first and last events of an operation, which a complete event log has. */
+export function preludeEvent(region: string): EngineEvent {
+  return { sequence: 0, timestamp: 1767225600, preludeEvent: { config: { "aws:region": region } } };
+}
+
+export function summaryEvent(sequence: number, resourceChanges: Record<string, number>): EngineEvent {
+  return {
+    sequence,
+    timestamp: 1767225603,
+    summaryEvent: { maybeCorrupt: false, durationSeconds: 3, resourceChanges, policyPacks: {} },
+  };
+}
