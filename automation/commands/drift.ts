@@ -1,11 +1,21 @@
-import { detectDrift, REMEDIATION_MODES, type RemediationMode, remediateDrift } from "../drift/detect";
+import {
+  type DriftReport,
+  detectDrift,
+  driftFromEventLogs,
+  REMEDIATION_MODES,
+  type RemediationMode,
+  remediateDrift,
+  type StackDriftReport,
+} from "../drift/detect";
+import { type EventLog, EventLogError, readEventLog } from "../drift/event-log";
 import { driftToJson, renderDriftText } from "../drift/render";
 import { chooseEngine } from "../engine/choose";
 import { PULUMI_INSTALL_HINT } from "../engine/offline";
 import { PROJECT_DIR } from "../plan/plan";
 import { computeRevision } from "../rollout/revision";
 import { readStage, selectTargets } from "../rollout/targets";
-import { CliExit, EXIT, type RegisterCommand } from "./io";
+import type { RegionTarget } from "../rollout/types";
+import { CliExit, type CliIo, EXIT, type RegisterCommand } from "./io";
 import { announceEngine, type EngineCommandDeps, usage } from "./rollout";
 
 function remediationMode(value: string): RemediationMode {
@@ -16,6 +26,74 @@ function remediationMode(value: string): RemediationMode {
     );
   }
   return value as RemediationMode;
+}
+
+/** Each log's stack, found by the stack its URNs name; a log of another stack is a usage error. */
+function logsOfStacks(files: string[], stacks: RegionTarget[], stage: string) {
+  const seen = new Map<string, string>();
+  return files.map((file) => {
+    let log: EventLog;
+    try {
+      log = readEventLog(file);
+    } catch (error) {
+      if (error instanceof EventLogError)
+        throw new CliExit(EXIT.usage, `error: --event-log ${error.message}`);
+      throw error;
+    }
+    const names = stacks.map((stack) => stack.stackName).join(", ");
+    if (log.stackName === undefined) {
+      throw new CliExit(
+        EXIT.usage,
+        `error: --event-log ${file}: no resource event names a stack; expected the log of \`pulumi refresh --preview-only --event-log <file>\` on a stack of ${stage} (${names})`,
+      );
+    }
+    const stack = stacks.find((candidate) => candidate.stackName === log.stackName);
+    if (!stack) {
+      throw new CliExit(
+        EXIT.usage,
+        `error: --event-log ${file} is a log of stack ${JSON.stringify(log.stackName)}, which is not a stack of ${stage} (${names})`,
+      );
+    }
+    const other = seen.get(stack.stackName);
+    if (other !== undefined) {
+      throw new CliExit(
+        EXIT.usage,
+        `error: --event-log ${other} and ${file} are both logs of stack ${stack.stackName}; give one log per stack`,
+      );
+    }
+    seen.set(stack.stackName, file);
+    return { stack, log };
+  });
+}
+
+/** Prints the report and ends as a live check does: 1 when a stack drifted (unremediated) or could not be checked. */
+function reportAndExit(io: CliIo, report: DriftReport, drifted: StackDriftReport[], flags: DriftFlags): void {
+  io.stdout(
+    flags.json ? `${JSON.stringify(driftToJson(report), null, 2)}\n` : `${renderDriftText(report)}\n`,
+  );
+  const errors = report.stacks.filter((stack) => stack.state === "error");
+  const unresolved = drifted.filter((stack) => stack.remediation?.state !== "succeeded");
+  if (errors.length > 0) {
+    throw new CliExit(
+      EXIT.failed,
+      `error: drift check failed for ${errors.map((stack) => `${stack.stackName} (${stack.error})`).join(", ")}`,
+    );
+  }
+  if (unresolved.length > 0) {
+    const hint = flags.remediate
+      ? "remediation failed"
+      : "run with --remediate up or --remediate refresh to fix";
+    throw new CliExit(
+      EXIT.failed,
+      `drift found in ${unresolved.map((stack) => stack.stackName).join(", ")}: ${hint}`,
+    );
+  }
+}
+
+interface DriftFlags {
+  remediate?: RemediationMode;
+  json?: boolean;
+  eventLog?: string[];
 }
 
 /** `platform drift`, with its engine injectable. */
@@ -33,10 +111,37 @@ export function driftCommand(deps: EngineCommandDeps = {}): RegisterCommand {
         remediationMode,
       )
       .option("--json", "print the drift report as JSON")
-      .action(async (stage: string, flags: { remediate?: RemediationMode; json?: boolean }) => {
+      .option(
+        "--event-log <file>",
+        "read a stack's drift from the JSONL event log of `pulumi refresh --preview-only --event-log <file>` instead of running the engine (no Pulumi CLI needed); repeat for several stacks of the stage",
+        (file: string, files: string[] = []) => [...files, file],
+      )
+      .action(async (stage: string, flags: DriftFlags) => {
         const projectDir = deps.projectDir ?? PROJECT_DIR;
         const info = usage(() => readStage(stage, projectDir));
         const stacks = selectTargets(info);
+        if (flags.eventLog) {
+          if (flags.remediate) {
+            throw new CliExit(
+              EXIT.usage,
+              "error: --remediate needs the engine, so it cannot be combined with --event-log (a log is only read)",
+            );
+          }
+          const logs = logsOfStacks(flags.eventLog, stacks, stage);
+          if (!flags.json) {
+            io.stdout(
+              `Reading drift of ${stage} from event logs: ${logs.map(({ stack, log }) => `${stack.stackName} (${log.file})`).join(", ")}\n`,
+            );
+          }
+          const report = driftFromEventLogs(stage, logs);
+          reportAndExit(
+            io,
+            report,
+            report.stacks.filter((stack) => stack.state === "drifted"),
+            flags,
+          );
+          return;
+        }
         const engine = (deps.engine ?? (() => chooseEngine({ projectDir })))();
         if (engine.kind === "offline") {
           throw new CliExit(
@@ -72,30 +177,10 @@ export function driftCommand(deps: EngineCommandDeps = {}): RegisterCommand {
             signal: io.signal,
           });
         }
-        io.stdout(
-          flags.json ? `${JSON.stringify(driftToJson(report), null, 2)}\n` : `${renderDriftText(report)}\n`,
-        );
-
-        const errors = report.stacks.filter((stack) => stack.state === "error");
-        const unresolved = drifted.filter((stack) => stack.remediation?.state !== "succeeded");
-        if (errors.length > 0) {
-          throw new CliExit(
-            EXIT.failed,
-            `error: drift check failed for ${errors.map((stack) => `${stack.stackName} (${stack.error})`).join(", ")}`,
-          );
-        }
-        if (unresolved.length > 0) {
-          const hint = flags.remediate
-            ? "remediation failed"
-            : "run with --remediate up or --remediate refresh to fix";
-          throw new CliExit(
-            EXIT.failed,
-            `drift found in ${unresolved.map((stack) => stack.stackName).join(", ")}: ${hint}`,
-          );
-        }
+        reportAndExit(io, report, drifted, flags);
       });
   };
 }
 
-/** `platform drift <stage> [--remediate up|refresh] [--json]`. */
+/** `platform drift <stage> [--remediate up|refresh] [--event-log <file>]... [--json]`. */
 export const registerDrift: RegisterCommand = driftCommand();

@@ -1,6 +1,9 @@
+import type { EngineEvent } from "@pulumi/pulumi/automation";
 import pLimit from "p-limit";
 import { reasonText } from "../engine/errors";
 import type { Engine, StackRef } from "../engine/types";
+import { describeEngineFailures, engineFailures } from "./engine-failures";
+import type { EventLog } from "./event-log";
 import {
   type DriftFindings,
   type ExpectedDrift,
@@ -52,6 +55,49 @@ function stackReport(stack: StackRef, findings: DriftFindings): StackDriftReport
   };
 }
 
+function errorReport(stack: StackRef, error: string): StackDriftReport {
+  return { ...stack, state: "error", drifted: [], expected: [], error };
+}
+
+/**
+ * A stack's drift from the events of its preview-only refresh, live or from a saved log: the same
+ * extraction either way. A refresh whose events report a failure (a resOpFailedEvent, an error
+ * diagnostic) could not read the live state, so the stack is `error`, naming the resource and
+ * the engine's diagnostic, rather than clean.
+ */
+export function stackReportFromEvents(
+  stack: StackRef,
+  events: EngineEvent[],
+  options: { expected?: ExpectedDriftRule[] } = {},
+): StackDriftReport {
+  const failures = engineFailures(events);
+  if (failures.length > 0) return errorReport(stack, describeEngineFailures(failures));
+  return stackReport(stack, extractDrift(events, { expected: options.expected }));
+}
+
+/**
+ * The drift report of saved event logs (`pulumi refresh --preview-only --event-log <file>`), one
+ * per stack, without running the engine: each stack as a live check would report it. A log that
+ * ends before the engine's summary is an unfinished refresh, so its stack is `error`.
+ */
+export function driftFromEventLogs(
+  stage: string,
+  logs: { stack: StackRef; log: EventLog }[],
+  options: { expected?: ExpectedDriftRule[] } = {},
+): DriftReport {
+  const stacks = logs.map(({ stack, log }) => {
+    const report = stackReportFromEvents(stack, log.events, options);
+    if (log.complete) return report;
+    const unfinished = `the event log ${log.file} ends before the engine's summary: the refresh did not finish`;
+    return errorReport(stack, report.state === "error" ? `${report.error}; ${unfinished}` : unfinished);
+  });
+  return {
+    stage,
+    stacks,
+    driftedCount: stacks.reduce((count, stack) => count + stack.drifted.length, 0),
+  };
+}
+
 /**
  * Checks every stack for drift with a preview-only refresh (nothing is written) and extracts the
  * drift from its step events. A stack whose check fails is reported with state `error`.
@@ -64,17 +110,14 @@ export async function detectDrift(options: DetectDriftOptions): Promise<DriftRep
         let report: StackDriftReport;
         try {
           const result = await options.engine.refreshPreview(stack, { signal: options.signal });
-          report = stackReport(stack, extractDrift(result.events, { expected: options.expected }));
+          report = stackReportFromEvents(stack, result.events, { expected: options.expected });
         } catch (error) {
-          report = {
-            ...stack,
-            state: "error",
-            drifted: [],
-            expected: [],
-            error: options.signal?.aborted
+          report = errorReport(
+            stack,
+            options.signal?.aborted
               ? `cancelled: ${reasonText(options.signal.reason)}`
               : (error as Error).message,
-          };
+          );
         }
         options.onStack?.(report);
         return report;
