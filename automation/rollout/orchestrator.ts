@@ -1,4 +1,6 @@
+import type { EngineEvent } from "@pulumi/pulumi/automation";
 import pLimit from "p-limit";
+import { describeEngineFailures, type EngineFailure, engineFailures } from "../drift/engine-failures";
 import { abortError, childController } from "../engine/abort";
 import { missingPrerequisite, PrerequisiteEngineError, reasonText } from "../engine/errors";
 import type { Engine, OperationOptions, StackOutputs } from "../engine/types";
@@ -6,7 +8,6 @@ import { createHealthGate, type HealthGate } from "./health";
 import { planWaves } from "./targets";
 import type {
   Gate,
-  GateResult,
   RegionReport,
   RegionState,
   RegionTarget,
@@ -54,13 +55,21 @@ interface RegionRun {
   cancelling?: Promise<void>;
 }
 
-/** The message of a gate's failure: a known missing AWS prerequisite is named first. */
-function failureMessage(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof PrerequisiteEngineError) return message;
-  const prerequisite = missingPrerequisite(message);
-  return prerequisite ? `${prerequisite} (engine: ${message})` : message;
+/**
+ * The message of a gate's failure: a known missing AWS prerequisite first, then the resources the
+ * engine's event stream reported as failed with its diagnostics, then the thrown error's message.
+ */
+function failureMessage(error: unknown, streamed: EngineFailure[] = []): string {
+  const message = error === undefined ? "" : error instanceof Error ? error.message : String(error);
+  const events = describeEngineFailures(streamed, message);
+  if (error instanceof PrerequisiteEngineError) return events ? `${message}; ${events}` : message;
+  const detail = events && message ? `${events} (engine: ${message})` : events || message;
+  const prerequisite = missingPrerequisite(`${message}\n${events}`);
+  return prerequisite ? `${prerequisite} (engine: ${detail})` : detail;
 }
+
+/** A gate that failed, with its message already composed (thrown error and event stream). */
+class GateFailure extends Error {}
 
 const now = () => performance.now();
 
@@ -167,11 +176,18 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
   };
   signal?.addEventListener("abort", onAbort, { once: true });
 
+  /**
+   * Runs a gate. An engine gate also reads failures from the engine's event stream
+   * (resOpFailedEvent, error diagnostics): they fail the gate even when the operation resolved,
+   * unless `streamDecides` says the result has its own verdict (a preview's policy violations),
+   * and the gate's message names each failed resource and the engine's diagnostic.
+   */
   const runGate = async <T>(
     run: RegionRun,
     gate: Gate,
-    body: () => Promise<T>,
+    body: (options: OperationOptions) => Promise<T>,
     viaEngine = true,
+    streamDecides: (result: T) => boolean = () => true,
   ): Promise<T> => {
     // A gate never starts once its region is cancelled, whether or not the previous one noticed.
     if (run.controller?.signal.aborted) throw abortError(run.controller.signal);
@@ -180,38 +196,52 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
     emitRegion(run);
     const gateStart = now();
     run.inEngine = viaEngine;
+    const streamed: EngineEvent[] = [];
+    const options = engineOptions(run, gate, streamed);
+    let result: T;
     try {
-      const result = await body();
-      run.report.gates.push({ gate, state: "succeeded", elapsedMs: now() - gateStart });
-      return result;
+      result = await body(options);
     } catch (error) {
       const aborted = run.controller?.signal.aborted === true;
-      const gateResult: GateResult = {
+      const message = aborted
+        ? reasonText(run.controller?.signal.reason)
+        : failureMessage(error, engineFailures(streamed));
+      run.report.gates.push({
         gate,
         state: aborted ? "cancelled" : "failed",
         elapsedMs: now() - gateStart,
-        message: aborted ? reasonText(run.controller?.signal.reason) : failureMessage(error),
-      };
-      run.report.gates.push(gateResult);
-      throw error;
-    } finally {
+        message,
+      });
       run.inEngine = false;
+      throw aborted ? error : new GateFailure(message, { cause: error });
     }
+    run.inEngine = false;
+    const failures = streamDecides(result) ? engineFailures(streamed) : [];
+    if (failures.length > 0) {
+      const message = failureMessage(undefined, failures);
+      run.report.gates.push({ gate, state: "failed", elapsedMs: now() - gateStart, message });
+      throw new GateFailure(message);
+    }
+    run.report.gates.push({ gate, state: "succeeded", elapsedMs: now() - gateStart });
+    return result;
   };
 
-  const engineOptions = (run: RegionRun, gate: Gate): OperationOptions => ({
+  /** The engine's options for a gate: its events go to the listener and into `streamed`. */
+  const engineOptions = (run: RegionRun, gate: Gate, streamed: EngineEvent[]): OperationOptions => ({
     signal: run.controller?.signal,
-    onEvent: listener
-      ? (event) =>
-          emit({
-            type: "engine",
-            stage,
-            region: run.target.region,
-            stackName: run.target.stackName,
-            gate,
-            event,
-          })
-      : undefined,
+    onEvent: (event) => {
+      if (event.diagnosticEvent?.severity === "error" || event.resOpFailedEvent) streamed.push(event);
+      if (listener) {
+        emit({
+          type: "engine",
+          stage,
+          region: run.target.region,
+          stackName: run.target.stackName,
+          gate,
+          event,
+        });
+      }
+    },
   });
 
   const deployRegion = async (run: RegionRun): Promise<void> => {
@@ -239,8 +269,13 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
       }
       // A deployment creates the stack it previews (removed again if the preview stops it); a dry
       // run never creates one.
-      const preview = await runGate(run, "preview", () =>
-        engine.preview(target, { ...engineOptions(run, "preview"), createStack: !dryRun }),
+      // A preview stopped by mandatory policy violations fails below, with the policy's message.
+      const preview = await runGate(
+        run,
+        "preview",
+        (engineOpts) => engine.preview(target, { ...engineOpts, createStack: !dryRun }),
+        true,
+        (result) => result.mandatoryCount === 0,
       );
       run.report.changeSummary = preview.changeSummary;
       run.report.violations = preview.violations;
@@ -259,11 +294,11 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
         finish(run, "previewed");
         return;
       }
-      const up = await runGate(run, "up", async () => {
+      const up = await runGate(run, "up", async (engineOpts) => {
         // The stack claims a revision only once deployed and healthy: cleared now, recorded after health.
         if (deployed !== undefined)
           await engine.recordRevision(target, undefined, { signal: controller.signal });
-        return engine.up(target, engineOptions(run, "up"));
+        return engine.up(target, engineOpts);
       });
       let outputs: StackOutputs = up.outputs;
       run.report.outputs = outputs;
@@ -292,7 +327,11 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutReport
         await run.cancelling;
         finish(run, "cancelled", `cancelled: ${reasonText(controller.signal.reason)}`);
       } else {
-        fail(run, run.report.gate ?? "preview", failureMessage(error));
+        fail(
+          run,
+          run.report.gate ?? "preview",
+          error instanceof GateFailure ? error.message : failureMessage(error),
+        );
       }
     } finally {
       inFlight.delete(run);

@@ -1,6 +1,7 @@
 import * as assert from "node:assert/strict";
+import { EngineError } from "../../automation/engine/errors";
 import { InMemoryEngine, type InMemoryEngineOptions } from "../../automation/engine/in-memory";
-import type { PolicyViolation } from "../../automation/engine/types";
+import type { PolicyViolation, StackRef, UpOperationOptions, UpResult } from "../../automation/engine/types";
 import type { HealthGate } from "../../automation/rollout/health";
 import { type RolloutOptions, runRollout } from "../../automation/rollout/orchestrator";
 import { planWaves, selectTargets } from "../../automation/rollout/targets";
@@ -446,6 +447,118 @@ describe("the rollout orchestrator", () => {
       assert.equal(run.events[0].type, "rollout-started");
       assert.equal(run.events[run.events.length - 1].type, "rollout-finished");
       assert.ok(run.events.some((event) => event.type === "engine" && event.event.resourcePreEvent));
+    });
+  });
+
+  describe("failures from the engine's event stream", () => {
+    const FUNCTION_URN =
+      "urn:pulumi:prod-us-west-2::platform::platform:index:Platform$platform:lambda:ServerlessFunction$aws:lambda/function:Function::users-list-function";
+    const PROVIDER_ERROR =
+      "error:   sdk-v2/provider2.go:515: sdk.helper_schema: updating Lambda Function (platform-prod-users-list) configuration: operation error Lambda: UpdateFunctionConfiguration, https response error StatusCode: 400, InvalidParameterValueException: The role defined for the function cannot be assumed by Lambda.: provider=aws@7.48.0\n";
+
+    /**
+     * An engine whose `up` of one stack streams a failed resource as the Pulumi engine does: the
+     * provider's error diagnostic on the resource, its resOpFailedEvent, then the stack's own
+     * "update failed"; `throws` says whether `up` then rejects (as the CLI's exit code makes it).
+     */
+    class StreamedFailureEngine extends InMemoryEngine {
+      constructor(
+        private readonly failingStack: string,
+        private readonly throws: boolean,
+      ) {
+        super();
+      }
+
+      override async up(stack: StackRef, options: UpOperationOptions = {}): Promise<UpResult> {
+        if (stack.stackName !== this.failingStack) return super.up(stack, options);
+        const emit = options.onEvent ?? (() => {});
+        emit({
+          sequence: 7,
+          timestamp: 1767225601,
+          diagnosticEvent: { urn: FUNCTION_URN, message: PROVIDER_ERROR, color: "never", severity: "error" },
+        });
+        emit({
+          sequence: 8,
+          timestamp: 1767225601,
+          resOpFailedEvent: {
+            metadata: { op: "update", urn: FUNCTION_URN, type: "aws:lambda/function:Function", provider: "" },
+            status: 1,
+            steps: 3,
+          },
+        });
+        emit({
+          sequence: 9,
+          timestamp: 1767225602,
+          diagnosticEvent: {
+            urn: "urn:pulumi:prod-us-west-2::platform::pulumi:pulumi:Stack::platform-prod-us-west-2",
+            message: "update failed\n",
+            color: "never",
+            severity: "error",
+          },
+        });
+        if (this.throws) throw new EngineError("failed", "update failed", stack.stackName);
+        return super.up(stack, options);
+      }
+    }
+
+    async function rolloutWith(engine: InMemoryEngine, options: Partial<RolloutOptions> = {}) {
+      return runRollout({
+        engine,
+        stage: "prod",
+        targets: targets(["us-east-1", "us-west-2", "eu-west-1"]),
+        parallelism: 1,
+        health: healthy,
+        ...options,
+      });
+    }
+
+    it("names the failed resource and the engine's diagnostic when up throws", async () => {
+      const report = await rolloutWith(new StreamedFailureEngine("prod-us-west-2", true));
+
+      assert.equal(report.failure?.gate, "up");
+      assert.equal(
+        report.failure?.message,
+        "aws:lambda/function:Function users-list-function failed (update): sdk-v2/provider2.go:515: sdk.helper_schema: updating Lambda Function (platform-prod-users-list) configuration: operation error Lambda: UpdateFunctionConfiguration, https response error StatusCode: 400, InvalidParameterValueException: The role defined for the function cannot be assumed by Lambda.: provider=aws@7.48.0 (engine: update failed)",
+      );
+    });
+
+    it("fails the up gate when the stream reports a failed resource though up resolved", async () => {
+      let healthChecked = false;
+      const report = await rolloutWith(new StreamedFailureEngine("prod-us-west-2", false), {
+        health: async ({ target }) => {
+          if (target.stackName === "prod-us-west-2") healthChecked = true;
+        },
+      });
+
+      const region = report.regions.find((r) => r.stackName === "prod-us-west-2")!;
+      assert.equal(region.state, "failed");
+      assert.equal(region.gate, "up");
+      assert.match(
+        region.message!,
+        /^aws:lambda\/function:Function users-list-function failed \(update\): .*InvalidParameterValueException/,
+      );
+      assert.match(region.message!, /; update failed$/);
+      assert.deepEqual(
+        region.gates.map((gate) => [gate.gate, gate.state]),
+        [
+          ["preview", "succeeded"],
+          ["up", "failed"],
+        ],
+      );
+      assert.equal(healthChecked, false, "no health gate after a failed up");
+      assert.equal(report.regions.find((r) => r.stackName === "prod-eu-west-1")?.state, "skipped");
+    });
+
+    it("reads the stream whether or not a progress listener is attached", async () => {
+      const events: RolloutEvent[] = [];
+      const withListener = await rolloutWith(new StreamedFailureEngine("prod-us-west-2", false), {
+        onEvent: (event) => events.push(event),
+      });
+      const without = await rolloutWith(new StreamedFailureEngine("prod-us-west-2", false));
+
+      assert.equal(withListener.status, "failed");
+      assert.deepEqual(without.failure, withListener.failure);
+      assert.ok(events.some((event) => event.type === "engine" && event.event.resOpFailedEvent));
     });
   });
 });
