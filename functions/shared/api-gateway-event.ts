@@ -154,17 +154,21 @@ export function matchRoute(template: string, path: string): Record<string, strin
   return parts.length === segments.length ? parameters : undefined;
 }
 
-/** Query string -> every value of each name, in order, percent-decoded (`+` stays `+`). */
+/**
+ * Query string -> every value of each name, in order, percent-decoded (`+` stays `+`). Collected in a
+ * Map: the names come from the client, and `constructor` or `__proto__` must stay plain names.
+ */
 function parseQuery(query: string): Record<string, string[]> {
-  const values: Record<string, string[]> = {};
+  const values = new Map<string, string[]>();
   for (const pair of query.split("&")) {
     if (pair === "") continue;
     const equals = pair.indexOf("=");
     const name = decode(equals < 0 ? pair : pair.slice(0, equals));
     const value = equals < 0 ? "" : decode(pair.slice(equals + 1));
-    values[name] = [...(values[name] ?? []), value];
+    values.set(name, [...(values.get(name) ?? []), value]);
   }
-  return values;
+  // fromEntries defines own properties, so even `__proto__` becomes an ordinary key.
+  return Object.fromEntries(values);
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -206,13 +210,14 @@ export function apiGatewayEvent(request: ApiGatewayRequest): APIGatewayProxyEven
   const time = new Date(request.requestTime ?? Date.now());
   const domainName = apiDomainName(apiId, region);
 
-  const multiValueHeaders: Record<string, string[]> = {};
+  // A Map, as for the query: header names come from the client (`__proto__` is a valid token).
+  const headerMap = new Map<string, string[]>();
   for (const [name, value] of Object.entries(request.headers ?? {})) {
     const values = typeof value === "string" ? [value] : [...value];
-    if (values.length > 0) multiValueHeaders[name] = values;
+    if (values.length > 0) headerMap.set(name, values);
   }
   const headerValues = (name: string) =>
-    Object.entries(multiValueHeaders).find(([key]) => key.toLowerCase() === name.toLowerCase())?.[1];
+    [...headerMap].find(([key]) => key.toLowerCase() === name.toLowerCase())?.[1];
   const sourceIp =
     request.identity?.sourceIp ?? headerValues("X-Forwarded-For")?.[0]?.split(",")[0]?.trim() ?? "127.0.0.1";
   if (request.gatewayHeaders ?? true) {
@@ -224,8 +229,9 @@ export function apiGatewayEvent(request: ApiGatewayRequest): APIGatewayProxyEven
       ["X-Forwarded-Port", "443"],
       ["X-Forwarded-Proto", "https"],
     ];
-    for (const [name, value] of added) if (!headerValues(name)) multiValueHeaders[name] = [value];
+    for (const [name, value] of added) if (!headerValues(name)) headerMap.set(name, [value]);
   }
+  const multiValueHeaders = Object.fromEntries(headerMap);
   const hasHeaders = Object.keys(multiValueHeaders).length > 0;
   // A header sent several times: the single-value map keeps the last value.
   const headers = Object.fromEntries(Object.entries(multiValueHeaders).map(([name, v]) => [name, v.at(-1)!]));

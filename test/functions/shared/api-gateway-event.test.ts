@@ -171,6 +171,28 @@ describe("API Gateway REST proxy events", () => {
       assert.deepEqual(event.queryStringParameters, { tag: "b c", flag: "" });
     });
 
+    it("keeps query parameters named like Object.prototype members as plain parameters", () => {
+      const event = build({ path: "/users/ada?constructor=a&toString=b&__proto__=c&__proto__=d" });
+
+      assert.deepEqual(Object.entries(event.multiValueQueryStringParameters!), [
+        ["constructor", ["a"]],
+        ["toString", ["b"]],
+        ["__proto__", ["c", "d"]],
+      ]);
+      assert.equal(Object.getOwnPropertyDescriptor(event.queryStringParameters, "__proto__")?.value, "d");
+      assert.equal(Object.getPrototypeOf(event.queryStringParameters), Object.prototype);
+    });
+
+    it("keeps a header named __proto__ as a plain header", () => {
+      const headers = JSON.parse('{"__proto__":"x","Accept":"*/*"}') as Record<string, string>;
+
+      const event = build({ headers, gatewayHeaders: false });
+
+      assert.deepEqual(Object.keys(event.multiValueHeaders), ["__proto__", "Accept"]);
+      assert.deepEqual(Object.keys(event.headers), ["__proto__", "Accept"]);
+      assert.equal(Object.getPrototypeOf(event.multiValueHeaders), Object.prototype);
+    });
+
     it("sends null query parameters and path parameters when there are none", () => {
       const event = apiGatewayEvent({ resource: "/users", httpMethod: "GET", path: "/users" });
 
