@@ -17,10 +17,24 @@ const MAX_NAME_CHARACTERS = 200;
 const MAX_EMAIL_LENGTH = 254;
 // Deliberately loose: one @, no whitespace or control characters, a dotted domain. Only a
 // confirmation mail proves an address; rejecting real ones is worse than accepting odd ones.
-const EMAIL = /^[^\s@\p{Cc}]{1,64}@[^\s@.\p{Cc}]+(?:\.[^\s@.\p{Cc}]+)+$/u;
+// \p{C} also keeps out invisible format characters and lone surrogates (`JSON.parse` makes one from
+// "\ud800"): half a character, with no UTF-8 encoding.
+const EMAIL = /^[^\s@\p{C}]{1,64}@[^\s@.\p{C}]+(?:\.[^\s@.\p{C}]+)+$/u;
+// A name must show something: a character that is not white space, a control, format, private-use,
+// unassigned or surrogate code point, a combining mark alone, an ignorable (Hangul fillers, zero
+// widths, soft hyphen, variation selectors) or the blank Braille pattern.
+const VISIBLE = /[^\p{White_Space}\p{C}\p{M}\p{Default_Ignorable_Code_Point}\u2800]/u;
+// Controls (newlines, NUL, escapes) have no place in a name that ends up in pages and logs; a lone
+// surrogate is half a character, with no UTF-8 encoding. Format characters stay allowed inside a name: emoji
+// sequences and some scripts need the zero-width joiners.
+const FORBIDDEN_IN_NAME = /[\p{Cc}\p{Cs}]/u;
+/** Unknown fields listed by name in a 400; the rest are counted, so that the answer stays small. */
+const MAX_LISTED_FIELDS = 5;
 
 const USER_ID_RULE = "must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -";
-const NAME_RULE = `must be a non-blank string of at most ${MAX_NAME_CHARACTERS} characters`;
+const NAME_RULE =
+  `must be a non-blank string of at most ${MAX_NAME_CHARACTERS} characters, with at least one ` +
+  "visible character and no control characters";
 const EMAIL_RULE = `must be an email address (name@domain) of at most ${MAX_EMAIL_LENGTH} characters`;
 
 export function isUserId(value: unknown): value is string {
@@ -65,15 +79,16 @@ function fieldProblems(body: { [field: string]: unknown }): string[] {
 }
 
 function unknownFields(body: { [field: string]: unknown }): string[] {
-  return (
-    Object.keys(body)
-      .filter((field) => !ALLOWED_FIELDS.includes(field))
-      // Field names come from the caller: quoted and cut short so that the message stays readable.
-      .map(
-        (field) =>
-          `${JSON.stringify(field.slice(0, 64))} is not an allowed field (allowed: ${ALLOWED_FIELDS.join(", ")})`,
-      )
-  );
+  const unknown = Object.keys(body).filter((field) => !ALLOWED_FIELDS.includes(field));
+  const listed = unknown
+    .slice(0, MAX_LISTED_FIELDS)
+    // Field names come from the caller: quoted and cut short so that the message stays readable.
+    .map(
+      (field) =>
+        `${JSON.stringify(field.slice(0, 64))} is not an allowed field (allowed: ${ALLOWED_FIELDS.join(", ")})`,
+    );
+  const more = unknown.length - listed.length;
+  return more > 0 ? [...listed, `${more} more fields are not allowed`] : listed;
 }
 
 function describe(field: string, value: unknown, rule: string): string {
@@ -82,7 +97,12 @@ function describe(field: string, value: unknown, rule: string): string {
 
 function isName(value: unknown): value is string {
   // Counted in code points, so that a name in a non-Latin script is not cut short by surrogate pairs.
-  return typeof value === "string" && value.trim() !== "" && [...value].length <= MAX_NAME_CHARACTERS;
+  return (
+    typeof value === "string" &&
+    [...value].length <= MAX_NAME_CHARACTERS &&
+    VISIBLE.test(value) &&
+    !FORBIDDEN_IN_NAME.test(value)
+  );
 }
 
 function isEmail(value: unknown): value is string {

@@ -40,6 +40,45 @@ describe("users validation", () => {
       }
     });
 
+    it("rejects names of only invisible characters", () => {
+      const invisible = [
+        "\u200b", // zero width space
+        "\ufeff\u200d", // byte order mark, zero width joiner
+        "\u3164\u115f", // Hangul fillers
+        "\u2800", // blank Braille pattern
+        "\u00ad", // soft hyphen
+        "\u0301\u0308", // combining marks with nothing to combine with
+        "\u202e\u2066", // bidi controls
+        "\u3000\u00a0\u2028", // ideographic and no-break spaces, line separator
+        "\ue000", // private use
+      ];
+      for (const name of invisible) {
+        assertRejected(
+          () => parseNewUser({ ...valid, name }),
+          /^name must be a non-blank string of at most 200 characters, with at least one visible character/,
+        );
+      }
+    });
+
+    it("rejects names holding a control character or a lone surrogate", () => {
+      for (const name of [
+        "Alice\u0000",
+        "Al\nice",
+        "\u001b[31mAlice",
+        "Alice\u007f",
+        "Alice\ud800",
+        "\udfffAlice",
+      ]) {
+        assertRejected(() => parseNewUser({ ...valid, name }), /^name must be .* no control characters$/);
+      }
+    });
+
+    it("accepts names whose invisible characters join visible ones", () => {
+      for (const name of ["👨\u200d👩\u200d👧", "Zoe\u0308", "क्\u200dष", "Anne\u00a0Marie", "李 小龍"]) {
+        assert.equal(parseNewUser({ ...valid, name }).name, name);
+      }
+    });
+
     it("counts name length in characters, not UTF-16 code units", () => {
       assert.equal(parseNewUser({ ...valid, name: "😀".repeat(200) }).name.length, 400);
     });
@@ -53,6 +92,9 @@ describe("users validation", () => {
         "alice@example",
         "a b@example.com",
         "a@b@c.com",
+        "al\u200bice@example.com",
+        "alice\ud800@example.com",
+        "alice@exa\u00admple.com",
         tooLong,
       ]) {
         assertRejected(() => parseNewUser({ ...valid, email }), /^email must be an email address/);
@@ -65,6 +107,24 @@ describe("users validation", () => {
 
     it("rejects unknown fields by name", () => {
       assertRejected(() => parseNewUser({ ...valid, role: "admin" }), /^"role" is not an allowed field/);
+    });
+
+    it("names the first five unknown fields and counts the others", () => {
+      const unknown = Object.fromEntries(Array.from({ length: 3000 }, (_, index) => [`f${index}`, index]));
+
+      assert.throws(
+        () => parseNewUser({ ...valid, ...unknown }),
+        (error: unknown) => {
+          assert.ok(error instanceof HttpError);
+          const listed = error.message.split("; ");
+          assert.deepEqual(
+            listed.map((problem) => problem.split(" ")[0]),
+            ['"f0"', '"f1"', '"f2"', '"f3"', '"f4"', "2995"],
+          );
+          assert.equal(listed[5], "2995 more fields are not allowed");
+          return true;
+        },
+      );
     });
   });
 
