@@ -14,6 +14,7 @@ const BENCHMARKS: { name: string; load: () => Promise<BenchModule> }[] = [
   { name: "policy", load: () => import("./policy.bench") },
   { name: "rollout", load: () => import("./rollout.bench") },
   { name: "service", load: () => import("./service.bench") },
+  { name: "local", load: () => import("./local.bench") },
 ];
 
 async function main(): Promise<void> {
