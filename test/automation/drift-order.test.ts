@@ -6,7 +6,6 @@ import { renderDriftText } from "../../automation/drift/render";
 import {
   aliasState,
   deployedShift,
-  functionState,
   interleave,
   LIVE_FUNCTION_ID,
   OLD_FUNCTION_ID,
