@@ -6,7 +6,7 @@ import {
   validateResourceOfType,
 } from "@pulumi/policy";
 import { lambdaIndex, TYPE } from "./graph";
-import { asArray, memoByStack, readKnown, reportUnknown } from "./util";
+import { asArray, memoByStack, readKnown, reportUnknown, someOf } from "./util";
 
 export const cloudwatchAlarmActions: ResourceValidationPolicy = {
   name: "cloudwatch-alarm-actions",
@@ -18,31 +18,39 @@ export const cloudwatchAlarmActions: ResourceValidationPolicy = {
   }),
 };
 
-interface LambdaErrorsAlarms {
-  /** Errors alarms by the function name in their FunctionName dimension. */
-  byFunction: Map<string, { alarm: PolicyResource; notifies: boolean }[]>;
+interface ErrorsAlarm {
+  alarm: PolicyResource;
+  notifies: boolean;
 }
 
-/** The metrics an alarm watches: its own, or those of its metric math queries. */
+/** The metrics an alarm watches (its own, or those of its metric math queries), with the property they are in. */
 function alarmMetrics(
   alarm: PolicyResource,
-): { namespace?: unknown; metricName?: unknown; dimensions?: unknown }[] {
+): { property: string; namespace?: unknown; metricName?: unknown; dimensions?: unknown }[] {
   const own = readKnown(() => ({
+    property: "dimensions",
     namespace: alarm.props.namespace,
     metricName: alarm.props.metricName,
     dimensions: alarm.props.dimensions,
   }));
   const queries = readKnown(() =>
-    asArray(alarm.props.metricQueries as { metric?: Record<string, unknown> }[]).map(
-      (query) => query.metric ?? {},
-    ),
+    asArray(alarm.props.metricQueries as { metric?: Record<string, unknown> }[]).map((query) => ({
+      property: "metricQueries",
+      ...(query.metric ?? {}),
+    })),
   );
   return [...(own.known ? [own.value] : []), ...(queries.known ? queries.value : [])];
 }
 
-function lambdaErrorsAlarms(resources: readonly PolicyResource[]): LambdaErrorsAlarms {
+/**
+ * Errors alarms by the function they watch, through the graph: the function the FunctionName
+ * dimension names, or, when that name is not known yet (an auto-named function during a preview),
+ * the function the dimensions were computed from.
+ */
+function lambdaErrorsAlarms(resources: readonly PolicyResource[]): Map<PolicyResource, ErrorsAlarm[]> {
   return memoByStack("lambda-errors-alarms", resources, (graph) => {
-    const byFunction = new Map<string, { alarm: PolicyResource; notifies: boolean }[]>();
+    const lambdas = lambdaIndex(resources);
+    const byFunction = new Map<PolicyResource, ErrorsAlarm[]>();
     for (const alarm of graph.ofType(TYPE.metricAlarm)) {
       const actions = readKnown(() => asArray(alarm.props.alarmActions as unknown[]).length);
       const enabled = readKnown(() => alarm.props.actionsEnabled as boolean | undefined);
@@ -53,14 +61,14 @@ function lambdaErrorsAlarms(resources: readonly PolicyResource[]): LambdaErrorsA
         const functionName = readKnown(
           () => (metric.dimensions as Record<string, unknown> | undefined)?.FunctionName,
         );
-        if (!functionName.known || typeof functionName.value !== "string") continue;
-        byFunction.set(functionName.value, [
-          ...(byFunction.get(functionName.value) ?? []),
-          { alarm, notifies },
-        ]);
+        const fn =
+          functionName.known && typeof functionName.value === "string"
+            ? lambdas.resolve({ value: functionName.value, dependencies: [] })
+            : lambdas.resolve({ dependencies: alarm.propertyDependencies[metric.property] ?? [] });
+        if (fn) byFunction.set(fn, [...(byFunction.get(fn) ?? []), { alarm, notifies }]);
       }
     }
-    return { byFunction };
+    return byFunction;
   });
 }
 
@@ -88,24 +96,24 @@ export const monitoringLambdaErrorsAlarm: StackValidationPolicy = {
     const alarms = lambdaErrorsAlarms(args.resources);
     for (const fn of lambdas.functions) {
       const name = lambdas.nameOf(fn);
-      if (name === undefined) {
+      const found = alarms.get(fn) ?? [];
+      if (name !== undefined && exempt.some((prefix) => name.startsWith(prefix))) continue;
+      if (found.some((entry) => entry.notifies)) continue;
+      const what = `Lambda function ${fn.name}${name !== undefined && name !== fn.name ? ` (${name})` : ""}`;
+      if (found.length > 0) {
+        report(
+          `The Errors alarm(s) ${someOf(found.map((entry) => entry.alarm.name))} of ${what} notify no one: set alarmActions (an SNS topic) and leave actionsEnabled on.`,
+          fn.urn,
+        );
+      } else if (name === undefined) {
         reportUnknown(
           report,
-          `the name of Lambda function ${fn.name}, which its Errors alarm must name, is unknown.`,
+          `the name of Lambda function ${fn.name}, which its Errors alarm must name, is unknown and no alarm references the function.`,
           fn.urn,
         );
-        continue;
-      }
-      if (exempt.some((prefix) => name.startsWith(prefix))) continue;
-      const found = alarms.byFunction.get(name) ?? [];
-      if (found.length === 0) {
+      } else {
         report(
-          `Lambda function ${fn.name} has no CloudWatch alarm on its Errors metric: add one (namespace AWS/Lambda, dimension FunctionName=${name}, and Resource=${name}:<alias> for an alias) with an SNS alarm action.`,
-          fn.urn,
-        );
-      } else if (!found.some((entry) => entry.notifies)) {
-        report(
-          `The Errors alarm(s) ${found.map((entry) => entry.alarm.name).join(", ")} of Lambda function ${fn.name} notify no one: set alarmActions (an SNS topic).`,
+          `${what} has no CloudWatch alarm on its Errors metric: add an aws.cloudwatch.MetricAlarm (namespace AWS/Lambda, metricName Errors, dimensions { FunctionName: <function>.name }, plus Resource "${name}:<alias>" for an alias) with an SNS topic in alarmActions.`,
           fn.urn,
         );
       }

@@ -72,17 +72,40 @@ export const codedeployDeploymentGroupSafety: ResourceValidationPolicy = {
   }),
 };
 
-/** Deployment groups by the function they deploy: the tag `tagKey`, else the group's name. */
-function groupsByFunction(resources: readonly PolicyResource[], tagKey: string): Map<string, PolicyResource> {
-  return memoByStack(`deployment-groups/${tagKey}`, resources, (graph) => {
-    const byFunction = new Map<string, PolicyResource>();
-    for (const group of graph.ofType(TYPE.deploymentGroup)) {
+/**
+ * The functions each deployment group deploys. A Lambda deployment group names no function (the
+ * AppSpec of each deployment does), so the graph tells: the function a resource references together
+ * with the group (what starts the deployment: inputs computed from both the group and the function
+ * or its alias), the function the group's tag `tagKey` names, or the function the group is named after.
+ */
+function deployedFunctions(resources: readonly PolicyResource[], tagKey: string): Set<PolicyResource> {
+  return memoByStack(`deployed-functions/${tagKey}`, resources, (graph) => {
+    const lambdas = lambdaIndex(resources);
+    const deployed = new Set<PolicyResource>();
+    const groups = new Set(graph.ofType(TYPE.deploymentGroup));
+    if (groups.size === 0) return deployed;
+    for (const group of groups) {
       const tagged = readKnown(() => group.props.tags?.[tagKey] as unknown);
-      const name = knownString(group, "deploymentGroupName");
-      if (tagged.known && typeof tagged.value === "string") byFunction.set(tagged.value, group);
-      else if (name !== undefined && !byFunction.has(name)) byFunction.set(name, group);
+      const named =
+        tagged.known && typeof tagged.value === "string"
+          ? tagged.value
+          : knownString(group, "deploymentGroupName");
+      const fn = named !== undefined ? lambdas.byName.get(named) : undefined;
+      if (fn) deployed.add(fn);
     }
-    return byFunction;
+    for (const resource of resources) {
+      const dependencies = resource.propertyDependencies;
+      let referencesGroup = false;
+      const functions: PolicyResource[] = [];
+      for (const property in dependencies) {
+        const deps = dependencies[property];
+        if (deps.some((dependency) => groups.has(dependency))) referencesGroup = true;
+        const fn = lambdas.resolve({ dependencies: deps });
+        if (fn) functions.push(fn);
+      }
+      if (referencesGroup) for (const fn of functions) deployed.add(fn);
+    }
+    return deployed;
   });
 }
 
@@ -103,17 +126,22 @@ export const codedeployApiFunctionsHaveDeploymentGroup: StackValidationPolicy = 
   validateStack: (args, report) => {
     const tagKey = args.getConfig<{ functionTagKey?: string }>().functionTagKey ?? "platform:function";
     const lambdas = lambdaIndex(args.resources);
-    const groups = groupsByFunction(args.resources, tagKey);
+    const deployed = deployedFunctions(args.resources, tagKey);
     for (const fn of apiFunctions(args.resources).functions.keys()) {
+      if (deployed.has(fn)) continue;
       const name = lambdas.nameOf(fn);
       if (name === undefined) {
-        reportUnknown(report, `the name of Lambda function ${fn.name} is unknown.`, fn.urn);
-      } else if (!groups.has(name)) {
-        report(
-          `Lambda function ${fn.name} is behind the API but no CodeDeploy deployment group deploys it: add one (tagged ${tagKey}=${name}, or named ${name}) that shifts its alias gradually and rolls back on alarm.`,
+        reportUnknown(
+          report,
+          `the name of Lambda function ${fn.name} is unknown and no deployment group references it.`,
           fn.urn,
         );
+        continue;
       }
+      report(
+        `Lambda function ${fn.name}${name !== undefined && name !== fn.name ? ` (${name})` : ""} is behind the API but no CodeDeploy deployment group deploys it: add an aws.codedeploy.DeploymentGroup for its alias (tagged ${tagKey}=<function name>, or referenced with the function by what starts its deployments) that shifts traffic gradually and rolls back on alarm.`,
+        fn.urn,
+      );
     }
   },
 };

@@ -24,6 +24,9 @@ export const TYPE = {
   lambdaEventInvokeConfig: typeOf(aws.lambda.FunctionEventInvokeConfig),
   iamRole: typeOf(aws.iam.Role),
   iamRolePolicy: typeOf(aws.iam.RolePolicy),
+  iamPolicy: typeOf(aws.iam.Policy),
+  iamRolePolicyAttachment: typeOf(aws.iam.RolePolicyAttachment),
+  iamPolicyAttachment: typeOf(aws.iam.PolicyAttachment),
   logGroup: typeOf(aws.cloudwatch.LogGroup),
   metricAlarm: typeOf(aws.cloudwatch.MetricAlarm),
   restApi: typeOf(aws.apigateway.RestApi),
@@ -104,6 +107,8 @@ export function apiFunctions(resources: readonly PolicyResource[]): ApiFunctions
 
 /** The IAM role a function executes as, and the statements that role is granted inline. */
 export interface RoleIndex {
+  /** The role a reference (ARN, name or id, or a dependency on a role) names, when it is in the stack. */
+  resolve(ref: Reference): PolicyResource | undefined;
   /** The role resource of a function, when it is in the stack. */
   roleOf(fn: PolicyResource): PolicyResource | undefined;
   /** A stable identity of a function's role (the role's URN, or its ARN when it is not in the stack). */
@@ -156,6 +161,7 @@ export function roleIndex(resources: readonly PolicyResource[]): RoleIndex {
       return entry;
     };
     return {
+      resolve: resolveRole,
       roleOf: (fn) => resolveRole(reference(fn, "role")),
       roleKeyOf: (fn) => {
         const ref = reference(fn, "role");

@@ -8,6 +8,8 @@ export interface PolicyStatement {
   notActions: string[];
   resources: string[];
   notResources: string[];
+  /** Condition keys the statement tests, lower-cased (IAM compares them case-insensitively). */
+  conditionKeys: string[];
 }
 
 export type ParsedDocument = { ok: true; statements: PolicyStatement[] } | { ok: false; error: string };
@@ -53,9 +55,18 @@ function parseDocument(document: unknown): ParsedDocument {
       notActions: strings(statement.NotAction),
       resources: strings(statement.Resource),
       notResources: strings(statement.NotResource),
+      conditionKeys: conditionKeys(statement.Condition),
     };
   });
   return { ok: true, statements };
+}
+
+/** `{ StringEquals: { "cloudwatch:namespace": "App" } }` -> `["cloudwatch:namespace"]`. */
+function conditionKeys(condition: unknown): string[] {
+  if (!condition || typeof condition !== "object") return [];
+  return Object.values(condition as Record<string, unknown>).flatMap((tests) =>
+    tests && typeof tests === "object" ? Object.keys(tests).map((key) => key.toLowerCase()) : [],
+  );
 }
 
 /** An action with a wildcard: `*`, `s3:*`, `s3:Get*`, `s3:Get?bject`. */

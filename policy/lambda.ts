@@ -6,7 +6,16 @@ import {
   validateResourceOfType,
 } from "@pulumi/policy";
 import { apiFunctions, knownString, lambdaIndex, TYPE } from "./graph";
-import { globToRegExp, quoteList, readKnown, reference, reportUnknown, stackGraph } from "./util";
+import {
+  globToRegExp,
+  lambdaFunctionName,
+  quoteList,
+  readKnown,
+  reference,
+  reportUnknown,
+  someOf,
+  stackGraph,
+} from "./util";
 
 export const lambdaTracingActive: ResourceValidationPolicy = {
   name: "lambda-tracing-active",
@@ -104,7 +113,7 @@ export const lambdaApiTimeout: StackValidationPolicy = {
       const timeout = read.value ?? 3;
       if (timeout > max) {
         report(
-          `Lambda function ${fn.name} has a timeout of ${timeout} s but is invoked by API Gateway (${integrations.map((i) => i.name).join(", ")}), which gives up after ${max} s: set timeout to at most ${max}.`,
+          `Lambda function ${fn.name} has a timeout of ${timeout} s but is invoked by API Gateway (${someOf(integrations.map((i) => i.name))}), which gives up after ${max} s: set timeout to at most ${max}.`,
           fn.urn,
         );
       }
@@ -222,7 +231,7 @@ export const lambdaAsyncFailureDestination: StackValidationPolicy = {
       const deadLetter = readKnown(() => fn.props.deadLetterConfig?.targetArn);
       if (!deadLetter.known || deadLetter.value) continue;
       report(
-        `Lambda function ${fn.name} is invoked asynchronously (${reasons.join("; ")}) but has neither a dead-letter queue nor an on-failure destination: set deadLetterConfig.targetArn, or destinationConfig.onFailure in its FunctionEventInvokeConfig, so that failed events are kept.`,
+        `Lambda function ${fn.name} is invoked asynchronously (${someOf(reasons)}) but has neither a dead-letter queue nor an on-failure destination: set deadLetterConfig.targetArn, or destinationConfig.onFailure in its FunctionEventInvokeConfig, so that failed events are kept.`,
         fn.urn,
       );
     }
@@ -235,9 +244,15 @@ export const lambdaPermissionSourceArn: ResourceValidationPolicy = {
     "Checks whether Lambda permissions name a principal other than `*` and, for AWS service principals, the source ARN allowed to invoke.",
   validateResource: validateResourceOfType(aws.lambda.Permission, (permission, args, report) => {
     const principal = permission.principal;
+    // The function it concerns, by name when it is known (not during a preview of a new function).
+    const target = readKnown(() => permission.function);
+    const fn =
+      target.known && typeof target.value === "string"
+        ? `Lambda function ${lambdaFunctionName(target.value)}`
+        : "the function";
     if (principal === "*") {
       report(
-        `Lambda permission ${args.name} lets any principal ("*") invoke the function: name the service or account that invokes it.`,
+        `Lambda permission ${args.name} lets any principal ("*") invoke ${fn}: name the service or account that invokes it.`,
       );
       return;
     }
@@ -246,14 +261,14 @@ export const lambdaPermissionSourceArn: ResourceValidationPolicy = {
     const sourceArn = readKnown(() => permission.sourceArn);
     if (sourceArn.known && !sourceArn.value) {
       report(
-        `Lambda permission ${args.name} lets ${principal} invoke the function on behalf of any resource: set sourceArn to the ARN of the resource that invokes it.`,
+        `Lambda permission ${args.name} lets ${principal} invoke ${fn} on behalf of any resource: set sourceArn to the ARN of the resource that invokes it.`,
       );
     }
     // A bucket ARN names no account: another account's bucket of that name could invoke the function.
     const sourceAccount = readKnown(() => permission.sourceAccount);
     if (principal === "s3.amazonaws.com" && sourceAccount.known && !sourceAccount.value) {
       report(
-        `Lambda permission ${args.name} lets S3 invoke the function: set sourceAccount too (a bucket ARN names no account).`,
+        `Lambda permission ${args.name} lets S3 invoke ${fn}: set sourceAccount too (a bucket ARN names no account).`,
       );
     }
   }),

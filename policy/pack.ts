@@ -29,7 +29,7 @@ import {
   lambdaSupportedRuntime,
   lambdaTracingActive,
 } from "./lambda";
-import { lambdaLogGroupRetention } from "./logs";
+import { cloudwatchLogGroupRetention, lambdaLogGroupRetention } from "./logs";
 
 /**
  * The pack without its server: `index.ts` serves it to the engine (`new PolicyPack` starts a gRPC
@@ -55,6 +55,7 @@ export const policies: Policies = [
   lambdaPermissionSourceArn,
   lambdaArm64,
   lambdaLogGroupRetention,
+  cloudwatchLogGroupRetention,
   apigatewayStageTracing,
   apigatewayStageAccessLogging,
   apigatewayStageThrottling,

@@ -54,9 +54,21 @@ export function globToRegExp(glob: string): RegExp {
   return pattern;
 }
 
-/** Quotes a list for a message: `"a", "b"`. */
-export function quoteList(values: readonly string[]): string {
-  return values.map((value) => JSON.stringify(value)).join(", ");
+/** How many items a message lists before it says how many more there are. */
+export const MAX_LISTED = 10;
+
+/** A list for a message: `a, b, c and 4 more` (at most MAX_LISTED items, so messages stay short). */
+export function someOf(values: readonly string[], max = MAX_LISTED): string {
+  if (values.length <= max) return values.join(", ");
+  return `${values.slice(0, max).join(", ")} and ${values.length - max} more`;
+}
+
+/** Quotes a list for a message: `"a", "b"` (at most MAX_LISTED items, then how many more). */
+export function quoteList(values: readonly string[], max = MAX_LISTED): string {
+  return someOf(
+    values.map((value) => JSON.stringify(value)),
+    max,
+  );
 }
 
 /** The function name in a Lambda function reference: a name, a (qualified) ARN or a partial ARN. */

@@ -1,9 +1,11 @@
 import * as assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { EXIT } from "../../automation/commands/io";
 import { policyCommand } from "../../automation/commands/policy";
+import { planStack } from "../../automation/plan/plan";
 import { UnknownStackError } from "../../automation/plan/stack-config";
 import type { PlanResult } from "../../automation/plan/types";
 import { runCommand } from "../helpers/cli";
@@ -168,6 +170,31 @@ describe("platform policy (CLI)", () => {
       "lambda-tracing-active:error",
     ]);
     assert.equal(results[0].locations[0].physicalLocation.artifactLocation.uri, "Pulumi.prod.yaml");
+  });
+
+  it("locates a SARIF result at the resource's engine URN (full type chain) in a real plan", async function () {
+    this.timeout(120_000);
+    const plan = await planStack("dev");
+    const resources = plan.resources.map((resource) =>
+      resource.name === "users-list-function"
+        ? { ...resource, inputs: { ...resource.inputs, tracingConfig: { mode: "PassThrough" } } }
+        : resource,
+    );
+    const { stdout } = await policyCli({ dev: { ...plan, resources } }, "dev", "--format", "sarif");
+    const results = JSON.parse(stdout).runs[0].results as {
+      ruleId: string;
+      message: { text: string };
+      locations: { logicalLocations: { fullyQualifiedName: string }[] }[];
+      partialFingerprints: Record<string, string>;
+    }[];
+    const tracing = results.find((result) => result.ruleId === "lambda-tracing-active");
+    const urn =
+      "urn:pulumi:dev::platform::platform:index:Platform$platform:lambda:ServerlessFunction$aws:lambda/function:Function::users-list-function";
+    assert.equal(tracing?.locations[0].logicalLocations[0].fullyQualifiedName, urn);
+    assert.equal(
+      tracing?.partialFingerprints["pulumiPolicyViolation/v1"],
+      createHash("sha256").update(`lambda-tracing-active\n${urn}\n${tracing?.message.text}`).digest("hex"),
+    );
   });
 
   it("takes another config with --policy-pack-config", async () => {

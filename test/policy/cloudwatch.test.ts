@@ -1,6 +1,15 @@
 import * as aws from "@pulumi/aws";
 import { cloudwatchAlarmActions, monitoringLambdaErrorsAlarm } from "../../policy/cloudwatch";
-import { changed, FUNCTION_NAME, happyStack, metricAlarmArgs, plus, without } from "./factories";
+import {
+  AUTO_NAME,
+  autoNamedStack,
+  changed,
+  FUNCTION_NAME,
+  happyStack,
+  metricAlarmArgs,
+  plus,
+  without,
+} from "./factories";
 import { assertNoViolations, assertViolation, resourceArgs, stackArgs } from "./util";
 
 describe("policy cloudwatch-alarm-actions", () => {
@@ -67,6 +76,28 @@ describe("policy monitoring-lambda-errors-alarm", () => {
       },
     });
     await assertNoViolations(policy, stackArgs(stack));
+  });
+
+  it("finds an auto-named function's Errors alarm through the graph (dimensions computed from the function)", async () => {
+    await assertNoViolations(policy, stackArgs(autoNamedStack()));
+  });
+
+  it("fails for an auto-named function whose alarm watches another metric, naming its auto-name", async () => {
+    const stack = changed(autoNamedStack(), "fn-errors", { metricName: "Throttles" });
+    await assertViolation(
+      policy,
+      stackArgs(stack),
+      `Lambda function fn (${AUTO_NAME}) has no CloudWatch alarm`,
+    );
+  });
+
+  it("names the function whose Errors alarm notifies no one", async () => {
+    const stack = changed(happyStack(), "fn-errors", { alarmActions: [] });
+    await assertViolation(
+      policy,
+      stackArgs(stack),
+      `fn-errors of Lambda function fn (${FUNCTION_NAME}) notify no one`,
+    );
   });
 
   it("exempts CodeDeploy hook functions", async () => {

@@ -5,6 +5,8 @@ import {
   codedeployHookFunctionNaming,
 } from "../../policy/codedeploy";
 import {
+  AUTO_NAME,
+  autoNamedStack,
   changed,
   deploymentGroupArgs,
   FUNCTION_NAME,
@@ -102,6 +104,19 @@ describe("policy codedeploy-api-functions-deployment-group", () => {
   it("passes functions no API invokes", async () => {
     const stack = without(happyStack(), "fn-group", "get-user-integration", "get-health-integration");
     await assertNoViolations(policy, stackArgs(stack));
+  });
+
+  it("finds an auto-named function's deployment group through what starts its deployments", async () => {
+    await assertNoViolations(policy, stackArgs(autoNamedStack()));
+  });
+
+  it("fails for an auto-named function when nothing relates a deployment group to it, naming it", async () => {
+    await assertViolation(
+      policy,
+      stackArgs(without(autoNamedStack(), "fn-shift")),
+      `Lambda function fn (${AUTO_NAME}) is behind the API but no CodeDeploy deployment group deploys it`,
+      { resourceName: "fn" },
+    );
   });
 });
 

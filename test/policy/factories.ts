@@ -4,7 +4,7 @@
  */
 import * as aws from "@pulumi/aws";
 import type { Unwrap } from "@pulumi/pulumi";
-import type { TestResource } from "./util";
+import { type TestResource, UNKNOWN } from "./util";
 
 type ArgsOf<T> = Unwrap<NonNullable<T>>;
 
@@ -283,4 +283,54 @@ export function without(stack: TestResource[], ...names: string[]): TestResource
 /** A copy of a test stack with more resources. */
 export function plus(stack: TestResource[], ...resources: TestResource[]): TestResource[] {
   return [...stack, ...resources];
+}
+
+/** A copy of a test stack with one resource's property dependencies changed (merged). */
+export function linked(
+  stack: TestResource[],
+  name: string,
+  dependencies: Record<string, string[]>,
+): TestResource[] {
+  if (!stack.some((resource) => resource.name === name))
+    throw new Error(`no resource ${name} in the test stack`);
+  return stack.map((resource) =>
+    resource.name === name
+      ? { ...resource, propertyDependencies: { ...resource.propertyDependencies, ...dependencies } }
+      : resource,
+  );
+}
+
+/** The provider's auto-name of the function of autoNamedStack(). */
+export const AUTO_NAME = "fn-5c6b951";
+
+/**
+ * The happy stack during a preview, with its function auto-named: the function's name is known
+ * (the provider's auto-name is among its inputs), but everything computed from its outputs is
+ * not; only the graph (property dependencies) relates the log group, alarm, alias, permission and
+ * deployment to the function. The deployment group is not named after the function: a shift
+ * resource (what starts deployments) references both.
+ */
+export function autoNamedStack(): TestResource[] {
+  let stack = changed(happyStack(), "fn", {
+    name: AUTO_NAME,
+    loggingConfig: { logFormat: "JSON" },
+    arn: UNKNOWN,
+    invokeArn: UNKNOWN,
+  });
+  stack = changed(stack, "fn-logs", { name: UNKNOWN });
+  stack = linked(stack, "fn-logs", { name: ["fn"] });
+  stack = changed(stack, "fn-alias", { functionName: UNKNOWN, arn: UNKNOWN, invokeArn: UNKNOWN });
+  stack = changed(stack, "fn-invoke", { function: UNKNOWN });
+  for (const integration of ["get-user-integration", "get-health-integration"]) {
+    stack = changed(stack, integration, { uri: UNKNOWN });
+  }
+  stack = changed(stack, "fn-errors", { dimensions: { FunctionName: UNKNOWN, Resource: UNKNOWN } });
+  stack = linked(stack, "fn-errors", { dimensions: ["fn", "fn-alias"] });
+  stack = changed(stack, "fn-group", { deploymentGroupName: "users-list" });
+  return plus(stack, {
+    type: "pulumi-nodejs:dynamic:Resource",
+    name: "fn-shift",
+    props: { deploymentGroupName: "users-list", functionName: UNKNOWN, aliasName: "live" },
+    propertyDependencies: { deploymentGroupName: ["fn-group"], functionName: ["fn"] },
+  });
 }

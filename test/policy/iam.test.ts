@@ -1,3 +1,4 @@
+import * as assert from "node:assert/strict";
 import * as aws from "@pulumi/aws";
 import {
   iamLambdaRoleNotShared,
@@ -11,6 +12,8 @@ import {
   happyStack,
   plus,
   policyDocument,
+  ROLE_ARN,
+  ROLE_NAME,
   roleArgs,
   rolePolicyArgs,
   rolePolicyAttachmentArgs,
@@ -90,10 +93,52 @@ describe("policy iam-no-wildcard-actions", () => {
 describe("policy iam-no-wildcard-resources", () => {
   const policy = iamNoWildcardResources;
 
-  it("passes X-Ray and PutMetricData on Resource *", async () => {
+  const putMetricData = (Condition?: Record<string, unknown>) =>
+    rolePolicy({ ...allow(["cloudwatch:PutMetricData"], "*"), ...(Condition ? { Condition } : {}) });
+
+  it("passes X-Ray on Resource *, and PutMetricData with a cloudwatch:namespace condition", async () => {
     await assertNoViolations(
       policy,
-      rolePolicy(allow(["xray:PutTraceSegments", "cloudwatch:PutMetricData"], "*")),
+      rolePolicy(allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*")),
+    );
+    await assertNoViolations(
+      policy,
+      putMetricData({ StringEquals: { "cloudwatch:namespace": "Platform/Users" } }),
+    );
+  });
+
+  it("fails when PutMetricData is allowed on Resource * without a cloudwatch:namespace condition", async () => {
+    await assertViolation(
+      policy,
+      putMetricData(),
+      'allows "cloudwatch:PutMetricData" on Resource "*" without a "cloudwatch:namespace" condition',
+    );
+    await assertViolation(
+      policy,
+      putMetricData({ StringEquals: { "aws:RequestedRegion": "us-east-1" } }),
+      'without a "cloudwatch:namespace" condition',
+    );
+  });
+
+  it("compares condition keys and actions case-insensitively, as IAM does", async () => {
+    await assertNoViolations(
+      policy,
+      rolePolicy({
+        ...allow(["CloudWatch:putMetricData"], "*"),
+        Condition: { StringLike: { "CloudWatch:Namespace": "Platform/*" } },
+      }),
+    );
+  });
+
+  it("prints the allow-list in its canonical case, naming the role the policy belongs to", async () => {
+    const violation = await assertViolation(policy, rolePolicy(allow(["dynamodb:GetItem"], "*")), "only ");
+    assert.match(
+      violation.message,
+      /only "xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData" may use "\*"/,
+    );
+    assert.match(
+      violation.message,
+      /^IAM role policy subject \(of IAM role app-prod-users-list-role-us-east-1\)/,
     );
   });
 
@@ -124,12 +169,22 @@ describe("policy iam-no-allow-not-action", () => {
     await assertNoViolations(policy, resourceArgs(aws.iam.RolePolicy, rolePolicyArgs()));
   });
 
-  it("fails when an Allow statement uses NotAction", async () => {
+  it("fails when an Allow statement uses NotAction, listing the NotAction values", async () => {
     await assertViolation(
       policy,
-      rolePolicy({ Effect: "Allow", NotAction: "iam:*", Resource: TABLE_ARN }),
-      "uses NotAction",
+      rolePolicy({ Effect: "Allow", NotAction: ["iam:*", "organizations:*"], Resource: TABLE_ARN }),
+      'uses NotAction "iam:*", "organizations:*" with Effect Allow',
     );
+  });
+
+  it("lists at most 10 values in a message and says how many more", async () => {
+    const actions = Array.from({ length: 14 }, (_, i) => `s3:Get${i}*`);
+    const violation = await assertViolation(
+      iamNoWildcardActions,
+      rolePolicy(allow(actions)),
+      '"s3:Get9*" and 4 more in statement 1',
+    );
+    assert.doesNotMatch(violation.message, /s3:Get10\*/);
   });
 
   it("fails when an Allow statement uses NotResource", async () => {
@@ -192,11 +247,73 @@ describe("policy iam-managed-policy-allow-list", () => {
     );
   });
 
-  it("fails when a policy is not on the allow-list", async () => {
-    await assertViolation(
+  it("fails when an AWS managed policy is not on the allow-list, naming the role and a practical fix", async () => {
+    const violation = await assertViolation(
       policy,
       attachment("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"),
-      "not an allowed managed policy",
+      "attaches the AWS managed policy arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess to IAM role app-prod-users-list-role-us-east-1, which is not on the allow-list",
+    );
+    assert.match(
+      violation.message,
+      /with an aws\.iam\.RolePolicy, or, .* add the ARN to allowedPolicyArns .* policy\/config\.<stage>\.json/,
+    );
+  });
+
+  it("names the role by its logical and physical name when it is in the stack", async () => {
+    const stack = stackArgs([
+      { type: aws.iam.Role, name: "fn-role", props: { ...roleArgs(), arn: ROLE_ARN } },
+      {
+        type: aws.iam.RolePolicyAttachment,
+        name: "admin",
+        props: { role: ROLE_NAME, policyArn: "arn:aws:iam::aws:policy/AdministratorAccess" },
+        propertyDependencies: { role: ["fn-role"] },
+      },
+    ]);
+    await assertViolation(
+      policy,
+      stack,
+      `Role policy attachment admin attaches arn:aws:iam::aws:policy/AdministratorAccess to IAM role fn-role (${ROLE_NAME})`,
+    );
+  });
+
+  const customerManaged = (document: string, arn: unknown = "arn:aws:iam::123456789012:policy/app-reader") =>
+    stackArgs([
+      { type: aws.iam.Role, name: "fn-role", props: { ...roleArgs(), arn: ROLE_ARN } },
+      {
+        type: aws.iam.Policy,
+        name: "reader",
+        props: { policy: document, arn: "arn:aws:iam::123456789012:policy/app-reader" },
+      },
+      {
+        type: aws.iam.RolePolicyAttachment,
+        name: "reader-attachment",
+        props: { role: ROLE_NAME, policyArn: arn },
+        propertyDependencies: { role: ["fn-role"], policyArn: ["reader"] },
+      },
+    ]);
+
+  it("passes a customer-managed policy created in the stack whose document passes the pack", async () => {
+    await assertNoViolations(policy, customerManaged(policyDocument()));
+  });
+
+  it("passes it while its ARN is unknown during preview (related by dependency)", async () => {
+    await assertNoViolations(policy, customerManaged(policyDocument(), UNKNOWN));
+  });
+
+  it("fails when the customer-managed policy created in the stack has a document the pack rejects", async () => {
+    await assertViolation(
+      policy,
+      customerManaged(policyDocument([allow("s3:*")])),
+      'attaches IAM policy reader (created in this stack) to IAM role fn-role (app-prod-users-list-role-us-east-1), but its document allows wildcard action(s) "s3:*"',
+      { resourceName: "reader-attachment" },
+    );
+  });
+
+  it("fails for a customer-managed policy outside the stack, saying to create it in the stack", async () => {
+    await assertViolation(
+      policy,
+      attachment("arn:aws:iam::123456789012:policy/legacy"),
+      "neither created in this stack nor on the allow-list: create it in this stack as an aws.iam.Policy",
     );
   });
 

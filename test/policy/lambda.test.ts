@@ -10,7 +10,16 @@ import {
   lambdaSupportedRuntime,
   lambdaTracingActive,
 } from "../../policy/lambda";
-import { changed, FUNCTION_NAME, functionArgs, happyStack, permissionArgs, plus, without } from "./factories";
+import {
+  changed,
+  FUNCTION_ARN,
+  FUNCTION_NAME,
+  functionArgs,
+  happyStack,
+  permissionArgs,
+  plus,
+  without,
+} from "./factories";
 import { assertNoViolations, assertViolation, resourceArgs, stackArgs, UNKNOWN } from "./util";
 
 const fn = (change: Partial<ReturnType<typeof functionArgs>> = {}) =>
@@ -142,6 +151,28 @@ describe("policy lambda-permission-source-arn", () => {
 
   it("fails when a service principal has no source ARN", async () => {
     await assertViolation(lambdaPermissionSourceArn, permission({ sourceArn: undefined }), "set sourceArn");
+  });
+
+  it("names the function the permission lets call (by name, or from its ARN)", async () => {
+    await assertViolation(
+      lambdaPermissionSourceArn,
+      permission({ principal: "*" }),
+      `Lambda permission subject lets any principal ("*") invoke Lambda function ${FUNCTION_NAME}:`,
+    );
+    await assertViolation(
+      lambdaPermissionSourceArn,
+      permission({ function: `${FUNCTION_ARN}:live`, sourceArn: undefined }),
+      `invoke Lambda function ${FUNCTION_NAME} on behalf of any resource`,
+    );
+  });
+
+  it("says 'the function' while the function is unknown during preview, rather than not checking", async () => {
+    await assertViolation(
+      lambdaPermissionSourceArn,
+      permission({ principal: "*", function: UNKNOWN }),
+      'lets any principal ("*") invoke the function',
+      { level: "mandatory" },
+    );
   });
 
   it("fails when S3 may invoke without a source account, and passes it with one", async () => {

@@ -64,10 +64,10 @@ describe("the policy pack on a deliberately bad program", () => {
 
   it("reports exactly one mandatory violation per broken rule, on the resource that breaks it", () => {
     assert.deepEqual(pairs(report, "mandatory"), [
+      "cloudwatch-log-group-retention bad-fn-logs",
       "dynamodb-point-in-time-recovery orders",
       "iam-managed-policy-allow-list admin-attachment",
       "iam-no-wildcard-actions wildcard-policy",
-      "lambda-log-group-retention bad-fn-logs",
       "lambda-no-plaintext-secrets bad-fn",
       "lambda-permission-source-arn public-invoke",
     ]);
@@ -79,12 +79,17 @@ describe("the policy pack on a deliberately bad program", () => {
     const message = (policy: string) => report.violations.find((v) => v.policyName === policy)?.message ?? "";
     assert.match(
       message("iam-managed-policy-allow-list"),
-      /AdministratorAccess grants .* grant exact actions/,
+      /AdministratorAccess grants .* grant only the exact actions/,
     );
     assert.match(message("iam-no-wildcard-actions"), /"s3:\*".*list the exact actions/);
     assert.match(message("lambda-permission-source-arn"), /any principal \("\*"\)/);
     assert.match(message("lambda-no-plaintext-secrets"), /DB_PASSWORD to a literal value/);
-    assert.match(message("lambda-log-group-retention"), /must set retentionInDays/);
+    assert.match(
+      message("cloudwatch-log-group-retention"),
+      /bad-fn-logs \(\/aws\/lambda\/bad-fn\), which holds the logs of Lambda function bad-fn, must set retentionInDays/,
+    );
+    assert.match(message("iam-managed-policy-allow-list"), /to IAM role admin-role \(bad-admin-role\)/);
+    assert.match(message("lambda-permission-source-arn"), /invoke Lambda function bad-fn:/);
     assert.match(message("dynamodb-point-in-time-recovery"), /pointInTimeRecovery\.enabled/);
   });
 });
