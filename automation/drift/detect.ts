@@ -1,8 +1,8 @@
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import pLimit from "p-limit";
 import { reasonText } from "../engine/errors";
+import { describeEngineFailures, engineFailures } from "../engine/failures";
 import type { Engine, StackRef } from "../engine/types";
-import { describeEngineFailures, engineFailures } from "./engine-failures";
 import type { EventLog } from "./event-log";
 import {
   type DriftFindings,

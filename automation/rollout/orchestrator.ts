@@ -1,8 +1,8 @@
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import pLimit from "p-limit";
-import { describeEngineFailures, type EngineFailure, engineFailures } from "../drift/engine-failures";
 import { abortError, childController } from "../engine/abort";
 import { missingPrerequisite, PrerequisiteEngineError, reasonText } from "../engine/errors";
+import { describeEngineFailures, type EngineFailure, engineFailures } from "../engine/failures";
 import type { Engine, OperationOptions, StackOutputs } from "../engine/types";
 import { createHealthGate, type HealthGate } from "./health";
 import { planWaves } from "./targets";

@@ -1,5 +1,5 @@
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { urnName } from "../engine/events";
+import { urnName } from "./events";
 
 /**
  * A failure the engine reported in its event stream: a resource operation that failed
