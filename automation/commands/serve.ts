@@ -1,8 +1,15 @@
 import * as path from "node:path";
 import { SettingsError } from "../../components/settings";
 import type { Engine } from "../engine/types";
-import { PROJECT_DIR } from "../plan/plan";
-import { StoreInUseError } from "../service/jobs/store";
+import { PROCESS_SECRETS, PROJECT_DIR } from "../plan/plan";
+import { DEFAULT_QUEUE_LIMIT } from "../service/jobs/manager";
+import {
+  DEFAULT_RETENTION,
+  describeRetention,
+  parseRetention,
+  type RetentionPolicy,
+} from "../service/jobs/retention";
+import { StoreInUseError, StoreOpenError } from "../service/jobs/store";
 import { createService, type ServiceOptions } from "../service/service";
 import { CliExit, EXIT, type RegisterCommand } from "./io";
 
@@ -13,9 +20,16 @@ export interface ServeEnvironment {
   token?: string;
   driftSchedule?: string;
   dataDir: string;
+  /** PLATFORM_JOB_RETENTION. */
+  retention: RetentionPolicy;
+  /** PLATFORM_QUEUE_LIMIT. */
+  queueLimit: number;
 }
 
-/** Reads HOST, PORT, PLATFORM_API_TOKEN, DRIFT_SCHEDULE and PLATFORM_DATA_DIR; a bad value names its key. */
+/**
+ * Reads HOST, PORT, PLATFORM_API_TOKEN, DRIFT_SCHEDULE, PLATFORM_DATA_DIR, PLATFORM_JOB_RETENTION
+ * and PLATFORM_QUEUE_LIMIT; a bad value names its key.
+ */
 export function readServeEnvironment(env: NodeJS.ProcessEnv, projectDir: string): ServeEnvironment {
   const problems: string[] = [];
   const portText = env.PORT?.trim() || "8080";
@@ -28,6 +42,19 @@ export function readServeEnvironment(env: NodeJS.ProcessEnv, projectDir: string)
       "PLATFORM_API_TOKEN must be 16 to 512 printable characters without spaces (or unset: a random one is generated)",
     );
   }
+  let retention: RetentionPolicy = {};
+  try {
+    retention = parseRetention(env.PLATFORM_JOB_RETENTION?.trim() || DEFAULT_RETENTION);
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
+  const queueText = env.PLATFORM_QUEUE_LIMIT?.trim() || String(DEFAULT_QUEUE_LIMIT);
+  const queueLimit = /^[1-9]\d{0,5}$/.test(queueText) ? Number(queueText) : Number.NaN;
+  if (Number.isNaN(queueLimit)) {
+    problems.push(
+      `PLATFORM_QUEUE_LIMIT must be an integer from 1 to 999999 (got ${JSON.stringify(env.PLATFORM_QUEUE_LIMIT)})`,
+    );
+  }
   if (problems.length > 0)
     throw new CliExit(EXIT.usage, problems.map((problem) => `error: ${problem}`).join("\n"));
   return {
@@ -36,6 +63,8 @@ export function readServeEnvironment(env: NodeJS.ProcessEnv, projectDir: string)
     token,
     driftSchedule: env.DRIFT_SCHEDULE?.trim() || undefined,
     dataDir: env.PLATFORM_DATA_DIR ? path.resolve(env.PLATFORM_DATA_DIR) : path.join(projectDir, ".data"),
+    retention,
+    queueLimit,
   };
 }
 
@@ -73,11 +102,15 @@ export function serveCommand(deps: ServeCommandDeps = {}): RegisterCommand {
     program
       .command("serve")
       .description(
-        "Run the HTTP service and dashboard: previews, rollouts and drift checks as jobs (HOST, PORT, PLATFORM_API_TOKEN, DRIFT_SCHEDULE, PLATFORM_DATA_DIR)",
+        "Run the HTTP service and dashboard: previews, rollouts and drift checks as jobs (HOST, PORT, PLATFORM_API_TOKEN, DRIFT_SCHEDULE, PLATFORM_DATA_DIR, PLATFORM_JOB_RETENTION, PLATFORM_QUEUE_LIMIT)",
       )
       .action(async () => {
         const projectDir = deps.projectDir ?? PROJECT_DIR;
-        const env = readServeEnvironment(deps.env ?? process.env, projectDir);
+        const environment = deps.env ?? process.env;
+        const env = readServeEnvironment(environment, projectDir);
+        // Read once, then gone from the environment every child process (the Pulumi CLI, the
+        // program, git, local cloud workers) inherits: a job's code never sees the API token.
+        for (const name of PROCESS_SECRETS) delete environment[name];
         let service: ReturnType<typeof createService>;
         try {
           service = createService({
@@ -86,12 +119,21 @@ export function serveCommand(deps: ServeCommandDeps = {}): RegisterCommand {
             dataDir: env.dataDir,
             token: env.token,
             driftSchedule: { override: env.driftSchedule },
+            retention: env.retention,
+            queueLimit: env.queueLimit,
             onScheduleSkip: (stage, reason) =>
               io.stderr(`scheduled drift check of ${stage} skipped: ${reason}\n`),
+            onStoreHealth: (health) =>
+              io.stderr(
+                health.state === "ok"
+                  ? "job store: writes recovered; pending jobs and events are saved\n"
+                  : `warning: ${health.message} (new jobs get 503 until then)\n`,
+              ),
           });
         } catch (error) {
           if (error instanceof SettingsError) throw new CliExit(EXIT.usage, `error: ${error.message}`);
-          if (error instanceof StoreInUseError) throw new CliExit(EXIT.failed, `error: ${error.message}`);
+          if (error instanceof StoreInUseError || error instanceof StoreOpenError)
+            throw new CliExit(EXIT.failed, `error: ${error.message}`);
           throw error;
         }
         let url: string;
@@ -114,6 +156,7 @@ export function serveCommand(deps: ServeCommandDeps = {}): RegisterCommand {
             ? `  token:  ${service.token}  (generated for this run; set PLATFORM_API_TOKEN to choose one)`
             : "  token:  from PLATFORM_API_TOKEN",
           `  jobs:   ${service.store.file}${service.interruptedAtStart > 0 ? ` (${service.interruptedAtStart} job(s) left running by the last run marked interrupted)` : ""}`,
+          `          finished jobs kept: ${describeRetention(env.retention)} (PLATFORM_JOB_RETENTION); at most ${env.queueLimit} waiting (PLATFORM_QUEUE_LIMIT)`,
           ...(service.schedules.length > 0
             ? service.schedules.map(
                 (schedule) =>

@@ -72,11 +72,24 @@ export async function planStack(stack: string, options: PlanOptions = {}): Promi
   }
 }
 
+/**
+ * Secrets of this process that no child process may see: the service's API token would reach the
+ * program (and anything it runs) through the inherited environment.
+ */
+export const PROCESS_SECRETS: readonly string[] = ["PLATFORM_API_TOKEN"];
+
+/** This process's environment without its own secrets (PROCESS_SECRETS): what a child gets. */
+export function childEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  for (const name of PROCESS_SECRETS) delete copy[name];
+  return copy;
+}
+
 function runChild(request: PlanRequest, cwd: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "run-program.ts")], {
       cwd,
-      env: { ...process.env, PLATFORM_PLAN_REQUEST: JSON.stringify(request) },
+      env: { ...childEnvironment(), PLATFORM_PLAN_REQUEST: JSON.stringify(request) },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let stderr = "";

@@ -54,11 +54,9 @@ export function startDriftSchedules(options: ScheduleOptions): {
           options.onSkip?.(stage.stage, "a drift check of the stage is still queued or running");
           return;
         }
-        try {
-          options.manager.submit({ kind: "drift", stage: stage.stage, queue: true, trigger: "schedule" });
-        } catch (error) {
-          options.onSkip?.(stage.stage, (error as Error).message);
-        }
+        options.manager
+          .submit({ kind: "drift", stage: stage.stage, queue: true, trigger: "schedule" })
+          .catch((error: Error) => options.onSkip?.(stage.stage, error.message));
       },
     );
     jobs.push(cron);

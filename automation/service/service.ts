@@ -8,7 +8,8 @@ import type { StageInfo } from "../rollout/targets";
 import { generateToken } from "./http/auth";
 import { buildServer } from "./http/server";
 import { JobManager } from "./jobs/manager";
-import { databaseFile, JobStore } from "./jobs/store";
+import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from "./jobs/retention";
+import { databaseFile, JobStore, type StoreHealth } from "./jobs/store";
 import { ServiceMetrics } from "./metrics";
 import { type DriftSchedule, startDriftSchedules } from "./schedule";
 
@@ -33,6 +34,14 @@ export interface ServiceOptions {
   logger?: boolean;
   /** Told of a scheduled drift check that did not start. */
   onScheduleSkip?: (stage: string, reason: string) => void;
+  /** How long finished jobs are kept. @default parseRetention(DEFAULT_RETENTION): 30 days or 10,000 jobs */
+  retention?: RetentionPolicy;
+  /** How often finished jobs beyond the retention are pruned. @default 600000 (10 minutes) */
+  pruneIntervalMs?: number;
+  /** Jobs that may wait for their stacks at once (more: HTTP 429). @default 100 */
+  queueLimit?: number;
+  /** Told when the job store's writes start failing, when they recover, and of writes lost at close. */
+  onStoreHealth?: (health: StoreHealth) => void;
 }
 
 /** The HTTP service: job store, job manager, metrics, schedules and the Fastify app. */
@@ -67,6 +76,7 @@ export function createService(options: ServiceOptions = {}): Service {
       projectDir,
       revision: options.revision,
       health: options.health,
+      queueLimit: options.queueLimit,
       onFinished: (job) => metrics.observe(job),
     });
   } catch (error) {
@@ -90,6 +100,12 @@ export function createService(options: ServiceOptions = {}): Service {
       throw error;
     }
   }
+  store.onHealthChange = options.onStoreHealth;
+  const pruning = startPruning(
+    store,
+    options.retention ?? parseRetention(DEFAULT_RETENTION),
+    options.pruneIntervalMs,
+  );
   let closing: Promise<void> | undefined;
   return {
     app,
@@ -109,11 +125,55 @@ export function createService(options: ServiceOptions = {}): Service {
     close() {
       closing ??= (async () => {
         scheduled.stop();
+        pruning.stop();
         await manager.shutdown(options.graceMs);
+        // The jobs' last events go to their live streams once committed: commit them now, and let
+        // the streams write them (a turn) before closing the server ends the streams.
+        store.flush();
+        await new Promise((resolve) => setImmediate(resolve));
         await app.close();
-        store.close();
+        const lost = store.close();
+        if (lost > 0) {
+          options.onStoreHealth?.({
+            ...store.health,
+            state: "degraded",
+            message: `${store.health.message ?? "the job store cannot be written"}: ${lost} write(s) were not saved at stop; the next start marks their jobs interrupted`,
+          });
+        }
       })();
       return closing;
+    },
+  };
+}
+
+/**
+ * Prunes finished jobs beyond the retention policy now and every `intervalMs`, a batch per turn of
+ * the event loop until none is left (a store of many thousands of jobs is pruned without holding
+ * requests up).
+ */
+function startPruning(store: JobStore, policy: RetentionPolicy, intervalMs = 600_000): { stop: () => void } {
+  let stopped = false;
+  let running = false;
+  const run = () => {
+    if (stopped || running) return;
+    running = true;
+    const step = () => {
+      if (stopped || store.prune(policy) === 0) {
+        running = false;
+        return;
+      }
+      setImmediate(step);
+    };
+    step();
+  };
+  const first = setImmediate(run);
+  const timer = setInterval(run, intervalMs);
+  timer.unref();
+  return {
+    stop: () => {
+      stopped = true;
+      clearImmediate(first);
+      clearInterval(timer);
     },
   };
 }

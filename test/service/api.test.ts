@@ -46,7 +46,12 @@ describe("service HTTP API", function () {
     it("answers /healthz without a token", async () => {
       const response = await fetch(`${context.service.url}/healthz`);
       assert.equal(response.status, 200);
-      assert.deepEqual(await response.json(), { status: "ok", engine: "in-memory", accepting: true });
+      assert.deepEqual(await response.json(), {
+        status: "ok",
+        engine: "in-memory",
+        accepting: true,
+        store: { state: "ok", pendingWrites: 0 },
+      });
     });
 
     it("rejects a request without a token with 401, a JSON message and WWW-Authenticate", async () => {

@@ -33,7 +33,7 @@ async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> 
 describe("service shutdown", () => {
   it("waits for the engine to finish cancelling before it stops, so that no stack stays locked", async () => {
     const { engine, service } = serviceWith(150, 5000);
-    const job = service.manager.submit({ kind: "rollout", stage: "prod", regions: ["us-east-1"] });
+    const job = await service.manager.submit({ kind: "rollout", stage: "prod", regions: ["us-east-1"] });
     await until(() => engine.callsOf("up").length === 1);
     assert.deepEqual(engine.lockedStacks(), ["prod"]);
 
@@ -50,7 +50,7 @@ describe("service shutdown", () => {
 
   it("waits at most its grace period, then names the stacks the engine may still hold", async () => {
     const { engine, service } = serviceWith(600, 100);
-    const job = service.manager.submit({ kind: "rollout", stage: "prod", regions: ["us-east-1"] });
+    const job = await service.manager.submit({ kind: "rollout", stage: "prod", regions: ["us-east-1"] });
     await until(() => engine.callsOf("up").length === 1);
 
     const started = performance.now();

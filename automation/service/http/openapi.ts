@@ -196,11 +196,23 @@ const schemas: Record<string, Schema> = {
   }),
   Health: {
     type: "object",
-    required: ["status", "engine", "accepting"],
+    required: ["status", "engine", "accepting", "store"],
     properties: {
       status: { type: "string", enum: ["ok"] },
       engine: { type: "string", enum: ["pulumi", "offline", "in-memory"] },
       accepting: { type: "boolean", description: "False once the service is stopping." },
+      store: {
+        type: "object",
+        description:
+          "The job store: `degraded` while its writes fail (disk full, read-only, locked); they are kept in memory and retried, and new jobs get 503.",
+        required: ["state", "pendingWrites"],
+        properties: {
+          state: { type: "string", enum: ["ok", "degraded"] },
+          message: { type: "string", description: "Why writes fail: the data directory and the cause." },
+          since: { type: "string", format: "date-time" },
+          pendingWrites: { type: "integer", minimum: 0 },
+        },
+      },
     },
   },
 };
@@ -230,7 +242,10 @@ const submitResponses = {
   "400": errorResponse("Malformed body, unknown stage or region."),
   "401": unauthorized,
   "409": errorResponse("A stack of the job is busy (and `queue` was not asked): `jobId` holds it."),
-  "503": errorResponse("The service is stopping and takes no new jobs."),
+  "429": errorResponse("`queue` was asked and the queue is full (PLATFORM_QUEUE_LIMIT)."),
+  "503": errorResponse(
+    "The service is stopping, or the job store cannot be written (then with `Retry-After`): no new jobs.",
+  ),
 };
 const submit = (summary: string, body: string) => ({
   summary,

@@ -9,10 +9,11 @@ import {
   JobNotFoundError,
   JobRequestError,
   jobSummary,
+  QueueFullError,
   ServiceStoppingError,
   StackBusyError,
 } from "../jobs/manager";
-import type { JobStore } from "../jobs/store";
+import { type JobStore, StoreUnavailableError } from "../jobs/store";
 import {
   FINISHED_STATES,
   type JobEvent,
@@ -165,6 +166,13 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       return reply.code(409).send({ message: error.message, jobId: error.job.id });
     }
     if (error instanceof ServiceStoppingError) return reply.code(503).send({ message: error.message });
+    if (error instanceof StoreUnavailableError) {
+      return reply
+        .code(503)
+        .header("Retry-After", String(error.retryAfterSeconds))
+        .send({ message: error.message });
+    }
+    if (error instanceof QueueFullError) return reply.code(429).send({ message: error.message });
     const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
     if (status >= 500) app.log.error(error);
     return reply
@@ -191,6 +199,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     status: "ok",
     engine: manager.engine.kind,
     accepting: manager.accepting,
+    store: store.health,
   }));
 
   app.get("/openapi.json", async () => OPENAPI_DOCUMENT);
@@ -209,9 +218,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
         queue,
         options: { parallelism, dryRun, cancelInFlight, remediate },
       };
-      const job = manager.submit(jobRequest);
-      // Accepted means on disk: the answer waits for the (group) commit.
-      await store.whenCommitted();
+      // Accepted means on disk: submit resolves once the job's (group) commit is done.
+      const job = await manager.submit(jobRequest);
       return reply.code(202).header("Location", `/jobs/${job.id}`).send(job);
     });
   };

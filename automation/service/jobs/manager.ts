@@ -44,6 +44,16 @@ export class StackBusyError extends Error {
   }
 }
 
+/** Too many jobs wait for their stacks already (`queue: true`): HTTP 429. */
+export class QueueFullError extends Error {
+  constructor(readonly limit: number) {
+    super(
+      `the job queue is full: ${limit} job(s) are waiting for their stacks (the limit, PLATFORM_QUEUE_LIMIT=${limit}); retry when some have run`,
+    );
+    this.name = "QueueFullError";
+  }
+}
+
 /** The service is stopping and takes no new jobs: HTTP 503. */
 export class ServiceStoppingError extends Error {
   constructor() {
@@ -78,6 +88,8 @@ export interface JobManagerOptions {
   revision?: (projectDir: string, stage: string) => Promise<string>;
   /** The health gate of a stage's rollout. @default createHealthGate({ app }) */
   health?: (stage: StageInfo) => HealthGate;
+  /** Jobs that may wait for their stacks (`queue: true`) at once; more get QueueFullError. @default 100 */
+  queueLimit?: number;
   /** Called once per job as it finishes (metrics). */
   onFinished?: (job: Job) => void;
   /** @default () => new Date() */
@@ -97,7 +109,12 @@ interface ActiveJob {
   resolveDone: () => void;
   /** The job's JSON document as last saved (what the store has), made once per change. */
   json?: string;
+  /** False until the job's first write is committed: only then is it accepted, and may it start. */
+  committed: boolean;
 }
+
+/** The default of JobManagerOptions.queueLimit (PLATFORM_QUEUE_LIMIT). */
+export const DEFAULT_QUEUE_LIMIT = 100;
 
 export type JobListener = (event: JobEvent) => void;
 
@@ -153,18 +170,26 @@ export class JobManager {
   }
 
   /**
-   * Accepts a job: validates the stage and regions, then starts it at once, queues it behind the
-   * jobs holding its stacks (`queue: true`), or rejects it (StackBusyError).
+   * Accepts a job: validates the stage and regions, records it, and once that is committed starts
+   * it, queues it behind the jobs holding its stacks (`queue: true`), or rejects it
+   * (StackBusyError). A job whose first commit fails is dropped, never ran and holds nothing
+   * (StoreUnavailableError: HTTP 503).
+   *
+   * @throws JobRequestError, StackBusyError, QueueFullError, ServiceStoppingError, StoreUnavailableError
    */
-  submit(request: JobRequest): Job {
+  async submit(request: JobRequest): Promise<Job> {
     if (!this.accepting) throw new ServiceStoppingError();
     const { info, targets } = this.resolve(request);
+    this.store.assertWritable();
     const stacks = targets.map((target) => target.stackName);
     const busy = request.queue ? undefined : this.busyWith(stacks);
     if (busy) {
       const state = busy.job.state === "running" ? "running" : "queued";
       throw new StackBusyError(busy.stackName, busy.job.id, state);
     }
+    const limit = this.options.queueLimit ?? DEFAULT_QUEUE_LIMIT;
+    if (request.queue && this.busyWith(stacks) && this.waitingCount() >= limit)
+      throw new QueueFullError(limit);
 
     const now = this.clock().toISOString();
     const job: Job = {
@@ -199,15 +224,54 @@ export class JobManager {
       seq: 0,
       done,
       resolveDone,
+      committed: false,
     };
+    // Held in the stacks' queues from now on, so that a job asked for meanwhile waits behind it.
     this.active.set(job.id, active);
+    this.queues.join(job.id, stacks);
     this.store.transaction(() => {
       this.store.insertJob(job);
       this.emit(active, "job", jobSummary(job));
     });
-    this.queues.join(job.id, stacks);
-    if (this.queues.isHead(job.id, stacks)) this.start(active);
+    try {
+      await this.store.commitOrFail();
+    } catch (error) {
+      this.store.discardJob(job.id);
+      this.active.delete(job.id);
+      this.listeners.delete(job.id);
+      active.resolveDone();
+      this.startNext(this.queues.leave(job.id, stacks));
+      throw error;
+    }
+    active.committed = true;
+    if (job.state === "queued" && this.queues.isHead(job.id, stacks)) this.start(active);
     return this.view(job);
+  }
+
+  /** Jobs accepted that wait for their stacks. */
+  private waitingCount(): number {
+    let count = 0;
+    for (const { job } of this.active.values()) if (job.state === "queued") count++;
+    return count;
+  }
+
+  /** Starts those of these jobs that now hold all their stacks (on the next turn of the event loop). */
+  private startNext(next: string[]): void {
+    if (next.length === 0) return;
+    // On the next turn: a run of quick jobs must not starve the HTTP server.
+    setImmediate(() => {
+      for (const id of next) {
+        const candidate = this.active.get(id);
+        // One not yet committed is started by its submit, once it is.
+        if (
+          candidate?.committed &&
+          candidate.job.state === "queued" &&
+          this.queues.isHead(id, candidate.stacks)
+        ) {
+          this.start(candidate);
+        }
+      }
+    });
   }
 
   /**
@@ -434,18 +498,7 @@ export class JobManager {
     } catch {
       // Metrics must not break the job's bookkeeping.
     }
-    const next = this.queues.leave(job.id, active.stacks);
-    if (next.length > 0) {
-      // On the next turn of the event loop: a run of quick jobs must not starve the HTTP server.
-      setImmediate(() => {
-        for (const id of next) {
-          const candidate = this.active.get(id);
-          if (candidate?.job.state === "queued" && this.queues.isHead(id, candidate.stacks)) {
-            this.start(candidate);
-          }
-        }
-      });
-    }
+    this.startNext(this.queues.leave(job.id, active.stacks));
   }
 
   private save(active: ActiveJob): void {

@@ -1,6 +1,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { BUSY_TIMEOUT_MS, GroupCommit, type StoreHealth } from "./group-commit";
+import type { RetentionPolicy } from "./retention";
+import { acquireLock, describeStoreError, openDatabase, StoreOpenError } from "./store-open";
+
+export { type StoreHealth, StoreUnavailableError } from "./group-commit";
+export { StoreInUseError, StoreOpenError } from "./store-open";
+
 import {
   FINISHED_STATES,
   type Job,
@@ -72,93 +79,70 @@ CREATE TABLE IF NOT EXISTS stack_status (
   rollout TEXT,
   drift TEXT
 );
+CREATE TABLE IF NOT EXISTS job_counts (
+  kind TEXT NOT NULL,
+  state TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (kind, state)
+) WITHOUT ROWID;
 `;
 
-/** Another live process (a second `platform serve`) has the store open. */
-export class StoreInUseError extends Error {
-  constructor(
-    readonly file: string,
-    readonly pid: number | undefined,
-  ) {
-    super(
-      `the job store ${file} is in use by ${pid ? `process ${pid}` : "another process"} (another \`platform serve\`?): stop it, or give this one its own PLATFORM_DATA_DIR`,
-    );
-    this.name = "StoreInUseError";
-  }
-}
-
 /**
- * Takes the store for this process: one service per store, because a starting service marks the
- * jobs it finds running as interrupted, which is only true when no other process runs them.
- *
- * The lock is an OS file lock, SQLite's exclusive lock on `<file>.owner` (locking_mode EXCLUSIVE
- * keeps it until the connection closes), so the kernel releases it when the process ends, however
- * it ends: no PID to check, and a new process that happens to get a dead one's PID (a container's
- * PID 1) is never refused. (`<file>.lock`, the PID file of earlier versions, is not read.) It needs
- * a file system with working POSIX locks, as SQLite's WAL mode itself does: not NFS.
- *
- * @throws StoreInUseError when another connection, in this process or another, holds it.
+ * job_counts follows the jobs table (so that /metrics reads a dozen rows, not every job). It is
+ * filled from the jobs once, when it is new (a store of an earlier version).
  */
-function acquireLock(file: string): Database.Database {
-  const lockFile = `${file}.owner`;
-  const lock = new Database(lockFile, { timeout: 0 });
-  try {
-    lock.pragma("locking_mode = EXCLUSIVE");
-    lock.exec("BEGIN EXCLUSIVE");
-    lock.exec("CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL)");
-    lock.exec("DELETE FROM holder");
-    lock.prepare("INSERT INTO holder (pid) VALUES (?)").run(process.pid);
-    lock.exec("COMMIT");
-    return lock;
-  } catch (error) {
-    lock.close();
-    const code = (error as { code?: string }).code;
-    if (code === "SQLITE_BUSY") throw new StoreInUseError(file, holderPid(file));
-    if (code === "SQLITE_NOTADB") {
-      throw new Error(`${lockFile} is not the job store's lock (an SQLite file): remove it and start again`);
-    }
-    throw error;
-  }
-}
-
-/** The PID the holder of the store's lock recorded in the store (for the message only). */
-function holderPid(file: string): number | undefined {
-  try {
-    const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 100 });
-    try {
-      const row = db.prepare("SELECT value FROM meta WHERE key = 'holder_pid'").get() as
-        | { value: string }
-        | undefined;
-      return row ? Number(row.value) : undefined;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return undefined;
-  }
-}
+const FILL_COUNTS = `
+DELETE FROM job_counts;
+INSERT INTO job_counts (kind, state, count) SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state;
+INSERT INTO meta (key, value) VALUES ('job_counts', '1') ON CONFLICT (key) DO NOTHING;
+`;
+const COUNT_TRIGGERS = `
+CREATE TRIGGER IF NOT EXISTS job_counts_insert AFTER INSERT ON jobs BEGIN
+  INSERT INTO job_counts (kind, state, count) VALUES (new.kind, new.state, 1)
+    ON CONFLICT (kind, state) DO UPDATE SET count = count + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS job_counts_update AFTER UPDATE OF state ON jobs WHEN old.state <> new.state BEGIN
+  UPDATE job_counts SET count = count - 1 WHERE kind = old.kind AND state = old.state;
+  INSERT INTO job_counts (kind, state, count) VALUES (new.kind, new.state, 1)
+    ON CONFLICT (kind, state) DO UPDATE SET count = count + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS job_counts_delete AFTER DELETE ON jobs BEGIN
+  UPDATE job_counts SET count = count - 1 WHERE kind = old.kind AND state = old.state;
+END;
+`;
 
 /** The store's file under a data directory. */
 export function databaseFile(dataDir: string): string {
   return path.join(dataDir, "platform-jobs.sqlite");
 }
 
+/** Jobs pruned per turn of the event loop (a turn must stay short). */
+const PRUNE_BATCH = 500;
+
 /**
  * Jobs, their events and each stack's last rollout and drift state, in one SQLite file
  * (better-sqlite3, WAL). A job is stored as its JSON document plus the columns queries filter on.
  *
- * Writes are grouped: the first write of a turn of the event loop opens a transaction that
- * commits at the end of that turn (setImmediate) or at `flush()`, so that a job's many events
+ * Writes are grouped (GroupCommit): the first write of a turn of the event loop opens a
+ * transaction that commits at the end of that turn or at `flush()`, so that a job's many events
  * cost one commit instead of one each (a commit is ~50 µs here, an insert inside one ~5 µs).
  * The API answers for a job it accepted or cancelled once that is committed (whenCommitted).
+ * A write never throws: when writes fail, the store is `degraded`, keeps them and retries them
+ * in order; meanwhile reads of job documents and stack statuses see them (not events: a client
+ * gets an event only once it is committed).
  */
 export class JobStore {
   readonly file: string;
   private readonly db: Database.Database;
   private readonly lock?: Database.Database;
-  private batchOpen = false;
+  private readonly commits: GroupCommit;
   private readonly finishedJson = new Map<string, string>();
-  private committed: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** Job documents and stack statuses written since the last commit (what reads see while degraded). */
+  private readonly pendingDocs = new Map<string, string>();
+  private readonly pendingStatus = new Map<
+    string,
+    Partial<Record<"last_job" | "rollout" | "drift", string>>
+  >();
   private readonly statements: {
     insertJob: Database.Statement<[string, number, string, string, string, string]>;
     updateJob: Database.Statement<[string, string, string]>;
@@ -174,32 +158,41 @@ export class JobStore {
     setLastJob: Database.Statement<[string, string]>;
     setRollout: Database.Statement<[string, string]>;
     setDrift: Database.Statement<[string, string]>;
+    deleteJob: Database.Statement<[string]>;
+    deleteEvents: Database.Statement<[string]>;
   };
 
   /**
    * Opens (or creates) the store; `file` may be `:memory:`. `lock` (what the service does) takes
    * the store for this process alone.
+   *
+   * @throws StoreOpenError naming the file and the cause; StoreInUseError.
    */
   constructor(file: string, options: { lock?: boolean } = {}) {
     this.file = file;
     if (file !== ":memory:") {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
+      try {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+      } catch (error) {
+        throw new StoreOpenError(file, describeStoreError(error, file));
+      }
       if (options.lock) this.lock = acquireLock(file);
     }
     try {
-      this.db = new Database(file);
-      this.db.pragma("journal_mode = WAL");
-      // WAL + NORMAL: a commit survives a process crash; only a power loss can take the last ones.
-      this.db.pragma("synchronous = NORMAL");
-      this.db.pragma("busy_timeout = 5000");
-      this.db.exec(SCHEMA);
-      if (this.lock) {
-        this.db
-          .prepare(
+      this.db = openDatabase(file, (db) => {
+        db.pragma("journal_mode = WAL");
+        // WAL + NORMAL: a commit survives a process crash; only a power loss can take the last ones.
+        db.pragma("synchronous = NORMAL");
+        db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+        db.exec(SCHEMA);
+        const counted = db.prepare("SELECT value FROM meta WHERE key = 'job_counts'").get();
+        db.exec(`BEGIN IMMEDIATE; ${counted ? "" : FILL_COUNTS} ${COUNT_TRIGGERS} COMMIT;`);
+        if (this.lock) {
+          db.prepare(
             "INSERT INTO meta (key, value) VALUES ('holder_pid', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-          )
-          .run(String(process.pid));
-      }
+          ).run(String(process.pid));
+        }
+      });
     } catch (error) {
       this.lock?.close();
       throw error;
@@ -216,7 +209,7 @@ export class JobStore {
       ),
       lastSeq: this.db.prepare("SELECT MAX(seq) AS seq FROM events WHERE job_id = ?"),
       countByKindState: this.db.prepare(
-        "SELECT kind, state, COUNT(*) AS count FROM jobs GROUP BY kind, state ORDER BY kind, state",
+        "SELECT kind, state, count FROM job_counts WHERE count > 0 ORDER BY kind, state",
       ),
       stackStatus: this.db.prepare("SELECT stack_name, last_job, rollout, drift FROM stack_status"),
       setLastJob: this.db.prepare(
@@ -228,26 +221,52 @@ export class JobStore {
       setDrift: this.db.prepare(
         "INSERT INTO stack_status (stack_name, drift) VALUES (?, ?) ON CONFLICT (stack_name) DO UPDATE SET drift = excluded.drift",
       ),
+      deleteJob: this.db.prepare("DELETE FROM jobs WHERE id = ?"),
+      deleteEvents: this.db.prepare("DELETE FROM events WHERE job_id = ?"),
+    };
+    // `this.flush()`, looked up at each turn: tests hold commits by replacing it.
+    this.commits = new GroupCommit(this.db, file, () => setImmediate(() => this.flush()));
+    this.commits.onCommitted = () => {
+      this.pendingDocs.clear();
+      this.pendingStatus.clear();
     };
   }
 
+  /** The directory the store's file is in (PLATFORM_DATA_DIR). */
+  get dataDir(): string {
+    return path.dirname(this.file);
+  }
+
+  /** Whether writes are being committed, and if not, why. */
+  get health(): StoreHealth {
+    return this.commits.health;
+  }
+
+  /** Told when writes start failing and when they recover. */
+  set onHealthChange(listener: ((health: StoreHealth) => void) | undefined) {
+    this.commits.onHealthChange = listener;
+  }
+
+  /** @throws StoreUnavailableError while writes fail (what refuses new jobs). */
+  assertWritable(): void {
+    this.commits.assertWritable();
+  }
+
   insertJob(job: Job): void {
-    this.batch();
-    this.statements.insertJob.run(
-      job.id,
-      Date.parse(job.createdAt),
-      job.kind,
-      job.stage,
-      job.state,
-      JSON.stringify(job),
+    const json = JSON.stringify(job);
+    this.pendingDocs.set(job.id, json);
+    const created = Date.parse(job.createdAt);
+    this.commits.write(job.id, () =>
+      this.statements.insertJob.run(job.id, created, job.kind, job.stage, job.state, json),
     );
   }
 
   /** Writes the job's document (`json`, when the caller has serialized it already). */
   updateJob(job: Job, json = JSON.stringify(job)): void {
-    this.batch();
     this.finishedJson.delete(job.id);
-    this.statements.updateJob.run(job.state, json, job.id);
+    this.pendingDocs.set(job.id, json);
+    const { state, id } = job;
+    this.commits.write(id, () => this.statements.updateJob.run(state, json, id));
   }
 
   /**
@@ -256,6 +275,8 @@ export class JobStore {
    * SQLite is ~25 µs, most of a job read's cost under load).
    */
   getJobJson(id: string): string | undefined {
+    const unsaved = this.pendingDocs.get(id);
+    if (unsaved !== undefined) return unsaved;
     const cached = this.finishedJson.get(id);
     if (cached !== undefined) {
       // Re-insert: a Map iterates in insertion order, so the first key is the least recently used.
@@ -275,8 +296,8 @@ export class JobStore {
   }
 
   getJob(id: string): Job | undefined {
-    const row = this.statements.getJob.get(id);
-    return row ? (JSON.parse(row.doc) as Job) : undefined;
+    const doc = this.pendingDocs.get(id) ?? this.statements.getJob.get(id)?.doc;
+    return doc === undefined ? undefined : (JSON.parse(doc) as Job);
   }
 
   /** Newest first. */
@@ -292,7 +313,7 @@ export class JobStore {
     }
     const sql = `SELECT id, doc, state FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created DESC, rowid DESC LIMIT ?`;
     const rows = this.db.prepare<(string | number)[], JobRow>(sql).all(...values, query.limit ?? 50);
-    return rows.map((row) => JSON.parse(row.doc) as Job);
+    return rows.map((row) => JSON.parse(this.pendingDocs.get(row.id) ?? row.doc) as Job);
   }
 
   /** Jobs in these states, oldest first. */
@@ -306,11 +327,12 @@ export class JobStore {
   }
 
   appendEvent(event: JobEvent): void {
-    this.batch();
-    this.statements.insertEvent.run(event.jobId, event.seq, event.type, JSON.stringify(event.data), event.at);
+    const data = JSON.stringify(event.data);
+    const { jobId, seq, type, at } = event;
+    this.commits.write(jobId, () => this.statements.insertEvent.run(jobId, seq, type, data, at));
   }
 
-  /** The job's events with `seq` above `afterSeq`, in order. */
+  /** The job's committed events with `seq` above `afterSeq`, in order. */
   eventsAfter(jobId: string, afterSeq = 0): JobEvent[] {
     return this.statements.eventsAfter.all(jobId, afterSeq).map((row) => ({
       jobId: row.job_id,
@@ -326,39 +348,46 @@ export class JobStore {
     return this.statements.lastSeq.get(jobId)?.seq ?? 0;
   }
 
+  /** Jobs in the store by kind and state (kept by triggers: no scan of the jobs). */
   countByKindAndState(): { kind: JobKind; state: JobState; count: number }[] {
     return this.statements.countByKindState.all();
   }
 
   /** Records the job as the last one to run on the stack (set when it starts and when it ends). */
   setLastJob(stackName: string, job: Job): void {
-    this.batch();
-    const ref = {
+    const ref = JSON.stringify({
       id: job.id,
       kind: job.kind,
       state: job.state,
       createdAt: job.createdAt,
       finishedAt: job.finishedAt,
-    };
-    this.statements.setLastJob.run(stackName, JSON.stringify(ref));
+    });
+    this.setStatus(stackName, "last_job", ref, job.id, () => this.statements.setLastJob.run(stackName, ref));
   }
 
   setRollout(stackName: string, jobId: string, region: JobRegion, at: string): void {
-    this.batch();
-    this.statements.setRollout.run(stackName, JSON.stringify({ jobId, state: region.state, at }));
+    const ref = JSON.stringify({ jobId, state: region.state, at });
+    this.setStatus(stackName, "rollout", ref, jobId, () => this.statements.setRollout.run(stackName, ref));
   }
 
   setDrift(stackName: string, jobId: string, region: JobRegion, at: string): void {
-    this.batch();
-    this.statements.setDrift.run(
-      stackName,
-      JSON.stringify({ jobId, state: region.state, driftedCount: region.driftedCount, at }),
-    );
+    const ref = JSON.stringify({ jobId, state: region.state, driftedCount: region.driftedCount, at });
+    this.setStatus(stackName, "drift", ref, jobId, () => this.statements.setDrift.run(stackName, ref));
   }
 
   stackStatuses(): Map<string, StackStatusRow> {
+    const rows = new Map(this.statements.stackStatus.all().map((row) => [row.stack_name, row]));
+    for (const [stackName, unsaved] of this.pendingStatus) {
+      const row = rows.get(stackName) ?? {
+        stack_name: stackName,
+        last_job: null,
+        rollout: null,
+        drift: null,
+      };
+      rows.set(stackName, { ...row, ...unsaved });
+    }
     const statuses = new Map<string, StackStatusRow>();
-    for (const row of this.statements.stackStatus.all()) {
+    for (const row of rows.values()) {
       statuses.set(row.stack_name, {
         stackName: row.stack_name,
         lastJob: row.last_job ? JSON.parse(row.last_job) : undefined,
@@ -369,49 +398,111 @@ export class JobStore {
     return statuses;
   }
 
-  /** Runs `body` atomically (a savepoint inside the open batch): all its writes, or none. */
+  /**
+   * Runs `body`, whose writes commit together with the rest of the turn's (group commit: every
+   * write of a turn is committed, or none is and all are retried).
+   */
   transaction<T>(body: () => T): T {
-    this.batch();
-    return this.db.transaction(body)();
+    this.commits.open();
+    return body();
   }
 
-  /** Commits the writes so far (they are on disk when it returns). */
+  /**
+   * Takes back the writes of a job whose first commit failed (the job is refused, never ran).
+   * Only while degraded: then none of them is applied to the database.
+   */
+  discardJob(jobId: string): void {
+    if (!this.commits.discard(jobId)) return;
+    this.pendingDocs.delete(jobId);
+    for (const [stackName, unsaved] of this.pendingStatus) {
+      for (const key of ["last_job", "rollout", "drift"] as const) {
+        if (unsaved[key]?.includes(`"${jobId}"`)) delete unsaved[key];
+      }
+      if (Object.keys(unsaved).length === 0) this.pendingStatus.delete(stackName);
+    }
+  }
+
+  /**
+   * Prunes finished jobs and their events beyond the retention policy, oldest first, never one a
+   * stack shows as its last job, rollout or drift check; at most PRUNE_BATCH per call (the deletes
+   * join the turn's commit). Returns how many it pruned; none while degraded.
+   */
+  prune(policy: RetentionPolicy, now = Date.now()): number {
+    if (this.commits.degraded || (policy.maxAgeMs === undefined && policy.maxCount === undefined)) return 0;
+    const finished = [...FINISHED_STATES].map((state) => `'${state}'`).join(", ");
+    const beyond: string[] = [];
+    const values: number[] = [];
+    if (policy.maxAgeMs !== undefined) {
+      beyond.push("created < ?");
+      values.push(now - policy.maxAgeMs);
+    }
+    if (policy.maxCount !== undefined) {
+      beyond.push(
+        `id IN (SELECT id FROM jobs WHERE state IN (${finished}) ORDER BY created DESC, rowid DESC LIMIT -1 OFFSET ?)`,
+      );
+      values.push(policy.maxCount);
+    }
+    const rows = this.db
+      .prepare<number[], { id: string }>(
+        `SELECT id FROM jobs WHERE state IN (${finished}) AND (${beyond.join(" OR ")})
+         AND id NOT IN (
+           SELECT json_extract(last_job, '$.id') FROM stack_status WHERE last_job IS NOT NULL
+           UNION SELECT json_extract(rollout, '$.jobId') FROM stack_status WHERE rollout IS NOT NULL
+           UNION SELECT json_extract(drift, '$.jobId') FROM stack_status WHERE drift IS NOT NULL)
+         ORDER BY created, rowid LIMIT ${PRUNE_BATCH}`,
+      )
+      .all(...values);
+    for (const { id } of rows) {
+      this.finishedJson.delete(id);
+      this.commits.write(undefined, () => {
+        this.statements.deleteEvents.run(id);
+        this.statements.deleteJob.run(id);
+      });
+    }
+    return rows.length;
+  }
+
+  /** Commits the writes so far (they are on disk when it returns, unless the store is degraded). */
   flush(): void {
-    if (this.batchOpen && this.db.open && this.db.inTransaction) this.db.exec("COMMIT");
-    this.batchOpen = false;
-    const committed = this.committed;
-    this.committed = undefined;
-    committed?.resolve();
+    this.commits.flush();
   }
 
   /**
    * Resolves once the writes made so far are committed: at the end of this turn, together with
-   * every other write of the turn (group commit), so that answering many requests costs few commits.
+   * every other write of the turn (group commit), so that answering many requests costs few
+   * commits. While the store is degraded, once it has recovered.
    */
   whenCommitted(): Promise<void> {
-    if (!this.batchOpen) return Promise.resolve();
-    if (!this.committed) {
-      let resolve: () => void = () => {};
-      const promise = new Promise<void>((done) => {
-        resolve = done;
-      });
-      this.committed = { promise, resolve };
-    }
-    return this.committed.promise;
+    return this.commits.whenCommitted();
   }
 
-  close(): void {
-    if (!this.db.open) return;
-    this.flush();
+  /**
+   * Resolves once the writes made so far are committed; rejects with StoreUnavailableError when
+   * that attempt fails, or at once while degraded: what a new job waits for before it is accepted.
+   */
+  commitOrFail(): Promise<void> {
+    return this.commits.commitOrFail();
+  }
+
+  /** Commits what is pending (one last attempt when degraded) and closes; returns the writes lost. */
+  close(): number {
+    if (!this.db.open) return 0;
+    const lost = this.commits.close();
     this.db.close();
     this.lock?.close();
+    return lost;
   }
 
-  /** Opens the batch (a transaction committed at the end of this turn of the event loop). */
-  private batch(): void {
-    if (this.batchOpen) return;
-    this.db.exec("BEGIN");
-    this.batchOpen = true;
-    setImmediate(() => this.flush());
+  private setStatus(
+    stackName: string,
+    key: "last_job" | "rollout" | "drift",
+    ref: string,
+    jobId: string,
+    apply: () => void,
+  ): void {
+    const unsaved = this.pendingStatus.get(stackName) ?? {};
+    unsaved[key] = ref;
+    this.pendingStatus.set(stackName, unsaved);
+    this.commits.write(jobId, apply);
   }
 }
