@@ -134,7 +134,9 @@ export class LocalCloud {
       };
       const existing = this.pools.get(fn.name);
       if (!existing) {
-        this.pools.set(fn.name, new FunctionPool(fn, poolOptions));
+        const pool = new FunctionPool(fn, poolOptions);
+        pool.provision();
+        this.pools.set(fn.name, pool);
         changes.push(`function ${fn.name} created`);
       } else if (JSON.stringify(existing.definition) !== JSON.stringify(fn)) {
         existing.replace(fn, poolOptions);

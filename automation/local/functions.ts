@@ -126,6 +126,7 @@ export class FunctionPool {
       if (environment.busy) environment.retired = true;
       else this.discard(environment);
     }
+    this.provision();
   }
 
   async close(): Promise<void> {
@@ -157,9 +158,20 @@ export class FunctionPool {
     this.waiting.shift()?.();
   }
 
-  private start(): Environment {
+  /**
+   * Starts the function's provisioned environments (its plan's provisioned concurrency on the
+   * alias the API invokes): initialized ahead, as Lambda does, so their requests are not cold.
+   */
+  provision(): void {
+    const wanted = Math.min(this.fn.provisionedConcurrency ?? 0, this.options.maxWorkers ?? 4);
+    while (this.environments.filter((e) => !e.retired).length < wanted) this.start(true);
+  }
+
+  private start(provisioned = false): Environment {
     const fn = this.fn;
     const worker = new Worker(WORKER_SCRIPT, {
+      // Not the host's loader flags (tsx): an execution environment runs plain JavaScript bundles.
+      execArgv: [],
       env: lambdaEnvironment(fn, this.options),
       workerData: {
         dir: this.options.codeDir,
@@ -170,6 +182,7 @@ export class FunctionPool {
         region: this.options.region,
         accountId: this.options.accountId,
         sourceMaps: /--enable-source-maps/.test(fn.environment.NODE_OPTIONS ?? ""),
+        provisioned,
       },
       // Lambda gives a function its configured memory; a worker's heap is capped the same way.
       resourceLimits: { maxOldGenerationSizeMb: Math.max(64, fn.memoryMb) },

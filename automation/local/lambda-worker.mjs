@@ -30,6 +30,8 @@ process.stderr.write = capture;
 const [moduleName, exportName] = splitHandler(config.handler);
 let handlerFunction;
 let initDurationMs;
+/** Set when the first request still owes its init (a provisioned environment has none). */
+let initOwed = !config.provisioned;
 
 function splitHandler(handler) {
   const dot = handler.lastIndexOf(".");
@@ -81,6 +83,10 @@ function errorPayload(error) {
   return { errorType: "Error", errorMessage: format("%s", error), trace: [] };
 }
 
+// Lambda initializes an environment (imports the handler module) as it creates it, before the first
+// request arrives; the first request reports that init as its cold start.
+const loading = load().catch((error) => error);
+
 parentPort.on("message", async (message) => {
   lines = [];
   const { id, event, requestId } = message;
@@ -89,9 +95,11 @@ parentPort.on("message", async (message) => {
   let cold = false;
   let reply;
   try {
-    if (!handlerFunction) {
+    const failed = await loading;
+    if (failed instanceof Error) throw failed;
+    if (initOwed) {
       cold = true;
-      await load();
+      initOwed = false;
     }
     process.env._X_AMZN_TRACE_ID = `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomUUID().replaceAll("-", "").slice(0, 24)}`;
     const result = await handlerFunction(event, context(requestId, deadline));

@@ -31,6 +31,8 @@ export interface LocalFunction {
   timeoutSeconds: number;
   architecture: string;
   runtime: string;
+  /** Provisioned concurrency on the qualifier callers invoke (environments initialized ahead). */
+  provisionedConcurrency?: number;
 }
 
 /** How API Gateway authorizes a method: `NONE`, `AWS_IAM`, or an API key on top of either. */
@@ -79,7 +81,15 @@ export function localModel(plan: PlanResult): LocalModel {
     region: plan.region,
     accountId: plan.accountId,
     tables: ofType(plan, "aws:dynamodb/table:Table").map(table),
-    functions: ofType(plan, "aws:lambda/function:Function").map(lambdaFunction),
+    functions: ofType(plan, "aws:lambda/function:Function").map((fn) => {
+      const local = lambdaFunction(fn);
+      const provisioned = ofType(
+        plan,
+        "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig",
+      ).find((config) => config.inputs.functionName === local.name);
+      const count = num(provisioned?.inputs.provisionedConcurrentExecutions);
+      return count ? { ...local, provisionedConcurrency: count } : local;
+    }),
     apis: ofType(plan, "aws:apigateway/restApi:RestApi").map((api) => restApi(plan, api)),
   };
 }

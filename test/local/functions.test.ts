@@ -68,6 +68,31 @@ describe("local Lambda execution environments", function () {
     assert.deepEqual(JSON.parse(rb.payload ?? ""), { greeting: "hola", host: null, name: "b" });
   });
 
+  it("initializes provisioned environments ahead, so their first requests are not cold", async () => {
+    const dir = code("export const handler = async () => 'warm';");
+    const fnPool = pool(fn("provisioned", { provisionedConcurrency: 2 }), options(dir, 4));
+    fnPool.provision();
+    assert.equal(fnPool.stats().environments, 2);
+    const results = await Promise.all([fnPool.invoke({}), fnPool.invoke({})]);
+    assert.deepEqual(
+      results.map((r) => r.cold),
+      [false, false],
+    );
+    const third = await Promise.all([fnPool.invoke({}), fnPool.invoke({}), fnPool.invoke({})]);
+    assert.equal(
+      third.filter((r) => r.cold).length,
+      1,
+      "a third concurrent request starts an on-demand, cold environment",
+    );
+  });
+
+  it("reports the first request of an on-demand environment as cold, with its init time", async () => {
+    const dir = code("await new Promise((r) => setTimeout(r, 50)); export const handler = async () => 'ok';");
+    const result = await pool(fn("on-demand"), options(dir)).invoke({});
+    assert.equal(result.cold, true);
+    assert.ok((result.initDurationMs ?? 0) >= 45, `init ${result.initDurationMs} ms`);
+  });
+
   it("runs one request at a time per environment, starting a new one (cold) for concurrent requests", async () => {
     const dir = code(`
       let active = 0, most = 0;
