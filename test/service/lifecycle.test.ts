@@ -170,6 +170,33 @@ describe("service lifecycle", function () {
     }
   });
 
+  it("on SIGTERM sends live event streams the job's final events before closing them", async () => {
+    const dir = dataDir();
+    const child = await slowServiceProcess(dir);
+    const job = await post(child.url, "/rollouts", { stage: "dev" });
+    let sawUp: () => void = () => {};
+    const upStarted = new Promise<void>((resolve) => {
+      sawUp = resolve;
+    });
+    const reading = readEvents(`${child.url}/jobs/${job.id}/events`, TOKEN, {
+      until: (message) => {
+        if (message.event === "region" && (message.data as { gate?: string }).gate === "up") sawUp();
+        return false;
+      },
+    });
+    await upStarted;
+    child.child.kill("SIGTERM");
+    const read = await reading;
+    assert.equal(await child.exited, 0);
+    const last = read.messages.at(-1)!;
+    assert.equal(last.event, "job");
+    assert.equal((last.data as Job).state, "cancelled");
+    assert.deepEqual(
+      read.messages.map((message) => message.id),
+      read.messages.map((_, index) => index + 1),
+    );
+  });
+
   it("refuses a second service on the same data directory, naming the process that has it", async () => {
     const dir = dataDir();
     const first = await startTestService({ engine: new InMemoryEngine(), dataDir: dir });
@@ -261,6 +288,37 @@ describe("platform serve", function () {
     const { code, stderr } = await runCommand(register, ["serve"]);
     assert.equal(code, 2);
     assert.match(stderr, /PORT must be an integer from 0 to 65535 \(got "http"\)/);
+  });
+
+  it("rejects a PLATFORM_JOB_RETENTION or PLATFORM_QUEUE_LIMIT that is not one, naming the variable", async () => {
+    const register = serveCommand({
+      engine: new InMemoryEngine(),
+      env: { PORT: "0", PLATFORM_JOB_RETENTION: "forever", PLATFORM_QUEUE_LIMIT: "none" },
+    });
+    const { code, stderr } = await runCommand(register, ["serve"]);
+    assert.equal(code, 2);
+    assert.match(
+      stderr,
+      /PLATFORM_JOB_RETENTION must be "off" or a comma-separated list .*\(got "forever"\)/,
+    );
+    assert.match(stderr, /PLATFORM_QUEUE_LIMIT must be an integer from 1 to 999999 \(got "none"\)/);
+  });
+
+  it("fails to start naming the store's file and the cause when it cannot be opened", async () => {
+    const dir = tempDir();
+    try {
+      fs.writeFileSync(path.join(dir, "file"), "");
+      const dataDir = path.join(dir, "file", "data");
+      const register = serveCommand({
+        engine: new InMemoryEngine(),
+        env: { PORT: "0", PLATFORM_DATA_DIR: dataDir },
+      });
+      const { code, stderr } = await runCommand(register, ["serve"]);
+      assert.equal(code, 1);
+      assert.ok(stderr.startsWith(`error: cannot open ${databaseFile(dataDir)}: a parent of `), stderr);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("rejects a DRIFT_SCHEDULE that is not a cron expression, naming the variable", async () => {
