@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { registerCost } from "./commands/cost";
+import { registerDiff } from "./commands/diff";
 import { registerDrift } from "./commands/drift";
 import { CliExit, type CliIo, EXIT, type RegisterCommand } from "./commands/io";
 import { registerDev, registerEvent, registerInvoke } from "./commands/local";
@@ -22,6 +23,7 @@ const COMMANDS: RegisterCommand[] = [
   registerDev,
   registerInvoke,
   registerEvent,
+  registerDiff,
 ];
 
 /** Builds the `platform` command line. */
