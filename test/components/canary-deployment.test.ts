@@ -1,4 +1,6 @@
 import * as assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { bundleHandler } from "../../components/bundle";
 import {
   CanaryDeployment,
   type CanaryDeploymentArgs,
@@ -102,6 +104,18 @@ describe("CanaryDeployment", () => {
         [["lambda:GetAlias"], [`${target.outputs.arn}:live`]],
       ],
     );
+  });
+
+  it("ships the hook as the handler bundler builds it, with its lazy chunks, as index.handler", async () => {
+    const { get } = await record(() => build("cd-hook-code", {}, true));
+    const hook = get("aws:lambda/function:Function", "cd-hook-code-deploy-health-pre-hook-function").inputs;
+    const bundle = bundleHandler("functions/hooks/pre-traffic.ts");
+    const archive = (hook.code as { $archive: Record<string, { sha256: string }> }).$archive;
+    assert.equal(hook.handler, `${bundle.fileName.replace(/\.mjs$/, "")}.handler`);
+    assert.deepEqual(Object.keys(archive).sort(), Object.keys(bundle.files).sort());
+    for (const [name, text] of Object.entries(bundle.files)) {
+      assert.equal(archive[name].sha256, createHash("sha256").update(text).digest("hex"), name);
+    }
   });
 
   it("shifts traffic to the published version in the stack's region, with the hook", async () => {

@@ -98,17 +98,20 @@ describe("ServerlessFunction", () => {
     assert.equal(fn.timeout, 10);
   });
 
-  it("puts the module and its source map in the archive", async () => {
+  it("puts every module of the bundle and its source map in the archive, byte for byte", async () => {
     const { get } = await record(() => new ServerlessFunction("fn-archive", args()));
     const code = get(T.fn, "fn-archive-function").inputs.code as {
       $archive: Record<string, { sha256: string }>;
     };
     const bundle = bundleHandler(ENTRY);
-    assert.deepEqual(Object.keys(code.$archive).sort(), ["index.mjs", "index.mjs.map"]);
-    assert.equal(code.$archive["index.mjs"].sha256, createHash("sha256").update(bundle.code).digest("hex"));
+    assert.deepEqual(Object.keys(code.$archive).sort(), Object.keys(bundle.files).sort());
+    assert.ok("index.mjs" in code.$archive && "index.mjs.map" in code.$archive);
+    for (const [name, text] of Object.entries(bundle.files)) {
+      assert.equal(code.$archive[name].sha256, createHash("sha256").update(text).digest("hex"), name);
+    }
   });
 
-  it("passes environment variables through, with source maps enabled", async () => {
+  it("passes environment variables through and leaves source maps off the cold start", async () => {
     const { get } = await record(
       () => new ServerlessFunction("fn-env", args({ environment: { TABLE_NAME: "users" } })),
     );
@@ -116,6 +119,17 @@ describe("ServerlessFunction", () => {
       get(T.fn, "fn-env-function").inputs.environment as { variables: Record<string, string> }
     ).variables;
     assert.equal(variables.TABLE_NAME, "users");
+    assert.equal(variables.NODE_OPTIONS, undefined, "--enable-source-maps parses every map at cold start");
+  });
+
+  it("enables source maps when the environment asks for them", async () => {
+    const { get } = await record(
+      () =>
+        new ServerlessFunction("fn-maps", args({ environment: { NODE_OPTIONS: "--enable-source-maps" } })),
+    );
+    const variables = (
+      get(T.fn, "fn-maps-function").inputs.environment as { variables: Record<string, string> }
+    ).variables;
     assert.equal(variables.NODE_OPTIONS, "--enable-source-maps");
   });
 
