@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Option } from "commander";
 import { PACK_ENFORCEMENT_LEVEL, PACK_NAME, policies } from "../../policy/pack";
+import { projectDirOf } from "../diff/projects";
 import { PlanError, PROJECT_DIR, planStack } from "../plan/plan";
 import type { PlanResult } from "../plan/types";
 import { PolicyConfigError } from "../policy/config";
@@ -32,7 +33,7 @@ function stackFile(plan: PlanResult, projectDir: string): string {
 
 /** `platform policy <stack> [--format text|json|sarif] [--policy-pack-config <file>]`. */
 export function policyCommand(
-  deps: PolicyCommandDeps = { planStack: (stack) => planStack(stack) },
+  deps: PolicyCommandDeps = { planStack: (stack) => planStack(stack, { projectDir: projectDirOf(stack) }) },
 ): RegisterCommand {
   return (program, io) => {
     program

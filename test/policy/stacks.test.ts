@@ -1,4 +1,5 @@
 import * as assert from "node:assert/strict";
+import { projectDirOf } from "../../automation/diff/projects";
 import { planStack } from "../../automation/plan/plan";
 import type { PlanResult } from "../../automation/plan/types";
 import {
@@ -7,6 +8,8 @@ import {
   resolvePolicyConfig,
   type Violation,
 } from "../../automation/policy/evaluate";
+import { DEPLOY_STAR_ACTIONS } from "../../components/delivery-pipeline-permissions";
+import { DEFAULT_STAR_RESOURCE_ACTIONS } from "../../policy/iam";
 import { type PackServer, startPackServer } from "./analyzer-server";
 import { changed, happyStack } from "./factories";
 import { planOf, UNKNOWN } from "./util";
@@ -21,7 +24,7 @@ const plans: Record<string, Promise<PlanResult>> = {};
 /** Each stack is planned once for all the tests of this file. */
 function planOnce(stack: string, programPath?: string): Promise<PlanResult> {
   const key = `${stack} ${programPath ?? ""}`;
-  plans[key] ??= planStack(stack, { programPath });
+  plans[key] ??= planStack(stack, { programPath, projectDir: projectDirOf(stack) });
   return plans[key];
 }
 const BAD_PROGRAM = "test/fixtures/bad-program/index.ts";
@@ -52,6 +55,31 @@ describe("the policy pack on the real stacks", () => {
 
   it("reports no advisory in prod", () => {
     assert.deepEqual(pairs(prod, "advisory"), []);
+  });
+});
+
+describe("the policy pack on the pipeline stack", () => {
+  let pipeline: PolicyReport;
+  before(async function () {
+    this.timeout(180_000);
+    pipeline = await evaluatePlan(await planOnce("pipeline"));
+  });
+
+  it("finds no mandatory violation in the pipeline stack", () => {
+    assert.deepEqual(pairs(pipeline, "mandatory"), []);
+  });
+
+  it("reports only the deploy role's documented breadth: service-wide actions in its policy and its boundary", () => {
+    assert.deepEqual(pairs(pipeline, "advisory"), [
+      "iam-no-wildcard-actions delivery-deploy-boundary",
+      "iam-no-wildcard-actions delivery-deploy-policy",
+    ]);
+  });
+
+  it("allows on Resource * exactly the pack's defaults and the deploy role's no-ARN actions (policy/config.pipeline.json)", () => {
+    const allowed = resolvePolicyConfig("pipeline").resolved.get("iam-no-wildcard-resources")?.properties
+      .allowedActions as string[];
+    assert.deepEqual([...allowed].sort(), [...DEFAULT_STAR_RESOURCE_ACTIONS, ...DEPLOY_STAR_ACTIONS].sort());
   });
 });
 
@@ -109,6 +137,7 @@ describe("the offline evaluator against @pulumi/policy's analyzer server", () =>
   for (const [label, stack, programPath] of [
     ["dev", "dev", undefined],
     ["prod", "prod", undefined],
+    ["the pipeline", "pipeline", undefined],
     ["the bad program", "prod", BAD_PROGRAM],
   ] as const) {
     it(`reports what the server reports for ${label}`, async () => {

@@ -1,0 +1,266 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/** An IAM policy statement as the pipeline's documents hold it. */
+export interface Statement {
+  Sid: string;
+  Effect: "Allow" | "Deny";
+  Action: string[];
+  Resource: pulumi.Input<string> | pulumi.Input<string>[];
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+/** Where the deploy role may act: the application's resources, found by their name prefix. */
+export interface DeployScope {
+  partition: pulumi.Input<string>;
+  accountId: pulumi.Input<string>;
+  /** Every physical name of the application starts with `<app>-` (components/naming.ts). */
+  app: string;
+}
+
+/**
+ * Actions the deploy role needs on `Resource: "*"`: they act on no resource ARN (or create the
+ * resource whose ARN is not known yet). policy/config.pipeline.json names exactly these for
+ * `iam-no-wildcard-resources`.
+ */
+export const DEPLOY_STAR_ACTIONS = [
+  "sts:GetCallerIdentity",
+  "kms:CreateKey",
+  "kms:ListAliases",
+  "logs:PutQueryDefinition",
+  "logs:DescribeQueryDefinitions",
+  "logs:DeleteQueryDefinition",
+  "cloudwatch:GetMetricData",
+];
+
+/**
+ * The deploy role's statements: what `platform rollout <stage>` (the Pulumi engine running the
+ * program, the traffic shift, the health gates) does to the application's resources.
+ *
+ * This is the one deliberate exception to least privilege: a deployment creates, changes and
+ * deletes every kind of resource the program declares, so the role gets whole services (`lambda:*`,
+ * `dynamodb:*`, ...), but only on resources whose names start with the application's prefix, IAM
+ * only on the application's roles and policies, and KMS key administration on keys (whose ARNs
+ * carry no name). The permissions boundary (deployBoundaryStatements) caps it further.
+ */
+export function deployStatements(scope: DeployScope): Statement[] {
+  const { partition: p, accountId: a, app } = scope;
+  const arn = (service: string, region: string, resource: string) =>
+    `arn:${p}:${service}:${region}:${a}:${resource}`;
+  return [
+    {
+      Sid: "ApplicationServices",
+      Effect: "Allow",
+      Action: [
+        "lambda:*",
+        "dynamodb:*",
+        "sqs:*",
+        "sns:*",
+        "codedeploy:*",
+        "cloudwatch:*",
+        "logs:*",
+        "budgets:*",
+      ],
+      Resource: [
+        arn("lambda", "*", `function:${app}-*`),
+        arn("lambda", "*", "event-source-mapping:*"),
+        arn("dynamodb", "*", `table/${app}-*`),
+        arn("sqs", "*", `${app}-*`),
+        arn("sns", "*", `${app}-*`),
+        arn("codedeploy", "*", `application:${app}-*`),
+        arn("codedeploy", "*", `deploymentgroup:${app}-*`),
+        arn("codedeploy", "*", "deploymentconfig:*"),
+        arn("cloudwatch", "*", `alarm:${app}-*`),
+        arn("cloudwatch", "", `dashboard/${app}-*`),
+        arn("logs", "*", `log-group:/aws/lambda/${app}-*`),
+        arn("logs", "*", `log-group:/aws/apigateway/${app}-*`),
+        arn("logs", "*", "log-group:API-Gateway-Execution-Logs_*"),
+        arn("budgets", "", `budget/${app}-*`),
+      ],
+    },
+    {
+      Sid: "ApiGateway",
+      Effect: "Allow",
+      Action: [
+        "apigateway:GET",
+        "apigateway:POST",
+        "apigateway:PUT",
+        "apigateway:PATCH",
+        "apigateway:DELETE",
+      ],
+      Resource: [
+        `arn:${p}:apigateway:*::/restapis`,
+        `arn:${p}:apigateway:*::/restapis/*`,
+        `arn:${p}:apigateway:*::/account`,
+        `arn:${p}:apigateway:*::/apikeys`,
+        `arn:${p}:apigateway:*::/apikeys/*`,
+        `arn:${p}:apigateway:*::/usageplans`,
+        `arn:${p}:apigateway:*::/usageplans/*`,
+        `arn:${p}:apigateway:*::/tags/*`,
+      ],
+    },
+    {
+      Sid: "ApplicationRoles",
+      Effect: "Allow",
+      Action: [
+        "iam:CreateRole",
+        "iam:DeleteRole",
+        "iam:GetRole",
+        "iam:UpdateRole",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:TagRole",
+        "iam:UntagRole",
+        "iam:ListRoleTags",
+        "iam:PutRolePolicy",
+        "iam:GetRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:ListRolePolicies",
+        "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:ListInstanceProfilesForRole",
+        "iam:PassRole",
+        "iam:CreatePolicy",
+        "iam:DeletePolicy",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "iam:ListPolicyVersions",
+        "iam:CreatePolicyVersion",
+        "iam:DeletePolicyVersion",
+      ],
+      Resource: [`arn:${p}:iam::${a}:role/${app}-*`, `arn:${p}:iam::${a}:policy/${app}-*`],
+    },
+    {
+      Sid: "KeyAdministration",
+      Effect: "Allow",
+      Action: [
+        "kms:DescribeKey",
+        "kms:GetKeyPolicy",
+        "kms:PutKeyPolicy",
+        "kms:GetKeyRotationStatus",
+        "kms:EnableKeyRotation",
+        "kms:ListResourceTags",
+        "kms:TagResource",
+        "kms:UntagResource",
+        "kms:UpdateKeyDescription",
+        "kms:ScheduleKeyDeletion",
+        "kms:CreateAlias",
+        "kms:DeleteAlias",
+        "kms:UpdateAlias",
+      ],
+      Resource: [arn("kms", "*", "key/*"), arn("kms", "*", `alias/${app}-*`)],
+    },
+    {
+      // Lambda Insights layers are published by AWS accounts, and DescribeLogGroups lists them all.
+      Sid: "ReadLayersAndLogGroups",
+      Effect: "Allow",
+      Action: ["lambda:GetLayerVersion", "logs:DescribeLogGroups"],
+      Resource: [`arn:${p}:lambda:*:*:layer:*`, arn("logs", "*", "log-group:*")],
+    },
+    { Sid: "NoResourceArn", Effect: "Allow", Action: DEPLOY_STAR_ACTIONS, Resource: "*" },
+  ];
+}
+
+/** What the boundary always denies: the pipeline's own roles and key, and the boundary itself. */
+export interface BoundaryScope extends DeployScope {
+  /** ARNs of the pipeline's own roles and artifact key (their names share the application's prefix). */
+  pipelineArns: pulumi.Input<string>[];
+  /** The boundary policy's own ARN (a role could otherwise rewrite its ceiling). */
+  boundaryArn: pulumi.Input<string>;
+}
+
+/**
+ * The deploy role's permissions boundary: the same ceiling as its statements (a grant added to the
+ * role later, by a transform or by hand, cannot reach beyond the application's resources) and
+ * explicit denials of what would let a deployment escape it: changing the pipeline's roles, its
+ * artifact key or this boundary, removing or replacing a role's boundary, and passing roles to services the
+ * application does not use.
+ */
+export function deployBoundaryStatements(scope: BoundaryScope): Statement[] {
+  return [
+    ...deployStatements(scope),
+    {
+      Sid: "DenyPipelineResourcesAndBoundary",
+      Effect: "Deny",
+      Action: ["iam:*", "kms:*"],
+      Resource: [...scope.pipelineArns, scope.boundaryArn],
+    },
+    {
+      Sid: "DenyBoundaryChanges",
+      Effect: "Deny",
+      Action: ["iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary"],
+      Resource: "*",
+    },
+    {
+      Sid: "DenyPassRoleToOtherServices",
+      Effect: "Deny",
+      Action: ["iam:PassRole"],
+      Resource: "*",
+      Condition: {
+        StringNotEquals: {
+          "iam:PassedToService": [
+            "lambda.amazonaws.com",
+            "apigateway.amazonaws.com",
+            "codedeploy.amazonaws.com",
+          ],
+        },
+      },
+    },
+  ];
+}
+
+/** What the deploy builds read besides the application: their secrets and the Pulumi state bucket. */
+export interface DeployAccessArgs {
+  deploySecrets?: Record<string, pulumi.Input<string>>;
+  stateBucketArn?: pulumi.Input<string>;
+}
+
+/** Secrets and the state bucket the deploy builds read. */
+export function deployAccess(args: DeployAccessArgs): Statement[] {
+  const secrets = Object.values(args.deploySecrets ?? {});
+  return [
+    ...(secrets.length > 0
+      ? [
+          {
+            Sid: "DeploySecrets",
+            Effect: "Allow" as const,
+            Action: ["secretsmanager:GetSecretValue"],
+            Resource: secrets,
+          },
+        ]
+      : []),
+    ...(args.stateBucketArn
+      ? [
+          {
+            Sid: "StateBucket",
+            Effect: "Allow" as const,
+            Action: ["s3:ListBucket", "s3:GetBucketLocation"],
+            Resource: args.stateBucketArn,
+          },
+          {
+            Sid: "StateObjects",
+            Effect: "Allow" as const,
+            Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            Resource: pulumi.interpolate`${args.stateBucketArn}/*`,
+          },
+        ]
+      : []),
+  ];
+}
+
+export const document = (statements: Statement[]) =>
+  pulumi.jsonStringify({ Version: "2012-10-17", Statement: statements });
+
+/** A service may assume the role only for this account (confused deputy). */
+export function trustPolicy(service: string, accountId: pulumi.Input<string>) {
+  return pulumi.jsonStringify({
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Effect: "Allow",
+        Principal: { Service: service },
+        Action: "sts:AssumeRole",
+        Condition: { StringEquals: { "aws:SourceAccount": accountId } },
+      },
+    ],
+  });
+}
