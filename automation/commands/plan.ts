@@ -18,7 +18,10 @@ export const registerPlan: RegisterCommand = (program, io) => {
     )
     .action(async (stack: string, options: { json?: boolean; config: Record<string, string> }) => {
       try {
-        const plan = await planStack(stack, { configOverrides: options.config, projectDir: projectDirOf(stack) });
+        const plan = await planStack(stack, {
+          configOverrides: options.config,
+          projectDir: projectDirOf(stack),
+        });
         for (const warning of plan.warnings ?? []) io.stderr(`warning: ${warning}\n`);
         io.stdout(`${options.json ? JSON.stringify(planToJson(plan), null, 2) : renderPlanText(plan)}\n`);
       } catch (error) {
