@@ -15,8 +15,8 @@ import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 
 const PROJECT_DIR = path.resolve(__dirname, "../..");
-/** What the program needs at run time besides node_modules: the program, its components, handlers. */
-const PROGRAM_FILES = ["index.ts", "components", "functions", "automation/plan/mocks.ts", "package.json"];
+/** What the program needs besides node_modules: the program, its components, handlers, and the mock runtime the test loads it under. */
+const PROGRAM_FILES = ["index.ts", "components", "functions", "automation/plan", "package.json"];
 
 /** A copy of the project with only its production dependencies installed. */
 function productionInstall(): string {
