@@ -24,11 +24,15 @@ export interface ServeEnvironment {
   retention: RetentionPolicy;
   /** PLATFORM_QUEUE_LIMIT. */
   queueLimit: number;
+  /** PLATFORM_ALLOWED_HOSTS, plus HOST when it is a name. */
+  allowedHosts: string[];
+  /** PLATFORM_MAX_CONNECTIONS. */
+  maxConnections?: number;
 }
 
 /**
- * Reads HOST, PORT, PLATFORM_API_TOKEN, DRIFT_SCHEDULE, PLATFORM_DATA_DIR, PLATFORM_JOB_RETENTION
- * and PLATFORM_QUEUE_LIMIT; a bad value names its key.
+ * Reads HOST, PORT, PLATFORM_API_TOKEN, DRIFT_SCHEDULE, PLATFORM_DATA_DIR, PLATFORM_JOB_RETENTION,
+ * PLATFORM_QUEUE_LIMIT, PLATFORM_ALLOWED_HOSTS and PLATFORM_MAX_CONNECTIONS; a bad value names its key.
  */
 export function readServeEnvironment(env: NodeJS.ProcessEnv, projectDir: string): ServeEnvironment {
   const problems: string[] = [];
@@ -55,10 +59,29 @@ export function readServeEnvironment(env: NodeJS.ProcessEnv, projectDir: string)
       `PLATFORM_QUEUE_LIMIT must be an integer from 1 to 999999 (got ${JSON.stringify(env.PLATFORM_QUEUE_LIMIT)})`,
     );
   }
+  const allowedHosts = (env.PLATFORM_ALLOWED_HOSTS ?? "").split(/[\s,]+/).filter(Boolean);
+  const badHost = allowedHosts.find((name) => !/^(\*|[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])$/.test(name));
+  if (badHost !== undefined) {
+    problems.push(
+      `PLATFORM_ALLOWED_HOSTS must be host names without ports, separated by commas, or * (got ${JSON.stringify(badHost)})`,
+    );
+  }
+  const connectionsText = env.PLATFORM_MAX_CONNECTIONS?.trim();
+  const maxConnections = connectionsText ? Number(connectionsText) : undefined;
+  if (connectionsText && !(/^\d{1,7}$/.test(connectionsText) && maxConnections! >= 16)) {
+    problems.push(
+      `PLATFORM_MAX_CONNECTIONS must be an integer from 16 to 9999999 (got ${JSON.stringify(env.PLATFORM_MAX_CONNECTIONS)})`,
+    );
+  }
   if (problems.length > 0)
     throw new CliExit(EXIT.usage, problems.map((problem) => `error: ${problem}`).join("\n"));
+  const host = env.HOST?.trim() || "127.0.0.1";
+  // Listening on a name (not an address, not every address) makes that name one to answer to.
+  if (!["0.0.0.0", "::"].includes(host)) allowedHosts.push(host);
   return {
-    host: env.HOST?.trim() || "127.0.0.1",
+    allowedHosts,
+    maxConnections,
+    host,
     port,
     token,
     driftSchedule: env.DRIFT_SCHEDULE?.trim() || undefined,
@@ -102,7 +125,7 @@ export function serveCommand(deps: ServeCommandDeps = {}): RegisterCommand {
     program
       .command("serve")
       .description(
-        "Run the HTTP service and dashboard: previews, rollouts and drift checks as jobs (HOST, PORT, PLATFORM_API_TOKEN, DRIFT_SCHEDULE, PLATFORM_DATA_DIR, PLATFORM_JOB_RETENTION, PLATFORM_QUEUE_LIMIT)",
+        "Run the HTTP service and dashboard: previews, rollouts and drift checks as jobs (HOST, PORT, PLATFORM_API_TOKEN, DRIFT_SCHEDULE, PLATFORM_DATA_DIR, PLATFORM_JOB_RETENTION, PLATFORM_QUEUE_LIMIT, PLATFORM_ALLOWED_HOSTS, PLATFORM_MAX_CONNECTIONS)",
       )
       .action(async () => {
         const projectDir = deps.projectDir ?? PROJECT_DIR;
@@ -121,6 +144,8 @@ export function serveCommand(deps: ServeCommandDeps = {}): RegisterCommand {
             driftSchedule: { override: env.driftSchedule },
             retention: env.retention,
             queueLimit: env.queueLimit,
+            allowedHosts: env.allowedHosts,
+            httpLimits: env.maxConnections ? { maxConnections: env.maxConnections } : undefined,
             onScheduleSkip: (stage, reason) =>
               io.stderr(`scheduled drift check of ${stage} skipped: ${reason}\n`),
             onStoreHealth: (health) =>

@@ -6,6 +6,7 @@ import { PROJECT_DIR } from "../plan/plan";
 import type { HealthGate } from "../rollout/health";
 import type { StageInfo } from "../rollout/targets";
 import { generateToken } from "./http/auth";
+import type { ConnectionLimits } from "./http/guard";
 import { buildServer } from "./http/server";
 import { JobManager } from "./jobs/manager";
 import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from "./jobs/retention";
@@ -42,6 +43,10 @@ export interface ServiceOptions {
   queueLimit?: number;
   /** Told when the job store's writes start failing, when they recover, and of writes lost at close. */
   onStoreHealth?: (health: StoreHealth) => void;
+  /** Host names answered besides localhost and the listening address (PLATFORM_ALLOWED_HOSTS). @default [] */
+  allowedHosts?: string[];
+  /** Connection and event stream limits (PLATFORM_MAX_CONNECTIONS). @default DEFAULT_LIMITS of http/guard */
+  httpLimits?: Partial<ConnectionLimits>;
 }
 
 /** The HTTP service: job store, job manager, metrics, schedules and the Fastify app. */
@@ -85,7 +90,15 @@ export function createService(options: ServiceOptions = {}): Service {
   }
   const tokenGenerated = options.token === undefined;
   const token = options.token ?? generateToken();
-  const app = buildServer({ manager, store, metrics, token, logger: options.logger });
+  const app = buildServer({
+    manager,
+    store,
+    metrics,
+    token,
+    logger: options.logger,
+    allowedHosts: options.allowedHosts,
+    limits: options.httpLimits,
+  });
   let scheduled: { schedules: DriftSchedule[]; stop: () => void } = { schedules: [], stop: () => {} };
   if (options.driftSchedule !== false) {
     try {

@@ -427,4 +427,20 @@ describe("service dashboard", () => {
     );
     assert.deepEqual(pageErrors, []);
   });
+
+  for (const hash of ["#jobs/%E0%A4%A", "#jobs/%", `#jobs/${"x".repeat(300)}`]) {
+    it(`shows "not found" for a malformed job link (${hash.slice(0, 20)}) without a script error`, async () => {
+      const page = await connected(shared!);
+
+      await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
+
+      await page.locator("#job-view").waitFor();
+      await eventually(
+        "the job view's message",
+        async () => (await texts(page, "#job-stream"))[0] ?? "",
+        (text) => /no job|not found|path segment/i.test(text),
+      );
+      assert.deepEqual(pageErrors, []);
+    });
+  }
 });

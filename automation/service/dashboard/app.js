@@ -116,7 +116,14 @@ function routeFromLocation() {
   const match = /^#jobs\/(.+)$/.exec(location.hash);
   if (!state.connected) return;
   if (match) {
-    const id = decodeURIComponent(match[1]);
+    let id;
+    try {
+      id = decodeURIComponent(match[1]);
+    } catch {
+      // A malformed link (`#jobs/%E0%A4%A`) names no job: ask for it as written, which the
+      // service answers with "not found", instead of failing on the decoding.
+      id = match[1];
+    }
     if (state.view?.id !== id) openJob(id);
   } else if (state.view) {
     closeJob();

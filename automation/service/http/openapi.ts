@@ -259,7 +259,7 @@ export const OPENAPI_DOCUMENT = {
     title: "Serverless platform service",
     version: "1.0.0",
     description:
-      "Runs previews, rollouts and drift checks of the platform's stages as jobs. Every endpoint but /healthz needs `Authorization: Bearer <token>`.",
+      "Runs previews, rollouts and drift checks of the platform's stages as jobs. Every endpoint but /healthz needs `Authorization: Bearer <token>`. Every error is JSON `{ message }` naming what is wrong; API answers carry `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`. A request whose Host is not localhost, a loopback address, the address it was sent to or a name of PLATFORM_ALLOWED_HOSTS gets 403 (DNS rebinding).",
   },
   components: {
     schemas,
@@ -324,12 +324,25 @@ export const OPENAPI_DOCUMENT = {
         responses: {
           "200": {
             description:
-              "text/event-stream: `id` is the event's sequence number, `event` its type (job, region, wave, engine), `data` JSON. The stream ends after the job finishes.",
+              "text/event-stream: `id` is the event's sequence number, `event` its type (job, region, wave, engine), `data` JSON. The stream ends after the job finishes. A client that stops reading is disconnected once 256 KiB wait for it: it reconnects with `Last-Event-ID` and misses nothing.",
             content: { "text/event-stream": { schema: { type: "string" } } },
           },
           "204": { description: "The job has finished and there is nothing after Last-Event-ID." },
           "401": unauthorized,
           "404": errorResponse("No such job."),
+        },
+      },
+      head: {
+        summary: "The event stream's status and headers, at once (no stream is opened or counted)",
+        parameters: [
+          jobIdParam,
+          { name: "Last-Event-ID", in: "header", schema: { type: "string", pattern: "^[0-9]{0,15}$" } },
+        ],
+        responses: {
+          "200": { description: "GET would open a stream." },
+          "204": { description: "The job has finished and there is nothing after Last-Event-ID." },
+          "401": { description: "Missing or wrong bearer token." },
+          "404": { description: "No such job." },
         },
       },
     },

@@ -1,31 +1,23 @@
 import * as fs from "node:fs";
-import type { ServerResponse } from "node:http";
 import * as path from "node:path";
 import { AjvCompiler, type ValidatorFactory } from "@fastify/ajv-compiler";
-import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
-import {
-  JobFinishedError,
-  type JobManager,
-  JobNotFoundError,
-  JobRequestError,
-  jobSummary,
-  QueueFullError,
-  ServiceStoppingError,
-  StackBusyError,
-} from "../jobs/manager";
-import { type JobStore, StoreUnavailableError } from "../jobs/store";
-import {
-  FINISHED_STATES,
-  type JobEvent,
-  type JobKind,
-  type JobOptions,
-  type JobRequest,
-  type JobState,
-} from "../jobs/types";
+import Fastify, { type FastifyInstance } from "fastify";
+import { type JobManager, JobNotFoundError, jobSummary } from "../jobs/manager";
+import type { JobStore } from "../jobs/store";
+import type { JobKind, JobOptions, JobRequest, JobState } from "../jobs/types";
 import type { ServiceMetrics } from "../metrics";
 import { listStages } from "../stacks";
 import { bearerChecker } from "./auth";
+import { API_HEADERS, clientErrorHandler, type ErrorLog, errorHandler, stderrLog } from "./errors";
+import {
+  type ConnectionLimits,
+  capConnections,
+  DEFAULT_LIMITS,
+  hostAllowed,
+  httpServerOptions,
+} from "./guard";
 import { componentSchemas, OPENAPI_DOCUMENT, routeSchema } from "./openapi";
+import { type EventStream, registerEventRoutes } from "./sse";
 
 export interface ServerOptions {
   manager: JobManager;
@@ -35,6 +27,16 @@ export interface ServerOptions {
   token: string;
   /** Fastify's request log. @default false */
   logger?: boolean;
+  /**
+   * Host names the service answers to besides `localhost`, loopback addresses and the address a
+   * request was sent to (PLATFORM_ALLOWED_HOSTS); `*` allows any. Others get 403 (DNS rebinding).
+   * @default []
+   */
+  allowedHosts?: string[];
+  /** Connection and event stream limits. @default DEFAULT_LIMITS */
+  limits?: Partial<ConnectionLimits>;
+  /** Where 5xx answers are logged, one JSON line each. @default standard error */
+  errorLog?: ErrorLog;
 }
 
 /** The dashboard's files (automation/service/dashboard), read once and served from memory. */
@@ -60,8 +62,8 @@ function dashboardFiles(): Map<string, { body: Buffer; type: string }> {
 const DASHBOARD_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/** Seconds between SSE comments that keep idle proxies from closing the stream. */
-const SSE_HEARTBEAT_MS = 15_000;
+/** Bodies are small JSON documents. */
+const BODY_LIMIT = 64 * 1024;
 
 interface SubmitBody {
   stage: string;
@@ -80,34 +82,48 @@ declare module "fastify" {
   }
 }
 
-/** The first validation error as a sentence that names the field (and the allowed values). */
-function validationMessage(error: FastifyError): string {
-  const first = error.validation?.[0];
-  if (!first) return error.message;
-  const where = `${error.validationContext ?? "request"}${first.instancePath.replaceAll("/", ".")}`;
-  const params = first.params as Record<string, unknown>;
-  if (first.keyword === "additionalProperties") {
-    return `${where} has an unknown property "${String(params.additionalProperty)}"`;
-  }
-  if (first.keyword === "enum" && Array.isArray(params.allowedValues)) {
-    return `${where} must be one of ${params.allowedValues.join(", ")}`;
-  }
-  return `${where} ${first.message ?? "is invalid"}`;
-}
+/** A compiled validator as Fastify calls it (Ajv's: a boolean, the errors on the function). */
+type Validate = ((data: unknown, context?: unknown) => unknown) & { errors?: unknown; schemaEnv?: unknown };
 
-/** Writes one event as an SSE message. */
-function writeEvent(raw: ServerResponse, event: JobEvent): void {
-  raw.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`);
-}
-
-function isTerminal(event: JobEvent): boolean {
-  return event.type === "job" && FINISHED_STATES.has((event.data as { state: JobState }).state);
+/**
+ * The validator of a text part (query string, headers, path), but its numbers must be written as
+ * decimal digits: Ajv's coercion would take `0x10`, `1e1`, ` 10` or `5.0` as numbers.
+ */
+function decimalNumbers(validate: Validate, schema: unknown): Validate {
+  const properties = (schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {};
+  const keys = Object.keys(properties).filter((key) =>
+    ["integer", "number"].includes(String(properties[key].type)),
+  );
+  if (keys.length === 0) return validate;
+  const checked: Validate = (data, context) => {
+    const values = (data ?? {}) as Record<string, unknown>;
+    for (const key of keys) {
+      const texts = Array.isArray(values[key]) ? (values[key] as unknown[]) : [values[key]];
+      if (texts.some((text) => typeof text === "string" && !/^-?[0-9]+$/.test(text))) {
+        checked.errors = [
+          {
+            keyword: "type",
+            instancePath: `/${key}`,
+            schemaPath: "",
+            params: {},
+            message: "must be a decimal integer",
+          },
+        ];
+        return false;
+      }
+    }
+    const valid = validate(data, context);
+    checked.errors = validate.errors;
+    return valid;
+  };
+  checked.schemaEnv = validate.schemaEnv;
+  return checked;
 }
 
 /**
  * Fastify's validator, but bodies are taken as they are: query strings, paths and headers are text
- * and need `limit=5` coerced to a number, while a JSON body that says `"queue": "true"` or
- * `"stage": ["dev"]` is wrong and gets a 400 rather than a guess.
+ * and need `limit=5` coerced to a number (from decimal digits only), while a JSON body that says
+ * `"queue": "true"` or `"stage": ["dev"]` is wrong and gets a 400 rather than a guess.
  */
 function strictBodies(): ValidatorFactory {
   const pool = AjvCompiler();
@@ -115,7 +131,10 @@ function strictBodies(): ValidatorFactory {
     const coercing = pool(externalSchemas, options);
     const strictOptions = { ...options, customOptions: { ...options?.customOptions, coerceTypes: false } };
     const strict = pool(externalSchemas, strictOptions as typeof options);
-    return (route) => (route.httpPart === "body" ? strict(route) : coercing(route));
+    return (route) =>
+      route.httpPart === "body"
+        ? strict(route)
+        : (decimalNumbers(coercing(route) as Validate, route.schema) as ReturnType<typeof coercing>);
   };
 }
 
@@ -125,26 +144,63 @@ function strictBodies(): ValidatorFactory {
  */
 export function buildServer(options: ServerOptions): FastifyInstance {
   const { manager, store, metrics, token } = options;
+  const limits: ConnectionLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const handleError = errorHandler(BODY_LIMIT, options.errorLog ?? stderrLog);
   const app = Fastify({
     logger: options.logger ?? false,
-    // Bodies are small JSON documents.
-    bodyLimit: 64 * 1024,
+    bodyLimit: BODY_LIMIT,
     // Closing ends the event streams (preClose) and then every connection: a keep-alive connection
     // that Node.js does not count as idle (seen after a client dropped an event stream) would
     // otherwise hold the shutdown until the client's own idle timeout (4 s for fetch, longer for
     // a Prometheus scraper). The job manager has finished its jobs before the server closes.
     forceCloseConnections: true,
+    keepAliveTimeout: limits.idleMs,
+    // The whole request (headers and a body of at most 64 KiB) must arrive in this time.
+    requestTimeout: Math.max(30_000, limits.headersTimeoutMs),
+    http: httpServerOptions(limits),
+    // A JSON `__proto__` or `constructor` key is kept as data (JSON.parse makes it an own
+    // property, never a prototype) so that validation names it as an unknown property; every
+    // body schema forbids unknown properties, so it never reaches a handler.
+    onProtoPoisoning: "ignore",
+    onConstructorPoisoning: "ignore",
+    frameworkErrors: (error, request, reply) => {
+      handleError(error, request, reply);
+    },
+    clientErrorHandler,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
     schemaController: { compilersFactory: { buildValidator: strictBodies() } },
   });
+  // Bodies are JSON: a text/plain body is refused (415) rather than parsed into a string.
+  app.removeContentTypeParser("text/plain");
   for (const schema of componentSchemas()) app.addSchema(schema);
-  const streams = new Set<ServerResponse>();
+  capConnections(app.server, limits);
+  const streams = new Set<EventStream>();
   metrics.openStreams = () => streams.size;
   const authorized = bearerChecker(token);
+  const allowedHost = hostAllowed(options.allowedHosts ?? []);
 
   // A callback hook, not an async one: it runs on every request, and a promise per request costs.
   app.addHook("onRequest", (request, reply, done) => {
-    if (request.routeOptions.config.public || authorized(request.headers.authorization)) {
+    const host = request.headers.host;
+    // HTTP/1.0 clients may send no Host; a browser always does (and rebinding needs a name).
+    if (
+      host === undefined ? request.raw.httpVersion !== "1.0" : !allowedHost(host, request.socket.localAddress)
+    ) {
+      reply.code(host === undefined ? 400 : 403).send({
+        message:
+          host === undefined
+            ? "Host header is required"
+            : `Host "${host}" is not one this service answers to (localhost, a loopback address, the address it listens on, or PLATFORM_ALLOWED_HOSTS)`,
+      });
+      return;
+    }
+    if (request.routeOptions.config.public) {
+      done();
+      return;
+    }
+    if (authorized(request.headers.authorization)) {
+      // A client with the token may hold its connection (an event stream) as long as it needs.
+      request.socket.setTimeout(0);
       done();
       return;
     }
@@ -154,31 +210,14 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       .send({ message: "missing or wrong bearer token (Authorization: Bearer <token>)" });
   });
 
-  app.setErrorHandler((error: FastifyError, _request, reply) => {
-    if (error.validation) return reply.code(400).send({ message: validationMessage(error) });
-    if (error instanceof JobRequestError) return reply.code(400).send({ message: error.message });
-    if (error instanceof JobNotFoundError) return reply.code(404).send({ message: error.message });
-    if (error instanceof StackBusyError) {
-      const { message, jobId, jobState, stackName } = error;
-      return reply.code(409).send({ message, jobId, jobState, stackName });
-    }
-    if (error instanceof JobFinishedError) {
-      return reply.code(409).send({ message: error.message, jobId: error.job.id });
-    }
-    if (error instanceof ServiceStoppingError) return reply.code(503).send({ message: error.message });
-    if (error instanceof StoreUnavailableError) {
-      return reply
-        .code(503)
-        .header("Retry-After", String(error.retryAfterSeconds))
-        .send({ message: error.message });
-    }
-    if (error instanceof QueueFullError) return reply.code(429).send({ message: error.message });
-    const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
-    if (status >= 500) app.log.error(error);
-    return reply
-      .code(status)
-      .send({ message: status >= 500 ? `internal error: ${error.message}` : error.message });
+  app.addHook("onSend", (_request, reply, payload, done) => {
+    // The dashboard's files set their own caching; everything else is the API's.
+    if (!reply.hasHeader("cache-control")) reply.header("Cache-Control", API_HEADERS["Cache-Control"]);
+    reply.header("X-Content-Type-Options", API_HEADERS["X-Content-Type-Options"]);
+    done(null, payload);
   });
+
+  app.setErrorHandler(handleError);
 
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ message: `no route ${request.method} ${request.url.split("?")[0]}` });
@@ -259,71 +298,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     },
   );
 
-  app.get<{ Params: { id: string }; Headers: { "last-event-id"?: string } }>(
-    "/jobs/:id/events",
-    { schema: routeSchema("/jobs/{id}/events", "get") },
-    async (request, reply) => {
-      const { id } = request.params;
-      const lastId = Number(request.headers["last-event-id"] || 0);
-      // Only committed events go out, replayed or live: an id a client has seen is never given to
-      // another event after a crash (the job's next event after a restart is its interruption).
-      await store.whenCommitted();
-      const job = manager.get(id);
-      if (!job) throw new JobNotFoundError(id);
-      // Replay and subscription happen in the same tick: no event can fall between them.
-      const replay = manager.eventsAfter(id, lastId);
-      const finished = FINISHED_STATES.has(job.state);
-      if (finished && replay.length === 0) return reply.code(204).send();
-
-      reply.hijack();
-      const raw = reply.raw;
-      raw.writeHead(200, {
-        "Content-Type": "text/event-stream; charset=utf-8",
-        "Cache-Control": "no-cache, no-transform",
-        Connection: "keep-alive",
-        "X-Accel-Buffering": "no",
-      });
-      raw.write("retry: 2000\n\n");
-      for (const event of replay) writeEvent(raw, event);
-      // The client may have gone while the handler waited for the commit: its `close` has fired.
-      if (finished || replay.some(isTerminal) || raw.destroyed) {
-        raw.end();
-        return reply;
-      }
-      streams.add(raw);
-      const heartbeat = setInterval(() => raw.write(": keep-alive\n\n"), SSE_HEARTBEAT_MS);
-      heartbeat.unref();
-      const stop = () => {
-        clearInterval(heartbeat);
-        unsubscribe();
-        streams.delete(raw);
-      };
-      // A turn's events are written once the store has committed them (at the end of the turn).
-      let pending: JobEvent[] = [];
-      const deliver = () => {
-        const events = pending;
-        pending = [];
-        if (raw.writableEnded || raw.destroyed) {
-          stop();
-          return;
-        }
-        for (const event of events) {
-          writeEvent(raw, event);
-          if (isTerminal(event)) {
-            stop();
-            raw.end();
-            return;
-          }
-        }
-      };
-      const unsubscribe = manager.subscribe(id, (event) => {
-        if (pending.length === 0) void store.whenCommitted().then(deliver);
-        pending.push(event);
-      });
-      raw.on("close", stop);
-      return reply;
-    },
-  );
+  registerEventRoutes(app, { manager, store, streams, bufferBytes: limits.streamBufferBytes });
 
   app.get("/metrics", async (_request, reply) =>
     reply.header("Content-Type", metrics.registry.contentType).send(await metrics.registry.metrics()),
@@ -331,7 +306,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   // Live event streams would keep `close()` waiting: end them when the server closes.
   app.addHook("preClose", async () => {
-    for (const raw of streams) raw.end();
+    for (const stream of streams) stream.end();
     streams.clear();
   });
 
