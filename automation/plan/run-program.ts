@@ -1,16 +1,79 @@
 /**
- * Child-process entry of the offline plan: runs the Pulumi program under the recording mock
- * runtime with a stack's config, as the engine would, and writes what was registered as JSON.
- * The mock runtime is process-global, so each plan gets a process of its own.
+ * The plan host: a child process (forked by the Planner, automation/plan/planner.ts) that keeps
+ * Pulumi's SDKs loaded and runs the Pulumi program once per request, under the recording mock
+ * runtime with the stack's config, as the engine would, and answers with what was registered.
+ *
+ * The mock runtime is process-global, so plans run one at a time here, and each starts clean:
+ * `setMocks` resets the runtime's store (stack resource, monitor, options), `setAllConfig` replaces
+ * the whole config, and every module of the program (anything loaded by a plan outside
+ * node_modules) is dropped from the require cache after the plan, so the next plan loads the
+ * program afresh (a changed source is picked up; no module state leaks between stacks). Packages
+ * stay loaded: that is what makes the second plan fast. A plan that fails ends the host, since the
+ * program may have left work pending; the Planner starts another.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { installMockRuntime, settled } from "./mocks";
-import type { PlanRequest, PlanResult } from "./types";
+import type { HostReply, HostRequest, PlanPhases, PlanResult } from "./types";
 
-async function main(): Promise<void> {
-  const request = JSON.parse(process.env.PLATFORM_PLAN_REQUEST ?? "null") as PlanRequest | null;
-  if (!request) throw new Error("PLATFORM_PLAN_REQUEST is not set: run this through planStack()");
+// Pulumi records a stack trace for every promise and resource it creates; with the source maps tsx
+// turns on, each costs a source map lookup per frame (a third of a warm plan, profiled). A plan
+// records no source positions, and errors are reported by message.
+process.setSourceMapsEnabled(false);
+Error.stackTraceLimit = 0;
+
+/** How long this host took to load (the SDKs, the mock runtime), reported with its first plan. */
+let hostStarted = Math.round(performance.now());
+
+/** What this host loaded itself: never unloaded. */
+const hostModules = new Set(Object.keys(require.cache));
+
+let current: { id: number; stderr: string[] } | undefined;
+
+// The program's warnings (`pulumi.log.warn` writes `warning: ...` to stderr) belong to the plan
+// that runs, so stderr is collected per plan and sent with its answer.
+const writeStderr = process.stderr.write.bind(process.stderr);
+process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+  if (current) {
+    current.stderr.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+    const callback = rest.find((arg) => typeof arg === "function") as (() => void) | undefined;
+    callback?.();
+    return true;
+  }
+  return (writeStderr as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean)(chunk, ...rest);
+}) as typeof process.stderr.write;
+
+function reply(message: HostReply): Promise<void> {
+  return new Promise((resolve) => process.send?.(message, () => resolve()) ?? resolve());
+}
+
+/** Makes this process's environment the one the request carries (the caller's, without secrets). */
+function useEnvironment(env: Record<string, string>): void {
+  for (const name of Object.keys(process.env)) if (!(name in env)) delete process.env[name];
+  Object.assign(process.env, env);
+}
+
+/**
+ * Bundles every handler that planned before and whose sources changed, together (one esbuild
+ * service, concurrently), before the program asks for them one by one. Uses the program's own
+ * bundler when it has one (`components/bundle.ts`): a project without it bundles nothing ahead.
+ */
+async function prepareHandlerBundles(): Promise<void> {
+  const bundler = path.join(process.cwd(), "components", "bundle.ts");
+  if (!fs.existsSync(bundler)) return;
+  const { prepareBundles, knownBundles } = require(bundler) as typeof import("../../components/bundle");
+  if (typeof prepareBundles !== "function" || typeof knownBundles !== "function") return;
+  await prepareBundles(knownBundles(process.cwd()));
+}
+
+async function plan(request: HostRequest["request"], phases: PlanPhases): Promise<PlanResult> {
+  let mark = performance.now();
+  const lap = (phase: keyof PlanPhases) => {
+    const now = performance.now();
+    phases[phase] = Math.round((now - mark) * 10) / 10;
+    mark = now;
+  };
   const { stackConfig } = request;
   pulumi.runtime.setAllConfig(stackConfig.config, stackConfig.secretKeys);
   const runtime = await installMockRuntime({
@@ -20,13 +83,23 @@ async function main(): Promise<void> {
     preview: false,
     assetDir: request.assetDir,
   });
+  lap("runtimeMs");
+  await prepareHandlerBundles();
+  lap("bundlesMs");
 
-  const exports = await pulumi.runtime.runInPulumiStack(async () => require(request.programPath));
+  let loaded = 0;
+  const exports = await pulumi.runtime.runInPulumiStack(async () => {
+    const started = performance.now();
+    const program = require(request.programPath);
+    loaded = performance.now() - started;
+    return program;
+  });
   await settled();
   const outputs = (await resolve(exports ?? {})) as Record<string, unknown>;
   await settled();
-
-  const result: PlanResult = {
+  lap("programMs");
+  phases.programLoadMs = Math.round(loaded * 10) / 10;
+  return {
     project: stackConfig.project,
     stack: stackConfig.stack,
     stage: stackConfig.stage,
@@ -35,7 +108,24 @@ async function main(): Promise<void> {
     resources: runtime.resources,
     outputs,
   };
-  fs.writeFileSync(request.resultPath, JSON.stringify(result));
+}
+
+/** Forgets every module the last plan loaded outside node_modules: the program and its components. */
+function unloadProgram(): void {
+  const unloaded = new Set<NodeModule>();
+  for (const file of Object.keys(require.cache)) {
+    if (hostModules.has(file) || file.split(path.sep).includes("node_modules")) continue;
+    const unloading = require.cache[file];
+    if (unloading) unloaded.add(unloading);
+    delete require.cache[file];
+  }
+  // A module that stays (this host, a package) keeps the modules it required as `children`: without
+  // this, every plan's program would stay in memory, and each plan would collect more garbage.
+  for (const kept of Object.values(require.cache)) {
+    if (kept?.children.some((child) => unloaded.has(child))) {
+      kept.children = kept.children.filter((child) => !unloaded.has(child));
+    }
+  }
 }
 
 /** Resolves every Output in a value (all are known: the plan runs as an update, not a preview). */
@@ -56,15 +146,48 @@ async function resolve(value: unknown): Promise<unknown> {
 }
 
 let failed = false;
+/** Answers the running plan with its error and ends the host: the program may have left work pending. */
 function fail(error: unknown): void {
   if (failed) return;
   failed = true;
   const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`${message}\n`);
-  process.exitCode = 1;
-  setImmediate(() => process.exit(1));
+  const running = current;
+  current = undefined;
+  const done = () => setImmediate(() => process.exit(1));
+  if (running) void reply({ id: running.id, error: message, stderr: running.stderr.join("") }).then(done);
+  else {
+    writeStderr(`${message}\n`);
+    done();
+  }
 }
 
+let queue = Promise.resolve();
+process.on("message", (message: HostRequest) => {
+  queue = queue.then(async () => {
+    if (failed) return;
+    current = { id: message.id, stderr: [] };
+    try {
+      useEnvironment(message.env);
+      const phases: PlanPhases = {
+        hostStartMs: hostStarted,
+        runtimeMs: 0,
+        bundlesMs: 0,
+        programLoadMs: 0,
+        programMs: 0,
+      };
+      hostStarted = 0;
+      const result = await plan(message.request, phases);
+      unloadProgram();
+      const running = current;
+      current = undefined;
+      if (running && !failed)
+        await reply({ id: running.id, result, stderr: running.stderr.join(""), phases });
+    } catch (error) {
+      fail(error);
+    }
+  });
+});
+// The Planner's process is gone (or closed this host): nothing more to plan.
+process.on("disconnect", () => process.exit(0));
 process.on("unhandledRejection", fail);
 process.on("uncaughtException", fail);
-main().catch(fail);

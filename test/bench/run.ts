@@ -15,6 +15,7 @@ const BENCHMARKS: { name: string; load: () => Promise<BenchModule> }[] = [
   { name: "rollout", load: () => import("./rollout.bench") },
   { name: "service", load: () => import("./service.bench") },
   { name: "local", load: () => import("./local.bench") },
+  { name: "plan", load: () => import("./plan.bench") },
 ];
 
 async function main(): Promise<void> {

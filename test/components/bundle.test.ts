@@ -3,7 +3,16 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { FunctionPool } from "../../automation/local/functions";
-import { type Bundle, buildBundle, ENTRY_FILE, esbuildTarget } from "../../components/bundle";
+import {
+  type Bundle,
+  buildBundle,
+  bundleHandler,
+  ENTRY_FILE,
+  esbuildTarget,
+  forgetCheckedBundles,
+  knownBundles,
+  prepareBundles,
+} from "../../components/bundle";
 
 const modules = (bundle: Bundle) => Object.keys(bundle.files).filter((name) => name.endsWith(".mjs"));
 
@@ -125,5 +134,93 @@ describe("bundleHandler", () => {
         await pool.close();
       }
     });
+  });
+});
+
+describe("the bundle cache", function () {
+  this.timeout(60_000);
+  let root: string;
+  const options = () => ({ projectRoot: root });
+  const write = (file: string, text: string) => {
+    fs.mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
+    fs.writeFileSync(path.join(root, file), text);
+  };
+  /** A fresh process's view: nothing in memory, only what is on disk. */
+  const forgetMemory = () => {
+    const shared = (globalThis as Record<symbol, { bundles: Map<string, unknown> }>)[
+      Symbol.for("platform.bundle-cache")
+    ];
+    shared.bundles.clear();
+    forgetCheckedBundles();
+  };
+  beforeEach(() => {
+    // A project of its own: its handlers import a shared module, and its cache is its node_modules'.
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "platform-bundle-cache-"));
+    write("node_modules/.package-lock.json", "{}");
+    write("functions/shared.ts", 'export const greeting = (name: string) => "hello " + name;\n');
+    write(
+      "functions/a.ts",
+      'import { greeting } from "./shared";\nexport const handler = async () => greeting("a");\n',
+    );
+    write(
+      "functions/b.ts",
+      'import { greeting } from "./shared";\nexport const handler = async () => greeting("b") + "!";\n',
+    );
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it("returns a cached bundle byte-identical to a fresh build, from another process's cache", () => {
+    bundleHandler("functions/a.ts", options());
+    forgetMemory();
+    const cached = bundleHandler("functions/a.ts", options());
+    assert.deepEqual(cached, buildBundle("functions/a.ts", options()));
+  });
+
+  it("rebuilds a handler when a file it imports changes", () => {
+    const before = bundleHandler("functions/a.ts", options());
+    write("functions/shared.ts", 'export const greeting = (name: string) => "hi " + name;\n');
+    forgetMemory();
+    const after = bundleHandler("functions/a.ts", options());
+    assert.notEqual(after.code, before.code);
+    assert.match(after.code, /hi /);
+    assert.deepEqual(after, buildBundle("functions/a.ts", options()));
+  });
+
+  it("builds the handlers that changed together, each byte-identical to its single-handler build", async () => {
+    assert.deepEqual(await prepareBundles([{ entry: "functions/a.ts", ...options() }]), ["functions/a.ts"]);
+    const known = knownBundles(root);
+    assert.deepEqual(
+      known.map((request) => request.entry),
+      ["functions/a.ts"],
+    );
+    const built = await prepareBundles([...known, { entry: "functions/b.ts", ...options() }]);
+    assert.deepEqual(built, ["functions/b.ts"], "an unchanged handler is not rebuilt");
+    forgetMemory();
+    for (const entry of ["functions/a.ts", "functions/b.ts"]) {
+      assert.deepEqual(bundleHandler(entry, options()), buildBundle(entry, options()), entry);
+    }
+  });
+
+  it("keeps each handler's archive free of the others' code: no chunks shared across handlers", async () => {
+    await prepareBundles([
+      { entry: "functions/a.ts", ...options() },
+      { entry: "functions/b.ts", ...options() },
+    ]);
+    const a = bundleHandler("functions/a.ts", options());
+    write("functions/b.ts", 'export const handler = async () => "b changed";\n');
+    await prepareBundles(knownBundles(root));
+    forgetMemory();
+    assert.deepEqual(bundleHandler("functions/a.ts", options()), a, "a changed because b did");
+  });
+
+  it("writes whole files only (temporary file, then rename), so concurrent planners never read a partial one", () => {
+    bundleHandler("functions/a.ts", options());
+    const names = fs.readdirSync(path.join(root, "node_modules", ".cache", "platform", "bundles"));
+    assert.ok(names.some((name) => name.startsWith("bundle-")));
+    assert.ok(names.some((name) => name.startsWith("manifest-")));
+    assert.deepEqual(
+      names.filter((name) => name.endsWith(".partial")),
+      [],
+    );
   });
 });

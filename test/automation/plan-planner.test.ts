@@ -1,0 +1,126 @@
+import * as assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { PlanError, Planner, PROJECT_DIR } from "../../automation/plan/plan";
+import type { PlanResult } from "../../automation/plan/types";
+import { buildBundle } from "../../components/bundle";
+
+/** A small project of its own (packages linked from this checkout) whose program a test may edit. */
+function scratchProject(program: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-planner-"));
+  fs.symlinkSync(path.join(PROJECT_DIR, "node_modules"), path.join(dir, "node_modules"));
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: scratch\nruntime: nodejs\n");
+  fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), "config:\n  aws:region: eu-west-1\n");
+  fs.writeFileSync(path.join(dir, "index.ts"), program);
+  return dir;
+}
+
+const topicProgram = (name: string) =>
+  `import * as aws from "@pulumi/aws";\nexport const topic = new aws.sns.Topic("${name}").name;\n`;
+
+describe("the planner", function () {
+  this.timeout(120_000);
+
+  describe("one warm host for many stacks", () => {
+    let fresh: PlanResult;
+    let afterProd: PlanResult;
+    let planner: Planner;
+    before(async () => {
+      planner = new Planner({ maxHosts: 1 });
+      const alone = new Planner({ maxHosts: 1 });
+      try {
+        // The same host plans prod and then dev: nothing of prod's program may reach dev's plan.
+        [fresh] = await Promise.all([alone.plan("dev"), planner.plan("prod")]);
+        afterProd = await planner.plan("dev");
+      } finally {
+        alone.close();
+      }
+    });
+    after(() => planner.close());
+
+    it("plans a stack after another exactly as a fresh host does", () => {
+      assert.deepEqual(afterProd, fresh);
+    });
+
+    it("reuses its host instead of starting one per plan", () => {
+      assert.equal(planner.hostCount, 1);
+    });
+
+    it("plans every function's archive byte for byte as a fresh single-handler build (cached bundles)", () => {
+      const functions = afterProd.resources.filter((r) => r.type === "aws:lambda/function:Function");
+      assert.ok(functions.length > 0);
+      for (const fn of functions) {
+        const entry = String(fn.inputs.description).split(" ")[0];
+        const fresh = buildBundle(entry);
+        const archive = (fn.inputs.code as { $archive: Record<string, { sha256: string }> }).$archive;
+        assert.deepEqual(Object.keys(archive).sort(), Object.keys(fresh.files).sort(), entry);
+        for (const [file, text] of Object.entries(fresh.files)) {
+          const sha256 = createHash("sha256").update(text).digest("hex");
+          assert.equal(archive[file].sha256, sha256, `${entry} ${file}`);
+        }
+      }
+    });
+  });
+
+  describe("a warm host and a changing program", () => {
+    let dir: string;
+    let planner: Planner;
+    beforeEach(() => {
+      dir = scratchProject(topicProgram("first"));
+      planner = new Planner({ maxHosts: 1 });
+    });
+    afterEach(() => {
+      planner.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("picks up a change to the program between plans", async () => {
+      const before = await planner.plan("dev", { projectDir: dir });
+      fs.writeFileSync(path.join(dir, "index.ts"), topicProgram("second"));
+      const after = await planner.plan("dev", { projectDir: dir });
+      assert.ok(before.resources.some((r) => r.name === "first"));
+      assert.ok(after.resources.some((r) => r.name === "second"));
+      assert.ok(!after.resources.some((r) => r.name === "first"), "the old program's module stayed loaded");
+    });
+
+    it("picks up a change to the stack file between plans", async () => {
+      const before = await planner.plan("dev", { projectDir: dir });
+      fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), "config:\n  aws:region: ap-south-1\n");
+      const after = await planner.plan("dev", { projectDir: dir });
+      assert.equal(before.region, "eu-west-1");
+      assert.equal(after.region, "ap-south-1");
+    });
+
+    it("plans again after a program that failed, on a new host", async () => {
+      fs.writeFileSync(path.join(dir, "index.ts"), 'throw new Error("broken on purpose");\n');
+      await assert.rejects(planner.plan("dev", { projectDir: dir }), (error: unknown) => {
+        assert.ok(error instanceof PlanError);
+        assert.match(error.message, /broken on purpose/);
+        return true;
+      });
+      fs.writeFileSync(path.join(dir, "index.ts"), topicProgram("again"));
+      const plan = await planner.plan("dev", { projectDir: dir });
+      assert.ok(plan.resources.some((r) => r.name === "again"));
+    });
+  });
+
+  it("plans several stacks at once on at most maxHosts hosts, results in the order asked", async () => {
+    const planner = new Planner({ maxHosts: 2 });
+    try {
+      const plans = await planner.planMany(["prod-us-west-2", "dev", "prod-eu-west-1"]);
+      assert.deepEqual(
+        plans.map((plan) => plan.stack),
+        ["prod-us-west-2", "dev", "prod-eu-west-1"],
+      );
+      assert.deepEqual(
+        plans.map((plan) => plan.region),
+        ["us-west-2", "us-east-1", "eu-west-1"],
+      );
+      assert.ok(planner.hostCount <= 2, `${planner.hostCount} hosts`);
+    } finally {
+      planner.close();
+    }
+  });
+});
