@@ -1,8 +1,11 @@
 import { Platform } from "./components/platform";
 import { loadSettings } from "./components/settings";
+import { usersService } from "./functions/users/service";
 
 const settings = loadSettings();
-const platform = new Platform("users", { settings });
+// The platform keeps the name it had when it was the users API, so existing stacks keep their
+// resources; each service's pieces are named after the service.
+const platform = new Platform("users", { settings, services: [usersService] });
 
 export const stage = settings.stage;
 export const region = settings.region;

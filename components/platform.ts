@@ -1,176 +1,143 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { ServiceDeclaration } from "../functions/shared/service-declaration";
 import { ApiGatewayAccountSettings } from "./account-settings";
+import { PROJECT_ROOT } from "./bundle";
 import { CanaryDeployment, type DeployedFunction, type SmokeTest } from "./canary-deployment";
-import { DataTable } from "./data-table";
-import { Monitoring } from "./monitoring";
+import type { DataTable } from "./data-table";
+import { type MonitoredFunction, Monitoring } from "./monitoring";
 import type { NamingContext } from "./naming";
-import { ServerlessApi } from "./serverless-api";
+import { type Route, ServerlessApi } from "./serverless-api";
 import { ServerlessFunction } from "./serverless-function";
+import { buildService } from "./service-builder";
+import { validateServices } from "./service-validation";
 import type { Settings } from "./settings";
 
 export interface PlatformArgs {
   /** The stack's validated settings (`loadSettings()`). */
   settings: Settings;
+  /**
+   * The services the platform builds, each a declaration (functions/<service>/service.ts). All are
+   * validated before anything is created.
+   * @example [usersService, ordersService]
+   */
+  services: readonly ServiceDeclaration[];
+  /** Where handler files are looked up. @default the project root */
+  projectRoot?: string;
 }
-
-/**
- * The users API's routes: handler module, route, the table access it needs, and the harmless smoke
- * request a PreTraffic hook sends to a new version before it takes traffic (its method and route
- * template come from `route`). Exported for the hook/handler contract test, which reads this list.
- */
-export const USER_ROUTES: readonly {
-  name: string;
-  entry: string;
-  route: string;
-  access: "read" | "write";
-  smoke: Omit<SmokeTest, "method" | "resource">;
-}[] = [
-  {
-    name: "list",
-    entry: "functions/users/list.ts",
-    route: "GET /users",
-    access: "read",
-    smoke: { path: "/users?limit=1", expectStatus: 200, expectBody: '"items"' },
-  },
-  {
-    name: "get",
-    entry: "functions/users/get.ts",
-    route: "GET /users/{userId}",
-    access: "read",
-    smoke: { path: "/users/__smoke__", expectStatus: 404 },
-  },
-  {
-    // An invalid body is rejected before any write: the smoke test never creates a user.
-    name: "create",
-    entry: "functions/users/create.ts",
-    route: "POST /users",
-    access: "write",
-    smoke: { path: "/users", body: "{}", expectStatus: 400, expectBody: "name is required" },
-  },
-  {
-    name: "update",
-    entry: "functions/users/update.ts",
-    route: "PUT /users/{userId}",
-    access: "write",
-    // The 400 must be the body's (the path is valid): a path rejected for its parameter would pass too.
-    smoke: { path: "/users/__smoke__", body: "{}", expectStatus: 400, expectBody: "name is required" },
-  },
-  {
-    name: "delete",
-    entry: "functions/users/delete.ts",
-    route: "DELETE /users/{userId}",
-    access: "write",
-    smoke: { path: "/users/__smoke__", expectStatus: 404 },
-  },
-];
 
 /** The public smoke path: canary hooks and rollout health checks call it. */
 export const HEALTH_PATH = "/health";
 
 /**
- * One region of the platform: the users table, the users API functions and their routes.
+ * One region of the platform: the stage's REST API (with `GET /health`), every declared service
+ * (tables, functions, routes, queues, ...), their monitoring and their canary deployment. The
+ * platform's name prefixes what the services share (API, health function, monitoring, deployment);
+ * each service's pieces are prefixed with the service's name.
  *
  * @example
- * const platform = new Platform("users", { settings: loadSettings() });
+ * const platform = new Platform("users", { settings: loadSettings(), services: [usersService] });
  * export const apiUrl = platform.apiUrl;
  */
 export class Platform extends pulumi.ComponentResource {
   static readonly type = "platform:index:Platform";
 
-  readonly table: DataTable;
+  /** The first declared table (the users table), for the `tableName` output; undefined with none. */
+  readonly table?: DataTable;
+  /** Every table, by `<service>/<table>`. */
+  readonly tables: Record<string, DataTable> = {};
+  /** Every function, by its key relative to the platform (`get`, `health`, `orders-create`). */
   readonly functions: Record<string, ServerlessFunction>;
+  /** The stage's shared REST API. */
   readonly api: ServerlessApi;
+  /** REST APIs of services that declare `api: { own: true }`, by service name. */
+  readonly serviceApis: Record<string, ServerlessApi> = {};
   readonly monitoring: Monitoring;
   readonly deployment: CanaryDeployment;
   readonly apiUrl: pulumi.Output<string>;
-  readonly tableName: pulumi.Output<string>;
+  readonly tableName: pulumi.Output<string | undefined>;
   readonly functionNames: pulumi.Output<Record<string, string>>;
   readonly functionArns: pulumi.Output<Record<string, string>>;
   readonly dashboardUrl: pulumi.Output<string>;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super(Platform.type, name, {}, opts);
-    const { settings } = args;
+    const { settings, services } = args;
+    // Before any resource: a bad declaration fails the program with every problem listed.
+    validateServices(services, args.projectRoot ?? PROJECT_ROOT);
+    for (const service of services) {
+      if ("own" in service.api && service.name === name) {
+        throw new Error(
+          `service ${service.name}: api: an own API would be named like the platform's shared API (${name}-api); use api.basePath`,
+        );
+      }
+    }
     const naming: NamingContext = { app: settings.app, stage: settings.stage, region: settings.region };
 
     const accountSettings = settings.manageAccountSettings
       ? new ApiGatewayAccountSettings(`${name}-account`, { naming }, { parent: this })
       : undefined;
 
-    this.table = new DataTable(
-      `${name}-table`,
-      {
-        naming,
-        hashKey: { name: "userId", type: "S" },
-        encryption: settings.table.encryption,
-        deletionProtection: settings.table.deletionProtection,
-        pointInTimeRecovery: true,
-      },
-      { parent: this },
-    );
-
-    const functionArgs = (entry: string) => ({
-      naming,
-      entry,
-      memoryMb: settings.lambda.memoryMb,
-      timeoutSeconds: settings.lambda.timeoutSeconds,
-      logRetentionDays: settings.logRetentionDays,
-      architecture: settings.lambda.architecture,
-      runtime: settings.lambda.runtime,
-      provisionedConcurrency: settings.lambda.provisionedConcurrency,
-      lambdaInsightsLayerArn: settings.monitoring.lambdaInsightsLayerArn,
-      // CodeDeploy moves the live alias; Pulumi only creates it.
-      trafficShiftedByCodeDeploy: true,
-    });
-
     this.functions = {};
     const smokeTests: Record<string, SmokeTest> = {};
-    const routes: Record<string, { function: ServerlessFunction; auth?: "public" }> = {};
-    for (const route of USER_ROUTES) {
-      const fn = new ServerlessFunction(
-        `${name}-${route.name}`,
-        { ...functionArgs(route.entry), environment: { TABLE_NAME: this.table.name } },
-        { parent: this },
-      );
-      if (route.access === "read") this.table.grantRead(fn);
-      else this.table.grantWrite(fn);
-      this.functions[route.name] = fn;
-      // The hook sends what API Gateway would: the route's method and template, the smoke path.
-      const [method, resource] = route.route.split(" ");
-      smokeTests[route.name] = { ...route.smoke, method, resource };
-      routes[route.route] = { function: fn };
+    const routes: Record<string, Route> = {};
+    const monitored: MonitoredFunction[] = [];
+    const ownRoutes: Record<string, Record<string, Route>> = {};
+    for (const service of services) {
+      const built = buildService(service, { parent: this, platformName: name, naming, settings });
+      for (const [key, table] of Object.entries(built.tables)) this.tables[`${service.name}/${key}`] = table;
+      Object.assign(this.functions, built.functions);
+      Object.assign(smokeTests, built.smokeTests);
+      monitored.push(...built.monitored);
+      if ("own" in service.api) ownRoutes[service.name] = built.routes;
+      else Object.assign(routes, built.routes);
     }
+    this.table = Object.values(this.tables)[0];
+
     // The health function does no I/O and needs no provisioned concurrency.
     const health = new ServerlessFunction(
       `${name}-health`,
-      { ...functionArgs("functions/health/index.ts"), provisionedConcurrency: 0, memoryMb: 128 },
-      { parent: this },
-    );
-    this.functions.health = health;
-    smokeTests.health = { resource: HEALTH_PATH, path: HEALTH_PATH, expectStatus: 200, expectBody: '"ok"' };
-    routes[`GET ${HEALTH_PATH}`] = { function: health, auth: "public" };
-
-    this.api = new ServerlessApi(
-      `${name}-api`,
       {
         naming,
-        routes,
-        defaultAuth: settings.api.auth,
-        throttle: settings.api.throttle,
+        entry: "functions/health/index.ts",
+        memoryMb: 128,
+        timeoutSeconds: settings.lambda.timeoutSeconds,
         logRetentionDays: settings.logRetentionDays,
-        accountSettings,
+        architecture: settings.lambda.architecture,
+        runtime: settings.lambda.runtime,
+        provisionedConcurrency: 0,
+        lambdaInsightsLayerArn: settings.monitoring.lambdaInsightsLayerArn,
+        trafficShiftedByCodeDeploy: true,
       },
       { parent: this },
     );
+    this.functions.health = health;
+    monitored.push({ function: health });
+    smokeTests.health = { resource: HEALTH_PATH, path: HEALTH_PATH, expectStatus: 200, expectBody: '"ok"' };
+    routes[`GET ${HEALTH_PATH}`] = { function: health, auth: "public" };
+
+    const apiArgs = (apiRoutes: Record<string, Route>) => ({
+      naming,
+      routes: apiRoutes,
+      defaultAuth: settings.api.auth,
+      throttle: settings.api.throttle,
+      logRetentionDays: settings.logRetentionDays,
+      accountSettings,
+    });
+    this.api = new ServerlessApi(`${name}-api`, apiArgs(routes), { parent: this });
+    for (const [service, serviceRoutes] of Object.entries(ownRoutes)) {
+      this.serviceApis[service] = new ServerlessApi(`${service}-api`, apiArgs(serviceRoutes), {
+        parent: this,
+      });
+    }
 
     this.monitoring = new Monitoring(
       `${name}-monitoring`,
       {
         naming,
         alarmEmails: settings.monitoring.alarmEmails,
-        functions: Object.values(this.functions).map((fn) => ({ function: fn })),
-        apis: [this.api],
-        tables: [this.table],
+        functions: monitored,
+        apis: [this.api, ...Object.values(this.serviceApis)],
+        tables: Object.values(this.tables),
         budget: settings.monitoring.budget,
       },
       { parent: this },
@@ -203,7 +170,7 @@ export class Platform extends pulumi.ComponentResource {
 
     this.apiUrl = this.api.url;
     this.dashboardUrl = this.monitoring.dashboardUrl;
-    this.tableName = this.table.name;
+    this.tableName = this.table ? this.table.name : pulumi.output(undefined);
     this.functionNames = pulumi.output(
       Object.fromEntries(Object.entries(this.functions).map(([key, fn]) => [key, fn.function.name])),
     );

@@ -16,9 +16,12 @@ import {
 import type { APIGatewayProxyEvent } from "aws-lambda";
 import { type AwsClientStub, mockClient } from "aws-sdk-client-mock";
 import type { RecordedResource } from "../../../automation/plan/mocks";
-import { Platform, USER_ROUTES } from "../../../components/platform";
+import { Platform } from "../../../components/platform";
+import { functionKey } from "../../../components/service-builder";
+import { serviceRoutes } from "../../../components/service-validation";
 import { buildAppSpec } from "../../../components/traffic-shift";
 import type { ApiHandler } from "../../../functions/shared/handler";
+import { usersService } from "../../../functions/users/service";
 import { record, testSettings } from "../../helpers/pulumi";
 import { lambdaContext } from "../support/api-gateway";
 import {
@@ -34,6 +37,12 @@ const PLATFORM = "smoke-contract";
 const FUNCTION = "aws:lambda/function:Function";
 /** The versions of the deployment the hook tests: the second update of each function. */
 const CURRENT_VERSION = "1";
+/** The users declaration's routes, keyed as the Platform keys the functions. */
+const USER_ROUTES = serviceRoutes(usersService).map((route) => ({
+  name: functionKey(PLATFORM, usersService.name, route.function),
+  route: `${route.method} ${route.resource}`,
+  entry: route.handler,
+}));
 const TARGET_VERSION = "2";
 
 /** What the hook of one route runs with, taken from the Platform as the program declares it. */
@@ -98,6 +107,7 @@ describe("smoke hooks against the real handlers", () => {
       () =>
         new Platform(PLATFORM, {
           settings: testSettings({ app: "contract", deploymentType: "Canary10Percent5Minutes" }),
+          services: [usersService],
         }),
     );
     const platform = recorded.component;

@@ -1,0 +1,120 @@
+import * as assert from "node:assert/strict";
+import { Platform } from "../../components/platform";
+import type { ServiceDeclaration } from "../../functions/shared/service-declaration";
+import { usersService } from "../../functions/users/service";
+import { mockRuntime, record, testSettings } from "../helpers/pulumi";
+
+const FUNCTION = "aws:lambda/function:Function";
+const TABLE = "aws:dynamodb/table:Table";
+const REST_API = "aws:apigateway/restApi:RestApi";
+const INTEGRATION = "aws:apigateway/integration:Integration";
+
+/** A second service, named per test (logical names are unique per process under the mock runtime). */
+function notes(name: string, overrides: Partial<ServiceDeclaration> = {}): ServiceDeclaration {
+  return {
+    name,
+    api: { basePath: `/${name}` },
+    tables: { [name]: { hashKey: { name: "noteId", type: "S" } } },
+    functions: {
+      read: {
+        handler: "functions/health/index.ts",
+        trigger: { type: "http", route: `GET /${name}/{noteId}`, smoke: { path: `/${name}/x` } },
+        access: { tables: { [name]: "read" } },
+        memoryMb: 256,
+      },
+    },
+    ...overrides,
+  };
+}
+
+describe("Platform", () => {
+  it("builds every declared service: its tables and functions, named after the service", async () => {
+    const { get, component } = await record(
+      () =>
+        new Platform("pf-build", {
+          settings: testSettings({ app: "pfb" }),
+          services: [usersService, notes("notes")],
+        }),
+    );
+    assert.equal(get(TABLE, "users-table-table").inputs.name, "pfb-dev-users-table");
+    assert.equal(get(TABLE, "notes-table-table").inputs.hashKey, "noteId");
+    assert.equal(get(FUNCTION, "notes-read-function").inputs.name, "pfb-dev-notes-read");
+    assert.deepEqual(Object.keys(component.functions).sort(), [
+      "health",
+      "notes-read",
+      "users-create",
+      "users-delete",
+      "users-get",
+      "users-list",
+      "users-update",
+    ]);
+  });
+
+  it("keys the functions of the service named like the platform without a prefix", async () => {
+    const { component } = await record(
+      () => new Platform("users", { settings: testSettings({ app: "pfk" }), services: [usersService] }),
+    );
+    assert.deepEqual(Object.keys(component.functions).sort(), [
+      "create",
+      "delete",
+      "get",
+      "health",
+      "list",
+      "update",
+    ]);
+  });
+
+  it("gives each function its declared table's name in the declared environment variable", async () => {
+    const { get } = await record(
+      () => new Platform("pf-env", { settings: testSettings({ app: "pfe" }), services: [notes("envnotes")] }),
+    );
+    const { variables } = get(FUNCTION, "envnotes-read-function").inputs.environment as {
+      variables: Record<string, string>;
+    };
+    assert.equal(variables.ENVNOTES_TABLE_NAME, "pfe-dev-envnotes-table");
+  });
+
+  it("applies a function's override of the stage's memory", async () => {
+    const { get } = await record(
+      () =>
+        new Platform("pf-mem", {
+          settings: testSettings({ app: "pfm", memoryMb: 1024 }),
+          services: [notes("memnotes")],
+        }),
+    );
+    assert.equal(get(FUNCTION, "memnotes-read-function").inputs.memorySize, 256);
+    assert.equal(get(FUNCTION, "pf-mem-health-function").inputs.memorySize, 128);
+  });
+
+  it("serves every service on the stage's shared API, beside GET /health", async () => {
+    const { ofType } = await record(
+      () =>
+        new Platform("pf-shared", { settings: testSettings({ app: "pfs" }), services: [notes("shared")] }),
+    );
+    assert.equal(ofType(REST_API).length, 1);
+    assert.equal(ofType(INTEGRATION).length, 2);
+  });
+
+  it("gives a service that declares its own API a REST API of its own", async () => {
+    const { get, component } = await record(
+      () =>
+        new Platform("pf-own", {
+          settings: testSettings({ app: "pfo" }),
+          services: [notes("ownapi", { api: { own: true } })],
+        }),
+    );
+    assert.equal(get(REST_API, "ownapi-api-api").inputs.name, "pfo-dev-ownapi-api");
+    assert.ok(component.serviceApis.ownapi);
+  });
+
+  it("validates the declarations before creating any resource", async () => {
+    const runtime = await mockRuntime();
+    const before = runtime.resources.length;
+    const bad = notes("badnotes", { tables: {} });
+    assert.throws(
+      () => new Platform("pf-bad", { settings: testSettings({ app: "pfx" }), services: [bad] }),
+      /service badnotes: functions\.read\.access\.tables\.badnotes: the service has no table badnotes/,
+    );
+    assert.equal(runtime.resources.length, before);
+  });
+});
