@@ -195,12 +195,20 @@ export async function applyTables(client: DynamoDBClient, tables: LocalTable[]):
     }
     await client.send(createCommand(table));
     if (table.ttlAttribute) {
-      await client.send(
-        new UpdateTimeToLiveCommand({
-          TableName: table.name,
-          TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true },
-        }),
-      );
+      try {
+        await client.send(
+          new UpdateTimeToLiveCommand({
+            TableName: table.name,
+            TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true },
+          }),
+        );
+      } catch (error) {
+        // dynalite has no TTL: items keep their expiry attribute but are not deleted locally.
+        if ((error as { name?: string }).name !== "UnknownOperationException") throw error;
+        changes.push(
+          `table ${table.name}: TTL on ${table.ttlAttribute} is not enforced locally (dynalite has no TTL)`,
+        );
+      }
     }
   }
   const planned = new Set(tables.map((t) => t.name));

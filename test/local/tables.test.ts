@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { lockDataDir, startDynamoDb } from "../../automation/local/tables";
+import { applyTables, lockDataDir, startDynamoDb } from "../../automation/local/tables";
 
 describe("the local cloud's data folder", () => {
   let dir: string;
@@ -28,6 +28,27 @@ describe("the local cloud's data folder", () => {
     }
     const again = await startDynamoDb({ dataDir: dir, region: "us-east-1" });
     await again.close();
+  });
+
+  it("creates a table with TTL, saying that dynalite does not enforce it", async () => {
+    const db = await startDynamoDb({ region: "us-east-1" });
+    try {
+      const changes = await applyTables(db.client, [
+        {
+          name: "ttl-table",
+          hashKey: "id",
+          attributes: [{ name: "id", type: "S" }],
+          globalSecondaryIndexes: [],
+          ttlAttribute: "expiresAt",
+        },
+      ]);
+      assert.deepEqual(changes, [
+        "table ttl-table created",
+        "table ttl-table: TTL on expiresAt is not enforced locally (dynalite has no TTL)",
+      ]);
+    } finally {
+      await db.close();
+    }
   });
 
   it("takes over the lock of a process that is gone", () => {
