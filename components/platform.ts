@@ -9,6 +9,7 @@ import type { NamingContext } from "./naming";
 import { type Route, ServerlessApi } from "./serverless-api";
 import { ServerlessFunction } from "./serverless-function";
 import { buildService } from "./service-builder";
+import type { ServiceQueue } from "./service-queue";
 import { validateServices } from "./service-validation";
 import type { Settings } from "./settings";
 
@@ -82,12 +83,14 @@ export class Platform extends pulumi.ComponentResource {
     const routes: Record<string, Route> = {};
     const monitored: MonitoredFunction[] = [];
     const ownRoutes: Record<string, Record<string, Route>> = {};
+    const queues: ServiceQueue[] = [];
     for (const service of services) {
       const built = buildService(service, { parent: this, platformName: name, naming, settings });
       for (const [key, table] of Object.entries(built.tables)) this.tables[`${service.name}/${key}`] = table;
       Object.assign(this.functions, built.functions);
       Object.assign(smokeTests, built.smokeTests);
       monitored.push(...built.monitored);
+      queues.push(...Object.values(built.queues));
       if ("own" in service.api) ownRoutes[service.name] = built.routes;
       else Object.assign(routes, built.routes);
     }
@@ -142,6 +145,8 @@ export class Platform extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+
+    for (const queue of queues) queue.createAlarms(this.monitoring.topic.arn);
 
     // AllAtOnce shifts at once and needs no smoke test first; gradual shifts test the new version.
     const withHooks = settings.deployment.type !== "AllAtOnce";

@@ -1,4 +1,3 @@
-import * as aws from "@pulumi/aws";
 import type * as pulumi from "@pulumi/pulumi";
 import type {
   FunctionDeclaration,
@@ -11,6 +10,7 @@ import type { MonitoredFunction } from "./monitoring";
 import type { NamingContext } from "./naming";
 import type { Route } from "./serverless-api";
 import { ServerlessFunction } from "./serverless-function";
+import { ServiceQueue } from "./service-queue";
 import type { Settings } from "./settings";
 
 /** `orders` + `webhook-key` -> `WEBHOOK_KEY`: the default environment variable stem of a resource key. */
@@ -39,8 +39,8 @@ export interface BuiltService {
   routes: Record<string, Route>;
   smokeTests: Record<string, SmokeTest>;
   monitored: MonitoredFunction[];
-  /** Functions whose triggers are declared but built later (queues, streams, schedules), by function name. */
-  declarations: Record<string, { key: string; declaration: FunctionDeclaration }>;
+  /** Its queues, by the declaration's key: the platform adds their alarms once the alert topic exists. */
+  queues: Record<string, ServiceQueue>;
 }
 
 export interface BuildContext {
@@ -49,10 +49,6 @@ export interface BuildContext {
   platformName: string;
   naming: NamingContext;
   settings: Settings;
-  /** Extra environment and grants per function, from pieces built before the functions (queues, secrets). */
-  prepare?: (name: string, declaration: FunctionDeclaration) => Record<string, pulumi.Input<string>>;
-  /** Called once the function exists, to attach grants of pieces built before it. */
-  grant?: (name: string, declaration: FunctionDeclaration, fn: ServerlessFunction) => void;
 }
 
 /**
@@ -73,8 +69,10 @@ export function buildService(service: ServiceDeclaration, ctx: BuildContext): Bu
     routes: {},
     smokeTests: {},
     monitored: [],
-    declarations: {},
+    queues: {},
   };
+  const timeoutOf = (declaration: FunctionDeclaration) =>
+    declaration.timeoutSeconds ?? service.overrides?.timeoutSeconds ?? settings.lambda.timeoutSeconds;
 
   const tableArgs = (table: TableDeclaration) => ({
     naming,
@@ -106,6 +104,21 @@ export function buildService(service: ServiceDeclaration, ctx: BuildContext): Bu
       )
     : undefined;
 
+  for (const [key, queue] of Object.entries(service.queues ?? {})) {
+    const consumers = Object.values(service.functions).filter(
+      (fn) => fn.trigger.type === "queue" && fn.trigger.queue === key,
+    );
+    built.queues[key] = new ServiceQueue(
+      `${service.name}-${key}`,
+      {
+        naming,
+        consumerTimeoutSeconds: Math.max(settings.lambda.timeoutSeconds, ...consumers.map(timeoutOf)),
+        maxReceiveCount: queue.maxReceiveCount,
+      },
+      opts,
+    );
+  }
+
   for (const [name, declaration] of Object.entries(service.functions)) {
     const key = functionKey(ctx.platformName, service.name, name);
     const environment: Record<string, pulumi.Input<string>> = {};
@@ -115,7 +128,9 @@ export function buildService(service: ServiceDeclaration, ctx: BuildContext): Bu
     }
     const usesIdempotency = declaration.trigger.type === "http" && declaration.trigger.idempotent;
     if (usesIdempotency && idempotencyTable) environment.IDEMPOTENCY_TABLE_NAME = idempotencyTable.name;
-    Object.assign(environment, ctx.prepare?.(name, declaration));
+    for (const queue of declaration.access?.sendTo ?? []) {
+      environment[service.queues?.[queue]?.env ?? `${envName(queue)}_QUEUE_URL`] = built.queues[queue].url;
+    }
 
     const provisioned =
       declaration.provisionedConcurrency ??
@@ -149,10 +164,15 @@ export function buildService(service: ServiceDeclaration, ctx: BuildContext): Bu
     }
     // Powertools reads, writes, updates and deletes its records (GetItem/PutItem/UpdateItem/DeleteItem).
     if (usesIdempotency && idempotencyTable) idempotencyTable.grantReadWrite(fn);
-    ctx.grant?.(name, declaration, fn);
+    for (const queue of declaration.access?.sendTo ?? []) built.queues[queue].grantSend(fn);
+    if (declaration.trigger.type === "queue") {
+      built.queues[declaration.trigger.queue].subscribe(fn, {
+        batchSize: declaration.trigger.batchSize,
+        maxBatchingWindowSeconds: declaration.trigger.maxBatchingWindowSeconds,
+      });
+    }
 
     built.functions[key] = fn;
-    built.declarations[name] = { key, declaration };
     const trigger = declaration.trigger;
     built.monitored.push({ function: fn, streamConsumer: trigger.type === "stream" });
     if (trigger.type === "http") {
@@ -163,15 +183,4 @@ export function buildService(service: ServiceDeclaration, ctx: BuildContext): Bu
     }
   }
   return built;
-}
-
-/** The account and partition of the stack, for ARNs the program builds (SSM parameters). */
-export function callerArnParts(parent: pulumi.Resource): {
-  partition: pulumi.Output<string>;
-  accountId: pulumi.Output<string>;
-} {
-  return {
-    partition: aws.getPartitionOutput({}, { parent }).partition,
-    accountId: aws.getCallerIdentityOutput({}, { parent }).accountId,
-  };
 }

@@ -30,6 +30,7 @@ import {
   lambdaTracingActive,
 } from "./lambda";
 import { cloudwatchLogGroupRetention, lambdaLogGroupRetention } from "./logs";
+import { sqsConsumerFailureHandling, sqsQueueEncryption, sqsVisibilityTimeout } from "./sqs";
 
 /**
  * The pack without its server: `index.ts` serves it to the engine (`new PolicyPack` starts a gRPC
@@ -68,4 +69,7 @@ export const policies: Policies = [
   codedeployHookFunctionNaming,
   cloudwatchAlarmActions,
   monitoringLambdaErrorsAlarm,
+  sqsQueueEncryption,
+  sqsConsumerFailureHandling,
+  sqsVisibilityTimeout,
 ];

@@ -37,24 +37,27 @@ describe("the program for the real stacks", () => {
   it("builds dev with the expected resource types and counts", () => {
     const counts = countByType(dev);
     assert.equal(counts["pulumi:pulumi:Stack"], 1);
-    assert.equal(counts["aws:lambda/function:Function"], 6);
-    assert.equal(counts["aws:lambda/alias:Alias"], 6);
+    // users: 5 routes; orders: 2 routes and a queue consumer; the platform's health function.
+    assert.equal(counts["aws:lambda/function:Function"], 9);
+    assert.equal(counts["aws:lambda/alias:Alias"], 9);
     assert.equal(
       counts["aws:cloudwatch/logGroup:LogGroup"],
-      8,
+      11,
       "one per function plus the API's access and execution logs",
     );
     assert.equal(
       counts["aws:iam/role:Role"],
-      7,
+      10,
       "one per function and CodeDeploy's (prod manages the API Gateway logging role)",
     );
-    assert.equal(counts["aws:codedeploy/deploymentGroup:DeploymentGroup"], 6);
-    assert.equal(counts["pulumi-nodejs:dynamic/platform:TrafficShift"], 6);
-    assert.equal(counts["aws:dynamodb/table:Table"], 1);
-    assert.equal(counts["aws:apigateway/method:Method"], 6);
-    assert.equal(counts["aws:apigateway/integration:Integration"], 6);
-    assert.equal(counts["aws:lambda/permission:Permission"], 6);
+    assert.equal(counts["aws:codedeploy/deploymentGroup:DeploymentGroup"], 9);
+    assert.equal(counts["pulumi-nodejs:dynamic/platform:TrafficShift"], 9);
+    assert.equal(counts["aws:dynamodb/table:Table"], 3, "users, orders and the orders idempotency table");
+    assert.equal(counts["aws:apigateway/method:Method"], 8);
+    assert.equal(counts["aws:apigateway/integration:Integration"], 8);
+    assert.equal(counts["aws:lambda/permission:Permission"], 8);
+    assert.equal(counts["aws:sqs/queue:Queue"], 2, "the fulfilment queue and its dead-letter queue");
+    assert.equal(counts["aws:lambda/eventSourceMapping:EventSourceMapping"], 1);
     assert.equal(counts["aws:apigateway/stage:Stage"], 1);
     assert.equal(counts["aws:apigateway/account:Account"], undefined, "prod manages the account settings");
     assert.equal(counts["aws:kms/key:Key"], 1, "the alert topic's (dev's table: AWS-owned key)");
@@ -63,10 +66,18 @@ describe("the program for the real stacks", () => {
 
   it("builds prod with a customer-managed key and provisioned concurrency on the users functions", () => {
     const counts = countByType(prod);
-    assert.equal(counts["aws:lambda/function:Function"], 12, "six functions and a PreTraffic hook for each");
-    assert.equal(counts["aws:kms/key:Key"], 2, "the table's and the alert topic's");
+    assert.equal(
+      counts["aws:lambda/function:Function"],
+      17,
+      "nine functions and a PreTraffic hook for each but the queue consumer (no smoke request)",
+    );
+    assert.equal(counts["aws:kms/key:Key"], 4, "the three tables' and the alert topic's");
     assert.equal(counts["aws:apigateway/account:Account"], 1, "prod manages the account settings");
-    assert.equal(counts["aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"], 5);
+    assert.equal(
+      counts["aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"],
+      7,
+      "HTTP functions only",
+    );
     const table = prod.resources.find((r) => r.type === "aws:dynamodb/table:Table")!;
     assert.equal(table.inputs.deletionProtectionEnabled, true);
   });
@@ -74,7 +85,7 @@ describe("the program for the real stacks", () => {
   it("wires every prod function's errors alarm to its deployment group", () => {
     const alarms = prod.resources.filter((r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm");
     const groups = prod.resources.filter((r) => r.type === "aws:codedeploy/deploymentGroup:DeploymentGroup");
-    assert.equal(groups.length, 6);
+    assert.equal(groups.length, 9);
     for (const group of groups) {
       const [alarmName] = (group.inputs.alarmConfiguration as { alarms: string[] }).alarms;
       const alarm = alarms.find((a) => a.inputs.name === alarmName);
@@ -91,7 +102,9 @@ describe("the program for the real stacks", () => {
     ] as const) {
       for (const fn of plan.resources.filter((r) => r.type === "aws:lambda/function:Function")) {
         const name = String(fn.inputs.name);
-        if (name.endsWith("-health") || name.startsWith("CodeDeployHook_")) continue;
+        // The queue consumer declares its own timeout (functions/orders/service.ts).
+        if (name.endsWith("-health") || name.endsWith("-fulfil") || name.startsWith("CodeDeployHook_"))
+          continue;
         assert.equal(fn.inputs.memorySize, memory, `${plan.stack} ${fn.name} memory`);
         assert.equal(fn.inputs.timeout, timeout, `${plan.stack} ${fn.name} timeout`);
       }
@@ -105,7 +118,17 @@ describe("the program for the real stacks", () => {
     );
     assert.equal(dev.outputs.tableName, "platform-dev-users-table");
     const names = dev.outputs.functionNames as Record<string, string>;
-    assert.deepEqual(Object.keys(names).sort(), ["create", "delete", "get", "health", "list", "update"]);
+    assert.deepEqual(Object.keys(names).sort(), [
+      "create",
+      "delete",
+      "get",
+      "health",
+      "list",
+      "orders-create",
+      "orders-fulfil",
+      "orders-get",
+      "update",
+    ]);
     assert.equal(names.list, "platform-dev-users-list");
     const arns = dev.outputs.functionArns as Record<string, string>;
     assert.equal(arns.list, "arn:aws:lambda:us-east-1:123456789012:function:platform-dev-users-list");

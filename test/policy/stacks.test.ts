@@ -49,8 +49,12 @@ describe("the policy pack on the real stacks", () => {
   });
 
   it("reports only the expected advisories in dev: the table is not deletion-protected", () => {
-    assert.deepEqual(pairs(dev, "advisory"), ["dynamodb-deletion-protection users-table-table"]);
-    assert.equal(dev.advisoryCount, 1);
+    assert.deepEqual(pairs(dev, "advisory"), [
+      "dynamodb-deletion-protection orders-idempotency-table-table",
+      "dynamodb-deletion-protection orders-table-table",
+      "dynamodb-deletion-protection users-table-table",
+    ]);
+    assert.equal(dev.advisoryCount, 3);
   });
 
   it("reports no advisory in prod", () => {

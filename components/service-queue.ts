@@ -1,0 +1,176 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { type NamingContext, physicalName } from "./naming";
+import type { ServerlessFunction } from "./serverless-function";
+
+/** Lambda's guidance: a queue's visibility timeout is at least six times its consumer's timeout. */
+export const VISIBILITY_PER_CONSUMER_TIMEOUT = 6;
+/** Exactly what an SQS event source mapping needs of its function's role. */
+export const QUEUE_CONSUMER_ACTIONS = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"];
+
+export interface ServiceQueueArgs {
+  naming: NamingContext;
+  /** The consumer's timeout: the visibility timeout is six times it, so a message is not redelivered mid-batch. */
+  consumerTimeoutSeconds: number;
+  /** Receives before a message moves to the dead-letter queue. @default 3 */
+  maxReceiveCount?: number;
+  /** Alarm when the oldest message is older than this. @default 900 */
+  oldestMessageAgeSeconds?: number;
+}
+
+/**
+ * An SQS queue encrypted with SQS-managed keys, with a dead-letter queue (redrive after
+ * `maxReceiveCount` receives), a consumer subscribed on its `live` alias with ReportBatchItemFailures,
+ * and alarms on dead-letter depth and the oldest message's age.
+ *
+ * @example
+ * const queue = new ServiceQueue("orders-fulfilment", { naming, consumerTimeoutSeconds: 20 });
+ * queue.subscribe(fulfil, { batchSize: 10 });
+ * queue.createAlarms(monitoring.topic.arn);
+ */
+export class ServiceQueue extends pulumi.ComponentResource {
+  static readonly type = "platform:sqs:ServiceQueue";
+
+  readonly queue: aws.sqs.Queue;
+  readonly deadLetterQueue: aws.sqs.Queue;
+  readonly url: pulumi.Output<string>;
+  readonly arn: pulumi.Output<string>;
+  private readonly naming: NamingContext;
+  private readonly consumerTimeoutSeconds: number;
+  private readonly oldestMessageAgeSeconds: number;
+
+  constructor(
+    private readonly logicalName: string,
+    args: ServiceQueueArgs,
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
+    super(ServiceQueue.type, logicalName, {}, opts);
+    const name = logicalName;
+    const maxReceiveCount = args.maxReceiveCount ?? 3;
+    const visibility = args.consumerTimeoutSeconds * VISIBILITY_PER_CONSUMER_TIMEOUT;
+    const problems: string[] = [];
+    if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
+      problems.push(`maxReceiveCount must be an integer from 1 to 1000 (got ${maxReceiveCount})`);
+    }
+    if (visibility > 43200) {
+      problems.push(
+        `consumerTimeoutSeconds must be at most 7200: six times it (${visibility} s) exceeds SQS's 43200 s visibility timeout`,
+      );
+    }
+    if (problems.length > 0) throw new Error(`ServiceQueue ${name}: ${problems.join("; ")}`);
+    this.naming = args.naming;
+    this.consumerTimeoutSeconds = args.consumerTimeoutSeconds;
+    this.oldestMessageAgeSeconds = args.oldestMessageAgeSeconds ?? 900;
+
+    this.deadLetterQueue = new aws.sqs.Queue(
+      `${name}-dlq`,
+      {
+        name: physicalName(args.naming, `${name}-dlq`, { maxLength: 80 }),
+        // The longest SQS keeps a message: time to look at what failed.
+        messageRetentionSeconds: 14 * 24 * 3600,
+        sqsManagedSseEnabled: true,
+      },
+      { parent: this },
+    );
+    this.queue = new aws.sqs.Queue(
+      `${name}-queue`,
+      {
+        name: physicalName(args.naming, name, { maxLength: 80 }),
+        visibilityTimeoutSeconds: visibility,
+        messageRetentionSeconds: 4 * 24 * 3600,
+        sqsManagedSseEnabled: true,
+        redrivePolicy: pulumi.jsonStringify({
+          deadLetterTargetArn: this.deadLetterQueue.arn,
+          maxReceiveCount,
+        }),
+      },
+      { parent: this },
+    );
+    this.url = this.queue.url;
+    this.arn = this.queue.arn;
+    this.registerOutputs({ url: this.url, arn: this.arn, deadLetterQueueArn: this.deadLetterQueue.arn });
+  }
+
+  /**
+   * Subscribes `fn`'s `live` alias (so CodeDeploy shifts the consumer too), reporting failed
+   * messages one by one; grants exactly the actions the mapping needs, on this queue only.
+   */
+  subscribe(
+    fn: ServerlessFunction,
+    options: { batchSize?: number; maxBatchingWindowSeconds?: number } = {},
+  ): aws.lambda.EventSourceMapping {
+    if (fn.timeoutSeconds > this.consumerTimeoutSeconds) {
+      throw new Error(
+        `ServiceQueue ${this.logicalName}: consumer ${fn.functionName} times out after ${fn.timeoutSeconds} s, more than the consumerTimeoutSeconds (${this.consumerTimeoutSeconds}) its visibility timeout was sized for`,
+      );
+    }
+    const grant = fn.addPolicy(`${this.logicalName}-consume`, [
+      { Sid: "ConsumeQueue", Action: QUEUE_CONSUMER_ACTIONS, Resource: [this.queue.arn] },
+    ]);
+    return new aws.lambda.EventSourceMapping(
+      `${this.logicalName}-${fn.logicalName}-mapping`,
+      {
+        eventSourceArn: this.queue.arn,
+        functionName: fn.aliasArn,
+        batchSize: options.batchSize ?? 10,
+        maximumBatchingWindowInSeconds: options.maxBatchingWindowSeconds,
+        functionResponseTypes: ["ReportBatchItemFailures"],
+      },
+      // Lambda checks the role's permissions when the mapping is created.
+      { parent: this, dependsOn: [grant] },
+    );
+  }
+
+  /** Lets `fn` send messages to this queue (the URL is in its environment). */
+  grantSend(fn: ServerlessFunction): aws.iam.RolePolicy {
+    return fn.addPolicy(`${this.logicalName}-send`, [
+      { Sid: "SendToQueue", Action: ["sqs:SendMessage"], Resource: [this.queue.arn] },
+    ]);
+  }
+
+  /** Alarms to `topicArn`: any message in the dead-letter queue, and the oldest message's age. */
+  createAlarms(topicArn: pulumi.Input<string>): aws.cloudwatch.MetricAlarm[] {
+    const alarm = (
+      id: string,
+      queue: aws.sqs.Queue,
+      metric: string,
+      threshold: number,
+      description: string,
+    ) =>
+      new aws.cloudwatch.MetricAlarm(
+        `${this.logicalName}-${id}`,
+        {
+          name: physicalName(this.naming, `${this.logicalName}-${id}`, { maxLength: 255 }),
+          alarmDescription: description,
+          namespace: "AWS/SQS",
+          metricName: metric,
+          dimensions: { QueueName: queue.name },
+          statistic: "Maximum",
+          period: 60,
+          evaluationPeriods: 1,
+          threshold,
+          comparisonOperator: "GreaterThanThreshold",
+          treatMissingData: "notBreaching",
+          alarmActions: [topicArn],
+          okActions: [topicArn],
+        },
+        { parent: this },
+      );
+    return [
+      alarm(
+        "dlq-depth",
+        this.deadLetterQueue,
+        "ApproximateNumberOfMessagesVisible",
+        0,
+        `Messages of ${this.logicalName} failed every receive and wait in its dead-letter queue`,
+      ),
+      alarm(
+        "oldest-message",
+        this.queue,
+        "ApproximateAgeOfOldestMessage",
+        this.oldestMessageAgeSeconds,
+        `The oldest message of ${this.logicalName} is older than ${this.oldestMessageAgeSeconds} s: its consumer falls behind or fails`,
+      ),
+    ];
+  }
+}

@@ -1,0 +1,44 @@
+import { defineService } from "../shared/service-declaration";
+
+/**
+ * Orders: an idempotent `POST /orders`, `GET /orders/{orderId}`, and a consumer of the fulfilment
+ * queue (the warehouse sends `{"orderId": ...}` when an order ships) that marks orders fulfilled.
+ */
+export const ordersService = defineService({
+  name: "orders",
+  api: { basePath: "/orders" },
+  tables: {
+    orders: { hashKey: { name: "orderId", type: "S" } },
+  },
+  queues: {
+    fulfilment: { maxReceiveCount: 3 },
+  },
+  functions: {
+    create: {
+      handler: "functions/orders/create.ts",
+      trigger: {
+        type: "http",
+        route: "POST /orders",
+        idempotent: true,
+        // Rejected before the idempotency record or any write: the smoke test creates nothing.
+        smoke: { path: "/orders", body: "{}", expectStatus: 400, expectBody: "item is required" },
+      },
+      access: { tables: { orders: "write" } },
+    },
+    get: {
+      handler: "functions/orders/get.ts",
+      trigger: {
+        type: "http",
+        route: "GET /orders/{orderId}",
+        smoke: { path: "/orders/__smoke__", expectStatus: 404 },
+      },
+      access: { tables: { orders: "read" } },
+    },
+    fulfil: {
+      handler: "functions/orders/fulfil.ts",
+      trigger: { type: "queue", queue: "fulfilment", batchSize: 10 },
+      access: { tables: { orders: "write" } },
+      timeoutSeconds: 20,
+    },
+  },
+});

@@ -1,0 +1,66 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { HttpError } from "../shared/http";
+
+export type OrderStatus = "placed" | "fulfilled";
+
+export interface NewOrder {
+  item: string;
+  quantity: number;
+}
+
+export interface Order extends NewOrder {
+  orderId: string;
+  status: OrderStatus;
+  /** ISO 8601 */
+  createdAt: string;
+  /** ISO 8601, once fulfilled. */
+  fulfilledAt?: string;
+}
+
+// Created once per container so that warm invocations reuse its connections and credentials.
+const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+
+/** Read per call, so that a missing setting fails requests (logged), not the init. */
+function tableName(): string {
+  const name = process.env.ORDERS_TABLE_NAME;
+  if (!name)
+    throw new Error("ORDERS_TABLE_NAME is not set: the function's environment must name the orders table");
+  return name;
+}
+
+export async function putOrder(order: Order): Promise<void> {
+  await documentClient.send(
+    new PutCommand({
+      TableName: tableName(),
+      Item: order,
+      ConditionExpression: "attribute_not_exists(orderId)",
+    }),
+  );
+}
+
+export async function getOrder(orderId: string): Promise<Order | undefined> {
+  const result = await documentClient.send(new GetCommand({ TableName: tableName(), Key: { orderId } }));
+  return result.Item as Order | undefined;
+}
+
+/** Marks an order fulfilled; a 404 `HttpError` when there is no such order (nothing is created). */
+export async function markFulfilled(orderId: string, at: string): Promise<void> {
+  try {
+    await documentClient.send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: { orderId },
+        UpdateExpression: "SET #status = :fulfilled, fulfilledAt = if_not_exists(fulfilledAt, :at)",
+        ConditionExpression: "attribute_exists(orderId)",
+        ExpressionAttributeNames: { "#status": "status" },
+        ExpressionAttributeValues: { ":fulfilled": "fulfilled", ":at": at },
+      }),
+    );
+  } catch (error) {
+    if (error instanceof Error && error.name === "ConditionalCheckFailedException") {
+      throw new HttpError(404, `Order ${orderId} not found`);
+    }
+    throw error;
+  }
+}
