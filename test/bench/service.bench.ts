@@ -5,6 +5,13 @@
  * `GET /healthz` as the reference in the same run.
  * Each phase follows an unmeasured warm-up. Then the service is stopped and its SQLite file read:
  * every accepted job must be there, finished.
+ *
+ * Then the service under abuse, each phase bounded in time, all on 127.0.0.1:
+ * - 1,000 clients that never read the event stream of one running, chatty job: the service's RSS
+ *   must stay under the bound the stream buffers set (each stream holds at most 256 KiB before
+ *   its client is dropped), and /healthz must keep answering;
+ * - a flood of idle connections: /healthz p99 during the flood against /healthz alone;
+ * - 20,000 finished jobs in the store: `/metrics` and `GET /jobs` latency against /healthz.
  * Run alone with `npx tsx test/bench/service.bench.ts`.
  */
 import * as fs from "node:fs";
@@ -13,6 +20,7 @@ import * as path from "node:path";
 import autocannon from "autocannon";
 import { databaseFile, JobStore } from "../../automation/service/jobs/store";
 import { startServiceProcess } from "../helpers/service-process";
+import { abuse } from "./service-abuse";
 
 const CONNECTIONS = 200;
 /** A fixed number of job requests (not a duration), so that every request gets its answer. */
@@ -96,12 +104,27 @@ async function waitUntilIdle(url: string, timeoutMs = 120_000): Promise<void> {
 }
 
 export async function run(): Promise<void> {
+  const problems: string[] = [];
+  for (const phase of [throughput, abuse]) {
+    try {
+      await phase();
+    } catch (error) {
+      problems.push(error instanceof Error ? error.message : String(error));
+    }
+  }
+  if (problems.length > 0) throw new Error(problems.join("; "));
+}
+
+/** 200 connections of job requests and reads, against /healthz; then every accepted job in the store. */
+async function throughput(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-service-bench-"));
   // dev's stack answers at once (the previews under load); prod's canary stack takes ten minutes
   // to `up`, so that a rollout of prod stays running while it is read.
   const service = await startServiceProcess({
     PLATFORM_DATA_DIR: dataDir,
     PLATFORM_API_TOKEN: TOKEN,
+    // Every job of the load waits for dev's stack: a queue limit would answer most of them 429.
+    PLATFORM_QUEUE_LIMIT: String(WRITES + WARM_UP_WRITES),
     ENGINE_SCRIPT: JSON.stringify({ regions: { prod: { durations: { up: 600_000 } } } }),
   });
   const accepted: string[] = [];

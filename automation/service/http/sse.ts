@@ -20,8 +20,16 @@ export function isTerminal(event: JobEvent): boolean {
   return event.type === "job" && FINISHED_STATES.has((event.data as { state: JobState }).state);
 }
 
+/** Each live event is serialized once, whatever the number of streams that write it. */
+const serialized = new WeakMap<JobEvent, string>();
+
 function message(event: JobEvent): string {
-  return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`;
+  let text = serialized.get(event);
+  if (text === undefined) {
+    text = `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`;
+    serialized.set(event, text);
+  }
+  return text;
 }
 
 /**
