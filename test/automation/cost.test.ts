@@ -221,17 +221,20 @@ describe("estimatePlan on the dev plan", () => {
     assert.ok(estimate.total > 0);
   });
 
-  it("splits the requests evenly over the users routes and gives the health route none", () => {
+  it("splits the requests evenly over every service's routes and gives the health route none", () => {
     const estimate = estimatePlan(dev, traffic);
 
     const requests = Object.fromEntries(estimate.routes.map((r) => [r.route, r.requests]));
     assert.deepEqual(requests, {
       "GET /health": 0,
-      "GET /users": 200_000,
-      "GET /users/{userId}": 200_000,
-      "POST /users": 200_000,
-      "PUT /users/{userId}": 200_000,
-      "DELETE /users/{userId}": 200_000,
+      // Seven routes (users 5, orders 2): the remainder goes to the first.
+      "GET /users": 142_858,
+      "GET /users/{userId}": 142_857,
+      "POST /users": 142_857,
+      "PUT /users/{userId}": 142_857,
+      "DELETE /users/{userId}": 142_857,
+      "POST /orders": 142_857,
+      "GET /orders/{orderId}": 142_857,
     });
   });
 
@@ -297,7 +300,7 @@ describe("platform cost (command)", () => {
       run.stdout,
       /Traffic: 1,000,000 API requests a month \(--requests\), 80 ms average duration/,
     );
-    assert.match(run.stdout, /platform-dev-users-list +256 MB +arm64 +200,000 /);
+    assert.match(run.stdout, /platform-dev-users-list +256 MB +arm64 +142,858 /);
     assert.match(
       run.stdout,
       /API Gateway +REST API requests +1,000,000 requests +\$3\.50 per million +\$3\.50/,
