@@ -31,7 +31,7 @@ export interface SignedRequest {
 }
 
 /** SHA-256 (HMAC-SHA-256 with a secret) in the shape the SDK's signer takes. */
-class Sha256 implements Checksum {
+export class Sha256 implements Checksum {
   private hash;
   constructor(private readonly secret?: SourceData) {
     this.hash = this.create();

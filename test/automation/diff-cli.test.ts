@@ -6,18 +6,7 @@ import * as path from "node:path";
 import { diffCommand } from "../../automation/commands/diff";
 import { PROJECT_DIR } from "../../automation/plan/plan";
 import { runCommand } from "../helpers/cli";
-
-/** What a project needs to be planned: the program, its components and handlers, its stack files. */
-const PROGRAM_FILES = [
-  "index.ts",
-  "components",
-  "functions",
-  "Pulumi.yaml",
-  "Pulumi.dev.yaml",
-  "package.json",
-  "tsconfig.json",
-  "tsconfig.pulumi.json",
-];
+import { PROGRAM_FILES } from "../helpers/project";
 
 const git = (cwd: string, ...args: string[]) =>
   execFileSync("git", args, { cwd, stdio: ["ignore", "pipe", "pipe"] })
@@ -105,7 +94,11 @@ describe("platform diff on a git repository's history", function () {
         run.stdout,
         /\| introduced \| advisory \| `dynamodb-deletion-protection` \| `users-table-table` \|/,
       );
-      assert.match(run.stdout, /policy: 1 finding\(s\) introduced, 0 fixed/);
+      // One finding per table of the stack (every service's tables lose their protection).
+      const introduced = Number(/policy: (\d+) finding\(s\) introduced, 0 fixed/.exec(run.stdout)?.[1]);
+      const rows = run.stdout.match(/\| introduced \| advisory \| `dynamodb-deletion-protection` \|/g) ?? [];
+      assert.ok(introduced >= 1);
+      assert.equal(rows.length, introduced);
     });
 
     it("gives a higher monthly cost, with the Lambda lines that changed", () => {
@@ -124,7 +117,9 @@ describe("platform diff on a git repository's history", function () {
       base: { exists: boolean };
     };
     assert.ok(json.summary.update >= 6);
-    assert.equal(json.summary.findingsIntroduced, 1);
+    const markdown = await diff("dev", "--base", "HEAD~1", "--format", "markdown");
+    const introduced = Number(/policy: (\d+) finding\(s\) introduced/.exec(markdown.stdout)?.[1]);
+    assert.equal(json.summary.findingsIntroduced, introduced, "JSON and markdown count the same findings");
     assert.equal(json.base.exists, true);
   });
 

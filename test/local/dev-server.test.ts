@@ -4,28 +4,9 @@
  */
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { DevServer } from "../../automation/local/dev-server";
-import { PROJECT_DIR } from "../../automation/plan/plan";
-
-/** The project's program, handlers and stack files in a temporary folder, sharing node_modules. */
-function copyProject(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-dev-"));
-  for (const entry of [
-    "index.ts",
-    "components",
-    "functions",
-    "Pulumi.yaml",
-    "Pulumi.dev.yaml",
-    "package.json",
-    "tsconfig.json",
-  ]) {
-    fs.cpSync(path.join(PROJECT_DIR, entry), path.join(dir, entry), { recursive: true });
-  }
-  fs.symlinkSync(path.join(PROJECT_DIR, "node_modules"), path.join(dir, "node_modules"));
-  return dir;
-}
+import { copyProject } from "../helpers/project";
 
 async function eventually<T>(
   what: string,
@@ -49,7 +30,7 @@ describe("platform dev re-plans on change", function () {
   const health = async () => (await (await fetch(`${server.cloud.url}/health`)).json()) as { status: string };
 
   before(async () => {
-    project = copyProject();
+    project = copyProject("platform-dev-");
     server = await DevServer.start({
       stack: "dev",
       projectDir: project,
