@@ -1,5 +1,6 @@
 import type { RecordedResource } from "../plan/mocks";
 import type { PlanResult } from "../plan/types";
+import { EVENT_SOURCE_ASSUMPTION, type EventSourceLine, estimateEventSources } from "./event-sources";
 import { PRICES } from "./prices";
 import { routeModel } from "./traffic-model";
 
@@ -99,11 +100,13 @@ export interface LambdaCostLine extends LambdaCost {
   provisionedConcurrency: number;
   /** The API routes that invoke it (none for, e.g., CodeDeploy hook functions). */
   routes: string[];
+  /** The queues, streams and schedules that invoke it (`queue <name>`, `stream of <table>`, `schedule <name>`). */
+  triggers: string[];
 }
 
 /** One line of a service other than Lambda. */
 export interface ServiceCostLine {
-  service: "API Gateway" | "DynamoDB";
+  service: "API Gateway" | "DynamoDB" | EventSourceLine["service"];
   item: string;
   quantity: number;
   unit: string;
@@ -173,6 +176,8 @@ function splitEvenly(total: number, count: number): number[] {
   return Array.from({ length: count }, (_, index) => base + (index < remainder ? 1 : 0));
 }
 
+const SQS_NOTE = "three requests per message (send, receive, delete; batching would lower it)";
+
 const perMillion = (quantity: number, price: number) => (quantity / 1_000_000) * price;
 
 /** The routes of the plan's REST APIs, with the traffic the model gives each. */
@@ -214,6 +219,8 @@ export function estimatePlan(
   requireNonNegative("monthlyRequests", traffic.monthlyRequests);
   requireNonNegative("averageDurationMs", traffic.averageDurationMs);
   const routes = planRoutes(plan, traffic);
+  const carrying = routes.filter((route) => route.carriesTraffic).length;
+  const events = estimateEventSources(plan, carrying > 0 ? traffic.monthlyRequests / carrying : 0);
 
   const provisioned = new Map<string, number>();
   for (const config of ofType(plan, TYPES.provisionedConcurrency)) {
@@ -229,10 +236,11 @@ export function estimatePlan(
       (fn.inputs.architectures as unknown[] | undefined)?.[0] === "arm64" ? "arm64" : "x86_64";
     const served = routes.filter((route) => route.functionName === functionName);
     const provisionedConcurrency = provisioned.get(functionName) ?? 0;
+    const triggered = events.invocations.get(functionName);
     const cost = estimateLambda({
       memoryMb,
       architecture,
-      requests: served.reduce((sum, route) => sum + route.requests, 0),
+      requests: served.reduce((sum, route) => sum + route.requests, 0) + (triggered?.count ?? 0),
       averageDurationMs: traffic.averageDurationMs,
       provisionedConcurrency,
     });
@@ -242,6 +250,7 @@ export function estimatePlan(
       architecture,
       provisionedConcurrency,
       routes: served.map((route) => route.route),
+      triggers: triggered?.triggers ?? [],
       ...cost,
     };
   });
@@ -282,6 +291,8 @@ export function estimatePlan(
     );
   }
 
+  services.push(...events.lines);
+
   const total =
     lambda.reduce((sum, line) => sum + line.cost, 0) + services.reduce((sum, line) => sum + line.cost, 0);
   return {
@@ -293,7 +304,7 @@ export function estimatePlan(
     lambda,
     services,
     total,
-    notes: modelNotes(plan, routes, lambda, context),
+    notes: modelNotes(plan, routes, lambda, services, context),
   };
 }
 
@@ -301,6 +312,7 @@ function modelNotes(
   plan: PlanResult,
   routes: RouteTraffic[],
   lambda: LambdaCostLine[],
+  services: ServiceCostLine[],
   context: EstimateContext,
 ): string[] {
   const carrying = routes.filter((route) => route.carriesTraffic).length;
@@ -316,9 +328,14 @@ function modelNotes(
       `Provisioned concurrency is billed for all ${PRICES.hoursPerMonth} hours of the month; invocations on it are charged the usual request and duration prices, as in the guide (AWS charges a lower duration rate for them, so this is an upper bound).`,
     );
   }
-  if (lambda.some((line) => line.routes.length === 0)) {
+  if (services.some((line) => line.service === "SQS" || line.service === "DynamoDB Streams")) {
     notes.push(
-      "Functions without an API route (e.g. CodeDeploy hooks) get no requests: they run a few times per deployment.",
+      `Event sources: ${EVENT_SOURCE_ASSUMPTION}; their consumers are invoked once per batch (the mapping's batch size), SQS is charged ${SQS_NOTE}, and Lambda's idle long polling of a queue is left out.`,
+    );
+  }
+  if (lambda.some((line) => line.routes.length === 0 && line.triggers.length === 0)) {
+    notes.push(
+      "Functions without an API route, queue, stream or schedule (e.g. CodeDeploy hooks) get no requests: they run a few times per deployment.",
     );
   }
   if (context.stageRegions && context.stageRegions.length > 1) {

@@ -36,6 +36,28 @@ export const PRICES = {
     onDemandPerMillionReadUnits: 0.125,
     onDemandPerMillionWriteUnits: 0.625,
   },
+  sqs: {
+    /**
+     * Standard queue requests (SendMessage, ReceiveMessage, DeleteMessage, ...; each 64 KB of a
+     * payload counts as one request): $0.40 per million up to 100 billion a month
+     * (https://aws.amazon.com/sqs/pricing/). The first million a month are free; not applied here.
+     */
+    standardPerMillionRequests: 0.4,
+  },
+  dynamodbStreams: {
+    /**
+     * Streams read request units (one per GetRecords call): $0.02 per 100,000. GetRecords calls made
+     * by Lambda event source mappings are not charged (https://aws.amazon.com/dynamodb/pricing/on-demand/).
+     */
+    perMillionReadRequestUnits: 0.2,
+  },
+  scheduler: {
+    /**
+     * EventBridge Scheduler invocations: $1.00 per million after 14 million free a month
+     * (https://aws.amazon.com/eventbridge/pricing/); the free tier is not applied here.
+     */
+    perMillionInvocations: 1.0,
+  },
   /** AWS's billing month: 730 hours (365 days × 24 h / 12), for charges by the second. */
   hoursPerMonth: 730,
 } as const;

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { registerCost } from "../../automation/commands/cost";
 import { CliExit, type CliIo, EXIT } from "../../automation/commands/io";
 import { estimateLambda, estimatePlan } from "../../automation/cost/estimate";
+import { scheduleInvocationsPerMonth } from "../../automation/cost/event-sources";
 import { formatUsd } from "../../automation/cost/render";
 import type { RecordedResource } from "../../automation/plan/mocks";
 import { planStack } from "../../automation/plan/plan";
@@ -193,6 +194,117 @@ describe("estimatePlan on a hand-built plan", () => {
   });
 });
 
+/** smallPlan plus a queue, a table stream and a schedule, each invoking the function's live alias. */
+function eventPlan(): PlanResult {
+  const plan = smallPlan();
+  const base = plan.resources[0];
+  const alias = "arn:aws:lambda:us-east-1:123456789012:function:test-items:live";
+  const add = (type: string, name: string, inputs: Record<string, unknown>, outputs = inputs) =>
+    plan.resources.push({
+      ...base,
+      urn: `urn:pulumi:test::platform::${type}::${name}`,
+      type,
+      name,
+      inputs,
+      outputs,
+    });
+  const queueArn = "arn:aws:sqs:us-east-1:123456789012:test-jobs";
+  const streamArn = "arn:aws:dynamodb:us-east-1:123456789012:table/test-table/stream/2026-01-01T00:00:00.000";
+  add("aws:sqs/queue:Queue", "jobs", { name: "test-jobs" }, { name: "test-jobs", arn: queueArn });
+  plan.resources[5].outputs = { ...plan.resources[5].inputs, streamArn };
+  add("aws:lambda/eventSourceMapping:EventSourceMapping", "jobs-mapping", {
+    eventSourceArn: queueArn,
+    functionName: alias,
+    batchSize: 10,
+  });
+  add("aws:lambda/eventSourceMapping:EventSourceMapping", "stream-mapping", {
+    eventSourceArn: streamArn,
+    functionName: alias,
+    batchSize: 100,
+    startingPosition: "LATEST",
+  });
+  add("aws:scheduler/schedule:Schedule", "hourly", {
+    name: "test-hourly",
+    scheduleExpression: "rate(1 hour)",
+    target: { arn: alias, roleArn: "arn:aws:iam::123456789012:role/test-scheduler" },
+  });
+  return plan;
+}
+
+describe("estimatePlan's event sources", () => {
+  const traffic = { monthlyRequests: 1_000_000, averageDurationMs: 100 };
+
+  it("charges three SQS requests per message at $0.40 per million, one route's share of messages", () => {
+    const estimate = estimatePlan(eventPlan(), traffic);
+
+    const sqs = estimate.services.find((line) => line.service === "SQS")!;
+    assert.equal(sqs.quantity, 3_000_000);
+    assert.equal(sqs.unit, "requests");
+    assert.ok(Math.abs(sqs.cost - 1.2) < 1e-9, `${sqs.cost}`);
+  });
+
+  it("shows the stream reads of a Lambda trigger at no charge", () => {
+    const estimate = estimatePlan(eventPlan(), traffic);
+
+    const stream = estimate.services.find((line) => line.service === "DynamoDB Streams")!;
+    assert.match(stream.item, /test-table stream reads by Lambda/);
+    assert.equal(stream.quantity, 10_000);
+    assert.equal(stream.cost, 0);
+  });
+
+  it("charges a schedule's 730 hourly invocations at $1.00 per million", () => {
+    const estimate = estimatePlan(eventPlan(), traffic);
+
+    const schedule = estimate.services.find((line) => line.service === "EventBridge Scheduler")!;
+    assert.equal(schedule.quantity, 730);
+    assert.ok(Math.abs(schedule.cost - 0.00073) < 1e-12, `${schedule.cost}`);
+  });
+
+  it("invokes the consumer once per batch and the schedule target once per firing", () => {
+    const estimate = estimatePlan(eventPlan(), traffic);
+
+    const line = estimate.lambda[0];
+    // 1,000,000 API requests + 100,000 queue batches + 10,000 stream batches + 730 firings.
+    assert.equal(line.requests, 1_110_730);
+    assert.deepEqual(line.triggers, ["queue test-jobs", "stream of test-table", "schedule test-hourly"]);
+  });
+
+  it("adds the event source lines to the total", () => {
+    const without = estimatePlan(smallPlan(), traffic);
+
+    const withEvents = estimatePlan(eventPlan(), traffic);
+
+    const lines = [...withEvents.lambda, ...withEvents.services].reduce((sum, line) => sum + line.cost, 0);
+    assert.ok(Math.abs(withEvents.total - lines) < 1e-9);
+    assert.ok(withEvents.total > without.total);
+  });
+});
+
+describe("scheduleInvocationsPerMonth", () => {
+  it("counts a rate expression over a 730-hour month", () => {
+    assert.equal(scheduleInvocationsPerMonth("rate(5 minutes)"), 8760);
+  });
+
+  it("counts a daily cron expression once per day", () => {
+    assert.ok(Math.abs(scheduleInvocationsPerMonth("cron(0 6 * * ? *)") - 730 / 24) < 1e-9);
+  });
+
+  it("counts a weekday cron expression on five days of seven", () => {
+    assert.ok(Math.abs(scheduleInvocationsPerMonth("cron(0 9 ? * 2-6 *)") - (5 * 730) / 24 / 7) < 1e-9);
+  });
+
+  it("counts a one-time schedule once", () => {
+    assert.equal(scheduleInvocationsPerMonth("at(2026-12-01T00:00:00)"), 1);
+  });
+
+  it("rejects an expression it cannot read, naming the allowed forms", () => {
+    assert.throws(
+      () => scheduleInvocationsPerMonth("every hour"),
+      /rate\(N unit\), cron\(.*\) or at\(\.\.\.\) \(got "every hour"\)/,
+    );
+  });
+});
+
 describe("estimatePlan on the dev plan", () => {
   let dev: PlanResult;
   before(async () => {
@@ -244,6 +356,26 @@ describe("estimatePlan on the dev plan", () => {
     const api = estimate.services.find((line) => line.service === "API Gateway")!;
     assert.equal(api.quantity, 1_000_000);
     assert.equal(api.cost, 3.5);
+  });
+
+  it("charges the orders fulfilment queue's SQS requests", () => {
+    const estimate = estimatePlan(dev, traffic);
+
+    const sqs = estimate.services.filter((line) => line.service === "SQS");
+    assert.deepEqual(
+      sqs.map((line) => line.item),
+      ["platform-dev-orders-fulfilment: send, receive and delete per message"],
+    );
+    // One route's share (142,857 of 7 routes' 1,000,000, unrounded) times three requests.
+    assert.ok(Math.abs(sqs[0].quantity - 3_000_000 / 7) < 1e-6, `${sqs[0].quantity}`);
+  });
+
+  it("gives the queue consumer one invocation per batch of ten", () => {
+    const estimate = estimatePlan(dev, traffic);
+
+    const fulfil = estimate.lambda.find((line) => line.functionName === "platform-dev-orders-fulfil")!;
+    assert.deepEqual(fulfil.triggers, ["queue platform-dev-orders-fulfilment"]);
+    assert.equal(fulfil.requests, Math.ceil(1_000_000 / 7 / 10));
   });
 
   it("costs nothing at zero traffic, dev having no provisioned concurrency", () => {
@@ -306,6 +438,16 @@ describe("platform cost (command)", () => {
       /API Gateway +REST API requests +1,000,000 requests +\$3\.50 per million +\$3\.50/,
     );
     assert.match(run.stdout, /Total per month: \$\d+\.\d\d /);
+  });
+
+  it("prints the SQS line of the orders fulfilment queue", async () => {
+    const run = await runCost("dev", "--requests", "1000000");
+
+    assert.equal(run.code, EXIT.ok, run.stderr);
+    assert.match(
+      run.stdout,
+      /SQS +platform-dev-orders-fulfilment: send, receive and delete per message +428,571\.43 requests +\$0\.40 per million +\$0\.17/,
+    );
   });
 
   it("prints the estimate as JSON with --json", async () => {
