@@ -12,6 +12,7 @@ import { LocalControlPlane } from "./control-plane";
 import { FunctionPool, type InvokeResult, materializeCode } from "./functions";
 import { LocalGateway, type RequestRecord } from "./gateway";
 import { type LocalFunction, type LocalModel, localModel } from "./model";
+import { LocalQueues } from "./queues";
 import { applyTables, LOCAL_CREDENTIALS, type LocalDynamoDb, startDynamoDb, tableDrift } from "./tables";
 
 export interface LocalCloudOptions {
@@ -68,13 +69,23 @@ export class LocalCloud {
   private readonly pools = new Map<string, FunctionPool>();
   private gateway?: LocalGateway;
   private readonly controlPlane = new LocalControlPlane((name, event) => this.invoke(name, event));
+  /** The plan's SQS queues, their API (through the control plane) and their consumers' polling. */
+  readonly queues: LocalQueues;
 
   private constructor(
     private readonly options: LocalCloudOptions,
     readonly dynamoDb: LocalDynamoDb,
     public model: LocalModel,
     public plan: PlanResult,
-  ) {}
+  ) {
+    this.queues = new LocalQueues(
+      (name, event) => this.invoke(name, event),
+      () => this.controlPlane.url,
+      model.region,
+      model.accountId,
+    );
+    this.controlPlane.queues = this.queues;
+  }
 
   /** Plans the stack (unless a plan is given) and starts its tables, functions and API. */
   static async start(options: LocalCloudOptions): Promise<LocalCloud> {
@@ -119,6 +130,7 @@ export class LocalCloud {
   async apply(plan: PlanResult): Promise<string[]> {
     const model = localModel(plan);
     const changes = await applyTables(this.dynamoDb.client, model.tables);
+    changes.push(...this.queues.apply(model.queues, model.queueMappings));
     const projectDir = this.options.projectDir as string;
     const functionsDir = path.join(this.dataDir, "functions");
     const wanted = new Set(model.functions.map((fn) => fn.name));
@@ -281,6 +293,7 @@ export class LocalCloud {
   }
 
   async close(): Promise<void> {
+    this.queues.close();
     await this.controlPlane.close();
     await this.gateway?.close();
     await Promise.all([...this.pools.values()].map((pool) => pool.close()));
@@ -320,6 +333,7 @@ export class LocalCloud {
       AWS_ENDPOINT_URL_DYNAMODB: this.dynamoDb.endpoint,
       AWS_ENDPOINT_URL_LAMBDA: this.controlPlane.url,
       AWS_ENDPOINT_URL_CODEDEPLOY: this.controlPlane.url,
+      AWS_ENDPOINT_URL_SQS: this.controlPlane.url,
       // The SDK warns about the host's Node.js; the function runs as its Lambda runtime says.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     };

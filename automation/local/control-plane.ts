@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { InvokeResult } from "./functions";
+import { type LocalQueues, SqsError } from "./queues";
 
 export interface LocalDeployment {
   deploymentId: string;
@@ -24,6 +25,9 @@ export class LocalControlPlane {
   private readonly server: http.Server;
   private readonly deployments = new Map<string, LocalDeployment>();
   private readonly waiters = new Map<string, (status: string) => void>();
+
+  /** The queues SQS calls go to (set by the cloud once it has them). */
+  queues?: LocalQueues;
 
   constructor(private readonly invoke: (functionName: string, event: unknown) => Promise<InvokeResult>) {
     this.server = http.createServer((request, response) => {
@@ -134,6 +138,26 @@ export class LocalControlPlane {
 
     const target = String(request.headers["x-amz-target"] ?? "");
     const input = (body === "" ? {} : JSON.parse(body)) as Json;
+    if (target.startsWith("AmazonSQS.")) {
+      if (!this.queues)
+        return this.reply(response, 400, {
+          __type: "AWS.SimpleQueueService.NonExistentQueue",
+          message: "The stack has no queues",
+        });
+      try {
+        return this.reply(response, 200, this.queues.handle(target.slice("AmazonSQS.".length), input), {
+          "Content-Type": "application/x-amz-json-1.0",
+        });
+      } catch (error) {
+        if (!(error instanceof SqsError)) throw error;
+        return this.reply(
+          response,
+          error.status,
+          { __type: error.type, message: error.message },
+          { "Content-Type": "application/x-amz-json-1.0", "x-amzn-query-error": `${error.type};Sender` },
+        );
+      }
+    }
     const deployment = this.deployments.get(String(input.deploymentId ?? ""));
     const missing = () =>
       this.reply(response, 400, {

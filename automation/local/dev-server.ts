@@ -164,6 +164,12 @@ export class DevServer {
     } else if (api) {
       print("  auth is off: every route is open");
     }
+    for (const mapping of cloud.model.queueMappings) {
+      const queue = cloud.model.queues.find((q) => q.arn === mapping.eventSourceArn);
+      print(
+        `  queue  ${(queue?.name ?? mapping.eventSourceArn).padEnd(31)} -> ${mapping.functionName}  (${cloud.queues.queueUrl(queue?.name ?? "")})`,
+      );
+    }
     for (const route of api?.routes ?? []) {
       const auth = route.authorization === "AWS_IAM" ? "iam" : route.apiKeyRequired ? "apiKey" : "public";
       print(

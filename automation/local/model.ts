@@ -59,6 +59,22 @@ export interface LocalApi {
   binaryMediaTypes: string[];
 }
 
+export interface LocalQueue {
+  name: string;
+  arn: string;
+  visibilityTimeoutSeconds: number;
+  /** Where a message goes once received `maxReceiveCount` times. */
+  redrive?: { deadLetterTargetArn: string; maxReceiveCount: number };
+}
+
+/** An event source mapping from a queue to a function (its physical name). */
+export interface LocalQueueMapping {
+  eventSourceArn: string;
+  functionName: string;
+  batchSize: number;
+  reportBatchItemFailures: boolean;
+}
+
 export interface LocalModel {
   stack: string;
   stage: string;
@@ -67,6 +83,8 @@ export interface LocalModel {
   tables: LocalTable[];
   functions: LocalFunction[];
   apis: LocalApi[];
+  queues: LocalQueue[];
+  queueMappings: LocalQueueMapping[];
 }
 
 const ofType = (plan: PlanResult, type: string) => plan.resources.filter((r) => r.type === type);
@@ -91,6 +109,35 @@ export function localModel(plan: PlanResult): LocalModel {
       return count ? { ...local, provisionedConcurrency: count } : local;
     }),
     apis: ofType(plan, "aws:apigateway/restApi:RestApi").map((api) => restApi(plan, api)),
+    queues: ofType(plan, "aws:sqs/queue:Queue").map((queue) => {
+      const name = str(queue.outputs.name) ?? queue.name;
+      const redrive =
+        typeof queue.inputs.redrivePolicy === "string" ? JSON.parse(queue.inputs.redrivePolicy) : undefined;
+      return {
+        name,
+        arn: str(queue.outputs.arn) ?? `arn:aws:sqs:${plan.region}:${plan.accountId}:${name}`,
+        visibilityTimeoutSeconds: num(queue.inputs.visibilityTimeoutSeconds) ?? 30,
+        redrive: redrive
+          ? {
+              deadLetterTargetArn: String(redrive.deadLetterTargetArn),
+              maxReceiveCount: Number(redrive.maxReceiveCount),
+            }
+          : undefined,
+      };
+    }),
+    queueMappings: ofType(plan, "aws:lambda/eventSourceMapping:EventSourceMapping")
+      .filter((mapping) => String(mapping.inputs.eventSourceArn).startsWith("arn:aws:sqs:"))
+      .map((mapping) => ({
+        eventSourceArn: String(mapping.inputs.eventSourceArn),
+        // An alias ARN (`...:function:<name>:live`) or a name.
+        functionName: String(mapping.inputs.functionName)
+          .replace(/^arn:aws:lambda:[^:]+:\d+:function:/, "")
+          .split(":")[0],
+        batchSize: num(mapping.inputs.batchSize) ?? 10,
+        reportBatchItemFailures: (
+          (mapping.inputs.functionResponseTypes as string[] | undefined) ?? []
+        ).includes("ReportBatchItemFailures"),
+      })),
   };
 }
 
