@@ -8,7 +8,7 @@ import { type MonitoredFunction, Monitoring } from "./monitoring";
 import type { NamingContext } from "./naming";
 import { type Route, ServerlessApi } from "./serverless-api";
 import { ServerlessFunction } from "./serverless-function";
-import { buildService } from "./service-builder";
+import { type AlarmSource, buildService } from "./service-builder";
 import type { ServiceQueue } from "./service-queue";
 import { validateServices } from "./service-validation";
 import type { Settings } from "./settings";
@@ -84,6 +84,7 @@ export class Platform extends pulumi.ComponentResource {
     const monitored: MonitoredFunction[] = [];
     const ownRoutes: Record<string, Record<string, Route>> = {};
     const queues: ServiceQueue[] = [];
+    const alarmSources: AlarmSource[] = [];
     for (const service of services) {
       const built = buildService(service, { parent: this, platformName: name, naming, settings });
       for (const [key, table] of Object.entries(built.tables)) this.tables[`${service.name}/${key}`] = table;
@@ -91,6 +92,7 @@ export class Platform extends pulumi.ComponentResource {
       Object.assign(smokeTests, built.smokeTests);
       monitored.push(...built.monitored);
       queues.push(...Object.values(built.queues));
+      alarmSources.push(...built.alarmSources);
       if ("own" in service.api) ownRoutes[service.name] = built.routes;
       else Object.assign(routes, built.routes);
     }
@@ -146,7 +148,7 @@ export class Platform extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    for (const queue of queues) queue.createAlarms(this.monitoring.topic.arn);
+    for (const source of [...queues, ...alarmSources]) source.createAlarms(this.monitoring.topic.arn);
 
     // AllAtOnce shifts at once and needs no smoke test first; gradual shifts test the new version.
     const withHooks = settings.deployment.type !== "AllAtOnce";

@@ -11,6 +11,7 @@ import type { NamingContext } from "./naming";
 import type { Route } from "./serverless-api";
 import { ServerlessFunction } from "./serverless-function";
 import { ServiceQueue } from "./service-queue";
+import { StreamSubscription } from "./service-stream";
 import type { Settings } from "./settings";
 
 /** `orders` + `webhook-key` -> `WEBHOOK_KEY`: the default environment variable stem of a resource key. */
@@ -41,6 +42,13 @@ export interface BuiltService {
   monitored: MonitoredFunction[];
   /** Its queues, by the declaration's key: the platform adds their alarms once the alert topic exists. */
   queues: Record<string, ServiceQueue>;
+  /** Stream subscriptions, schedules, ...: the platform adds their alarms once the alert topic exists. */
+  alarmSources: AlarmSource[];
+}
+
+/** A piece whose alarms need the alert topic, which exists only after every service is built. */
+export interface AlarmSource {
+  createAlarms(topicArn: pulumi.Input<string>): unknown;
 }
 
 export interface BuildContext {
@@ -70,6 +78,7 @@ export function buildService(service: ServiceDeclaration, ctx: BuildContext): Bu
     smokeTests: {},
     monitored: [],
     queues: {},
+    alarmSources: [],
   };
   const timeoutOf = (declaration: FunctionDeclaration) =>
     declaration.timeoutSeconds ?? service.overrides?.timeoutSeconds ?? settings.lambda.timeoutSeconds;
@@ -170,6 +179,23 @@ export function buildService(service: ServiceDeclaration, ctx: BuildContext): Bu
         batchSize: declaration.trigger.batchSize,
         maxBatchingWindowSeconds: declaration.trigger.maxBatchingWindowSeconds,
       });
+    }
+
+    if (declaration.trigger.type === "stream") {
+      built.alarmSources.push(
+        new StreamSubscription(
+          `${service.name}-${name}-stream`,
+          {
+            naming,
+            table: built.tables[declaration.trigger.table],
+            consumer: fn,
+            batchSize: declaration.trigger.batchSize,
+            maximumRetryAttempts: declaration.trigger.maximumRetryAttempts,
+            maximumRecordAgeSeconds: declaration.trigger.maximumRecordAgeSeconds,
+          },
+          opts,
+        ),
+      );
     }
 
     built.functions[key] = fn;

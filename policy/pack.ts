@@ -29,6 +29,7 @@ import {
   lambdaSupportedRuntime,
   lambdaTracingActive,
 } from "./lambda";
+import { lambdaStreamFailureHandling } from "./lambda-event-sources";
 import { cloudwatchLogGroupRetention, lambdaLogGroupRetention } from "./logs";
 import { sqsConsumerFailureHandling, sqsQueueEncryption, sqsVisibilityTimeout } from "./sqs";
 
@@ -72,4 +73,5 @@ export const policies: Policies = [
   sqsQueueEncryption,
   sqsConsumerFailureHandling,
   sqsVisibilityTimeout,
+  lambdaStreamFailureHandling,
 ];

@@ -2,13 +2,15 @@ import { defineService } from "../shared/service-declaration";
 
 /**
  * Orders: an idempotent `POST /orders`, `GET /orders/{orderId}`, and a consumer of the fulfilment
- * queue (the warehouse sends `{"orderId": ...}` when an order ships) that marks orders fulfilled.
+ * queue (the warehouse sends `{"orderId": ...}` when an order ships) that marks orders fulfilled, and
+ * a consumer of the orders table's stream that acknowledges each new order once.
  */
 export const ordersService = defineService({
   name: "orders",
   api: { basePath: "/orders" },
   tables: {
-    orders: { hashKey: { name: "orderId", type: "S" } },
+    // The stream feeds `acknowledge`: each new order is acknowledged once, off the request path.
+    orders: { hashKey: { name: "orderId", type: "S" }, stream: "NEW_IMAGE" },
   },
   queues: {
     fulfilment: { maxReceiveCount: 3 },
@@ -39,6 +41,17 @@ export const ordersService = defineService({
       trigger: { type: "queue", queue: "fulfilment", batchSize: 10 },
       access: { tables: { orders: "write" } },
       timeoutSeconds: 20,
+    },
+    acknowledge: {
+      handler: "functions/orders/acknowledge.ts",
+      trigger: {
+        type: "stream",
+        table: "orders",
+        batchSize: 100,
+        maximumRetryAttempts: 3,
+        maximumRecordAgeSeconds: 3600,
+      },
+      access: { tables: { orders: "write" } },
     },
   },
 });

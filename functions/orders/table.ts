@@ -16,6 +16,8 @@ export interface Order extends NewOrder {
   createdAt: string;
   /** ISO 8601, once fulfilled. */
   fulfilledAt?: string;
+  /** ISO 8601, once the stream consumer has seen the order's creation. */
+  acknowledgedAt?: string;
 }
 
 // Created once per container so that warm invocations reuse its connections and credentials.
@@ -63,4 +65,20 @@ export async function markFulfilled(orderId: string, at: string): Promise<void> 
     }
     throw error;
   }
+}
+
+/**
+ * Stamps an order acknowledged, once: a redelivered stream record keeps the first time. Throws when
+ * there is no such order (the record then fails alone and is retried, then sent to the failure queue).
+ */
+export async function markAcknowledged(orderId: string, at: string): Promise<void> {
+  await documentClient.send(
+    new UpdateCommand({
+      TableName: tableName(),
+      Key: { orderId },
+      UpdateExpression: "SET acknowledgedAt = if_not_exists(acknowledgedAt, :at)",
+      ConditionExpression: "attribute_exists(orderId)",
+      ExpressionAttributeValues: { ":at": at },
+    }),
+  );
 }

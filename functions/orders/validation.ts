@@ -63,3 +63,16 @@ export function parseFulfilment(body: string): { orderId: string } {
   }
   return { orderId };
 }
+
+/** A created order's stream image (NEW_IMAGE, DynamoDB JSON); throws naming the problem (the record then fails alone). */
+export function parseCreatedOrder(image: { [name: string]: { S?: string } } | undefined): {
+  orderId: string;
+} {
+  const orderId = image?.orderId?.S;
+  if (typeof orderId !== "string" || !ORDER_ID.test(orderId)) {
+    throw new Error(
+      "order stream record must carry a NewImage with an orderId of 1 to 64 of A-Z, a-z, 0-9, _ or -",
+    );
+  }
+  return { orderId };
+}

@@ -37,27 +37,35 @@ describe("the program for the real stacks", () => {
   it("builds dev with the expected resource types and counts", () => {
     const counts = countByType(dev);
     assert.equal(counts["pulumi:pulumi:Stack"], 1);
-    // users: 5 routes; orders: 2 routes and a queue consumer; the platform's health function.
-    assert.equal(counts["aws:lambda/function:Function"], 9);
-    assert.equal(counts["aws:lambda/alias:Alias"], 9);
+    // users: 5 routes; orders: 2 routes, a queue and a stream consumer; the platform's health function.
+    assert.equal(counts["aws:lambda/function:Function"], 10);
+    assert.equal(counts["aws:lambda/alias:Alias"], 10);
     assert.equal(
       counts["aws:cloudwatch/logGroup:LogGroup"],
-      11,
+      12,
       "one per function plus the API's access and execution logs",
     );
     assert.equal(
       counts["aws:iam/role:Role"],
-      10,
+      11,
       "one per function and CodeDeploy's (prod manages the API Gateway logging role)",
     );
-    assert.equal(counts["aws:codedeploy/deploymentGroup:DeploymentGroup"], 9);
-    assert.equal(counts["pulumi-nodejs:dynamic/platform:TrafficShift"], 9);
+    assert.equal(counts["aws:codedeploy/deploymentGroup:DeploymentGroup"], 10);
+    assert.equal(counts["pulumi-nodejs:dynamic/platform:TrafficShift"], 10);
     assert.equal(counts["aws:dynamodb/table:Table"], 3, "users, orders and the orders idempotency table");
     assert.equal(counts["aws:apigateway/method:Method"], 8);
     assert.equal(counts["aws:apigateway/integration:Integration"], 8);
     assert.equal(counts["aws:lambda/permission:Permission"], 8);
-    assert.equal(counts["aws:sqs/queue:Queue"], 2, "the fulfilment queue and its dead-letter queue");
-    assert.equal(counts["aws:lambda/eventSourceMapping:EventSourceMapping"], 1);
+    assert.equal(
+      counts["aws:sqs/queue:Queue"],
+      3,
+      "the fulfilment queue, its dead-letter queue and the orders stream's failure queue",
+    );
+    assert.equal(
+      counts["aws:lambda/eventSourceMapping:EventSourceMapping"],
+      2,
+      "the queue's and the stream's",
+    );
     assert.equal(counts["aws:apigateway/stage:Stage"], 1);
     assert.equal(counts["aws:apigateway/account:Account"], undefined, "prod manages the account settings");
     assert.equal(counts["aws:kms/key:Key"], 1, "the alert topic's (dev's table: AWS-owned key)");
@@ -68,8 +76,8 @@ describe("the program for the real stacks", () => {
     const counts = countByType(prod);
     assert.equal(
       counts["aws:lambda/function:Function"],
-      17,
-      "nine functions and a PreTraffic hook for each but the queue consumer (no smoke request)",
+      18,
+      "ten functions and a PreTraffic hook for each but the queue and stream consumers (no smoke request)",
     );
     assert.equal(counts["aws:kms/key:Key"], 4, "the three tables' and the alert topic's");
     assert.equal(counts["aws:apigateway/account:Account"], 1, "prod manages the account settings");
@@ -85,7 +93,7 @@ describe("the program for the real stacks", () => {
   it("wires every prod function's errors alarm to its deployment group", () => {
     const alarms = prod.resources.filter((r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm");
     const groups = prod.resources.filter((r) => r.type === "aws:codedeploy/deploymentGroup:DeploymentGroup");
-    assert.equal(groups.length, 9);
+    assert.equal(groups.length, 10);
     for (const group of groups) {
       const [alarmName] = (group.inputs.alarmConfiguration as { alarms: string[] }).alarms;
       const alarm = alarms.find((a) => a.inputs.name === alarmName);
@@ -111,6 +119,24 @@ describe("the program for the real stacks", () => {
     }
   });
 
+  it("consumes the orders table's stream on the acknowledge function's live alias, with an IteratorAge alarm", () => {
+    const table = dev.resources.find((r) => r.name === "orders-table-table")!;
+    const mapping = dev.resources.find((r) => r.name === "orders-acknowledge-stream-mapping")!;
+    assert.equal(table.inputs.streamViewType, "NEW_IMAGE");
+    assert.equal(mapping.inputs.eventSourceArn, table.outputs.streamArn);
+    assert.equal(
+      mapping.inputs.functionName,
+      "arn:aws:lambda:us-east-1:123456789012:function:platform-dev-orders-acknowledge:live",
+    );
+    const alarm = dev.resources.find(
+      (r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm" && r.inputs.metricName === "IteratorAge",
+    );
+    assert.deepEqual(
+      (alarm?.inputs.dimensions as Record<string, string>)?.FunctionName,
+      "platform-dev-orders-acknowledge",
+    );
+  });
+
   it("exports the API URL, table name and function names and ARNs", () => {
     assert.match(
       String(dev.outputs.apiUrl),
@@ -124,6 +150,7 @@ describe("the program for the real stacks", () => {
       "get",
       "health",
       "list",
+      "orders-acknowledge",
       "orders-create",
       "orders-fulfil",
       "orders-get",
