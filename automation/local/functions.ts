@@ -6,6 +6,7 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { LocalFunction } from "./model";
@@ -35,6 +36,12 @@ export interface InvokeResult {
 
 const WORKER_SCRIPT = path.join(__dirname, "lambda-worker.mjs");
 
+/**
+ * Execution environments per function: one per core (at least 2). More only queue for the same
+ * cores, and each warms its own JIT, so they cost CPU per request instead of adding throughput.
+ */
+export const DEFAULT_MAX_WORKERS = Math.max(2, os.availableParallelism());
+
 interface Environment {
   worker: Worker;
   busy: boolean;
@@ -55,7 +62,7 @@ export interface FunctionPoolOptions {
   baseEnvironment: Record<string, string>;
   region: string;
   accountId: string;
-  /** Most execution environments at once. @default 4 */
+  /** Most execution environments at once. @default DEFAULT_MAX_WORKERS */
   maxWorkers?: number;
   /** Workers do not keep the process alive. @default false */
   unref?: boolean;
@@ -141,7 +148,9 @@ export class FunctionPool {
         idle.busy = true;
         return idle;
       }
-      if (this.environments.filter((e) => !e.retired).length < (this.options.maxWorkers ?? 4)) {
+      if (
+        this.environments.filter((e) => !e.retired).length < (this.options.maxWorkers ?? DEFAULT_MAX_WORKERS)
+      ) {
         const environment = this.start();
         environment.busy = true;
         return environment;
@@ -163,7 +172,10 @@ export class FunctionPool {
    * alias the API invokes): initialized ahead, as Lambda does, so their requests are not cold.
    */
   provision(): void {
-    const wanted = Math.min(this.fn.provisionedConcurrency ?? 0, this.options.maxWorkers ?? 4);
+    const wanted = Math.min(
+      this.fn.provisionedConcurrency ?? 0,
+      this.options.maxWorkers ?? DEFAULT_MAX_WORKERS,
+    );
     while (this.environments.filter((e) => !e.retired).length < wanted) this.start(true);
   }
 
