@@ -3,6 +3,7 @@ import { SettingsError } from "../../components/settings";
 import type { Engine } from "../engine/types";
 import { PROCESS_SECRETS, PROJECT_DIR } from "../plan/plan";
 import { DEFAULT_QUEUE_LIMIT } from "../service/jobs/manager";
+import { DatabaseOpenError } from "../service/jobs/pg-store";
 import {
   DEFAULT_RETENTION,
   describeRetention,
@@ -10,7 +11,7 @@ import {
   type RetentionPolicy,
 } from "../service/jobs/retention";
 import { StoreInUseError, StoreOpenError } from "../service/jobs/store";
-import { createService, type ServiceOptions } from "../service/service";
+import { openService, type ServiceOptions } from "../service/service";
 import { CliExit, EXIT, type RegisterCommand } from "./io";
 
 /** What `serve` reads from the environment. */
@@ -133,11 +134,16 @@ export function serveCommand(deps: ServeCommandDeps = {}): RegisterCommand {
         const env = readServeEnvironment(environment, projectDir);
         // Read once, then gone from the environment every child process (the Pulumi CLI, the
         // program, git, local cloud workers) inherits: a job's code never sees the API token.
-        for (const name of PROCESS_SECRETS) delete environment[name];
-        let service: ReturnType<typeof createService>;
+        // A shared job store (replicas): its URL carries a password, gone from children's environment too.
+        const databaseUrl = environment.PLATFORM_DATABASE_URL?.trim() || undefined;
+        const lease = environment.PLATFORM_REPLICA_LEASE_MS?.trim();
+        for (const name of [...PROCESS_SECRETS, "PLATFORM_DATABASE_URL"]) delete environment[name];
+        let service: Awaited<ReturnType<typeof openService>>;
         try {
-          service = createService({
+          service = await openService({
             ...deps,
+            databaseUrl,
+            replicaLeaseMs: lease ? Number(lease) : undefined,
             projectDir,
             dataDir: env.dataDir,
             token: env.token,
@@ -156,7 +162,9 @@ export function serveCommand(deps: ServeCommandDeps = {}): RegisterCommand {
               ),
           });
         } catch (error) {
-          if (error instanceof SettingsError) throw new CliExit(EXIT.usage, `error: ${error.message}`);
+          if (error instanceof SettingsError || error instanceof RangeError)
+            throw new CliExit(EXIT.usage, `error: ${error.message}`);
+          if (error instanceof DatabaseOpenError) throw new CliExit(EXIT.failed, `error: ${error.message}`);
           if (error instanceof StoreInUseError || error instanceof StoreOpenError)
             throw new CliExit(EXIT.failed, `error: ${error.message}`);
           throw error;

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import type { JobStore } from "./jobs/store";
+import type { JobStoreApi } from "./jobs/store-api";
 import { FINISHED_STATES, JOB_KINDS, JOB_STATES, type Job } from "./jobs/types";
 
 /** Job durations' buckets, in seconds: from an in-memory preview to a long multi-region rollout. */
@@ -16,19 +16,20 @@ export class ServiceMetrics {
   /** Counts the open event streams (set by the HTTP server). */
   openStreams: () => number = () => 0;
 
-  constructor(store: JobStore) {
+  constructor(store: JobStoreApi) {
     const registry = this.registry;
     new Gauge({
       name: "platform_jobs",
       help: "Jobs in the store, by kind and state.",
       labelNames: ["kind", "state"],
       registers: [registry],
-      collect() {
+      async collect() {
+        // Read from the store (shared by the replicas: every replica answers the same).
+        const rows = await store.countByKindAndState();
         this.reset();
         // Every combination, so that a state with no job reads 0 instead of vanishing.
         for (const kind of JOB_KINDS) for (const state of JOB_STATES) this.set({ kind, state }, 0);
-        for (const row of store.countByKindAndState())
-          this.set({ kind: row.kind, state: row.state }, row.count);
+        for (const row of rows) this.set({ kind: row.kind, state: row.state }, row.count);
       },
     });
     this.durations = new Histogram({
@@ -43,9 +44,10 @@ export class ServiceMetrics {
       help: "Resources found drifted by the last drift check of each stack.",
       labelNames: ["stack"],
       registers: [registry],
-      collect() {
+      async collect() {
+        const statuses = await store.stackStatuses();
         this.reset();
-        for (const status of store.stackStatuses().values()) {
+        for (const status of statuses.values()) {
           if (status.drift?.driftedCount !== undefined) {
             this.set({ stack: status.stackName }, status.drift.driftedCount);
           }

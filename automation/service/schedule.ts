@@ -1,8 +1,8 @@
 import { Cron } from "croner";
 import { isCronExpression, SettingsError } from "../../components/settings";
 import type { JobManager } from "./jobs/manager";
-import type { JobStore } from "./jobs/store";
-import { listStages } from "./stacks";
+import type { JobStoreApi } from "./jobs/store-api";
+import { listStagesWith } from "./stacks";
 
 export interface DriftSchedule {
   stage: string;
@@ -15,9 +15,14 @@ export interface DriftSchedule {
 
 export interface ScheduleOptions {
   manager: JobManager;
-  store: JobStore;
+  store: JobStoreApi;
   /** `DRIFT_SCHEDULE`: applies to every stage, over their settings. */
   override?: string;
+  /**
+   * Whether this replica fires the schedules (replicas: the one holding the scheduler's lock).
+   * @default every firing is this process's
+   */
+  isLeader?: () => boolean;
   /** Told of each scheduled check that did not start (a check of the stage still queued or running, ...). */
   onSkip?: (stage: string, reason: string) => void;
 }
@@ -41,16 +46,20 @@ export function startDriftSchedules(options: ScheduleOptions): {
   }
   const jobs: Cron[] = [];
   const schedules: DriftSchedule[] = [];
-  for (const stage of listStages(options.manager.stages, options.store).stages) {
+  for (const stage of listStagesWith(options.manager.stages).stages) {
     if (stage.error) continue;
     const expression = override || stageSchedule(options, stage.stage);
     if (!expression) continue;
     const cron = new Cron(
       expression,
       { timezone: "Etc/UTC", protect: true, name: `drift-${stage.stage}` },
-      () => {
+      async () => {
         if (!options.manager.accepting) return;
-        if (options.manager.hasActive(stage.stage, "drift")) {
+        if (options.isLeader && !options.isLeader()) return;
+        const active = options.isLeader
+          ? await options.manager.hasActiveAnywhere(stage.stage, "drift").catch(() => true)
+          : options.manager.hasActive(stage.stage, "drift");
+        if (active) {
           options.onSkip?.(stage.stage, "a drift check of the stage is still queued or running");
           return;
         }

@@ -9,8 +9,11 @@ import { generateToken } from "./http/auth";
 import type { ConnectionLimits } from "./http/guard";
 import { buildServer } from "./http/server";
 import { JobManager } from "./jobs/manager";
+import { DEFAULT_LEASE_MS } from "./jobs/pg-cluster";
+import { PgJobStore } from "./jobs/pg-store";
 import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from "./jobs/retention";
 import { databaseFile, JobStore, type StoreHealth } from "./jobs/store";
+import type { JobCluster, JobStoreApi } from "./jobs/store-api";
 import { ServiceMetrics } from "./metrics";
 import { type DriftSchedule, startDriftSchedules } from "./schedule";
 
@@ -43,6 +46,16 @@ export interface ServiceOptions {
   queueLimit?: number;
   /** Told when the job store's writes start failing, when they recover, and of writes lost at close. */
   onStoreHealth?: (health: StoreHealth) => void;
+  /**
+   * A PostgreSQL job store shared by replicas (`postgres://user:password@host:port/db`,
+   * PLATFORM_DATABASE_URL) instead of the SQLite file under dataDir. Only `openService` opens one.
+   */
+  databaseUrl?: string;
+  /**
+   * With databaseUrl: how long a replica's running jobs outlive its last heartbeat before another
+   * replica marks them `interrupted` (PLATFORM_REPLICA_LEASE_MS). @default 15000
+   */
+  replicaLeaseMs?: number;
   /** Host names answered besides localhost and the listening address (PLATFORM_ALLOWED_HOSTS). @default [] */
   allowedHosts?: string[];
   /** Connection and event stream limits (PLATFORM_MAX_CONNECTIONS). @default DEFAULT_LIMITS of http/guard */
@@ -53,7 +66,9 @@ export interface ServiceOptions {
 export interface Service {
   app: FastifyInstance;
   manager: JobManager;
-  store: JobStore;
+  store: JobStoreApi;
+  /** The replicas' coordination, with a PostgreSQL store. */
+  cluster?: JobCluster;
   metrics: ServiceMetrics;
   token: string;
   /** True when the token was generated for this run (print it once). */
@@ -67,16 +82,59 @@ export interface Service {
   close(): Promise<void>;
 }
 
+/**
+ * The service on its SQLite job store (one process per store).
+ *
+ * @throws StoreOpenError, StoreInUseError, SettingsError (a bad DRIFT_SCHEDULE)
+ */
 export function createService(options: ServiceOptions = {}): Service {
   const projectDir = options.projectDir ?? PROJECT_DIR;
   const store = new JobStore(databaseFile(options.dataDir ?? path.join(projectDir, ".data")), { lock: true });
-  const before = store.jobsInStates(["queued", "running"]).length;
+  return assemble(store, undefined, store.jobsInStates(["queued", "running"]).length, options);
+}
+
+/**
+ * The service on the job store its options name: PostgreSQL (`databaseUrl`: connects, applies the
+ * migrations, joins the replicas) or else SQLite (createService).
+ *
+ * @throws RangeError naming PLATFORM_REPLICA_LEASE_MS; the store's open errors
+ */
+export async function openService(options: ServiceOptions = {}): Promise<Service> {
+  if (!options.databaseUrl) return createService(options);
+  if (!/^postgres(ql)?:\/\//.test(options.databaseUrl)) {
+    throw new RangeError(
+      `PLATFORM_DATABASE_URL must be a PostgreSQL URL (postgres://user:password@host:port/database), got a value starting ${JSON.stringify(options.databaseUrl.slice(0, 12))}`,
+    );
+  }
+  const leaseMs = options.replicaLeaseMs ?? DEFAULT_LEASE_MS;
+  if (!Number.isInteger(leaseMs) || leaseMs < 300 || leaseMs > 3_600_000) {
+    throw new RangeError(
+      `PLATFORM_REPLICA_LEASE_MS must be a whole number of milliseconds from 300 to 3600000 (got ${leaseMs})`,
+    );
+  }
+  const store = await PgJobStore.open({ url: options.databaseUrl, leaseMs });
+  try {
+    return assemble(store, store.cluster, 0, options);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+function assemble(
+  store: JobStoreApi,
+  cluster: JobCluster | undefined,
+  before: number,
+  options: ServiceOptions,
+): Service {
+  const projectDir = options.projectDir ?? PROJECT_DIR;
   const metrics = new ServiceMetrics(store);
   const engine = options.engine ?? chooseEngine({ projectDir });
   let manager: JobManager;
   try {
     manager = new JobManager({
       store,
+      cluster,
       engine,
       projectDir,
       revision: options.revision,
@@ -105,6 +163,7 @@ export function createService(options: ServiceOptions = {}): Service {
       scheduled = startDriftSchedules({
         manager,
         store,
+        isLeader: cluster ? () => cluster.leader : undefined,
         override: options.driftSchedule?.override,
         onSkip: options.onScheduleSkip,
       });
@@ -124,6 +183,7 @@ export function createService(options: ServiceOptions = {}): Service {
     app,
     manager,
     store,
+    cluster,
     metrics,
     token,
     tokenGenerated,
@@ -145,7 +205,7 @@ export function createService(options: ServiceOptions = {}): Service {
         store.flush();
         await new Promise((resolve) => setImmediate(resolve));
         await app.close();
-        const lost = store.close();
+        const lost = await store.close();
         if (lost > 0) {
           options.onStoreHealth?.({
             ...store.health,
@@ -164,18 +224,33 @@ export function createService(options: ServiceOptions = {}): Service {
  * the event loop until none is left (a store of many thousands of jobs is pruned without holding
  * requests up).
  */
-function startPruning(store: JobStore, policy: RetentionPolicy, intervalMs = 600_000): { stop: () => void } {
+function startPruning(
+  store: JobStoreApi,
+  policy: RetentionPolicy,
+  intervalMs = 600_000,
+): { stop: () => void } {
   let stopped = false;
   let running = false;
   const run = () => {
     if (stopped || running) return;
     running = true;
     const step = () => {
-      if (stopped || store.prune(policy) === 0) {
-        running = false;
+      const pruned = stopped ? 0 : store.prune(policy);
+      if (typeof pruned === "number") {
+        if (pruned === 0) running = false;
+        else setImmediate(step);
         return;
       }
-      setImmediate(step);
+      // A shared store prunes in a transaction of its own (whichever replica does, harmless twice).
+      pruned.then(
+        (count) => {
+          if (count === 0 || stopped) running = false;
+          else setImmediate(step);
+        },
+        () => {
+          running = false;
+        },
+      );
     };
     step();
   };

@@ -4,7 +4,7 @@ import { parseDocument } from "yaml";
 import { SettingsError } from "../../components/settings";
 import { listStages as listStageFiles } from "../plan/stack-config";
 import { readStage, regionStackName, type StageInfo } from "../rollout/targets";
-import type { JobStore, StackStatusRow } from "./jobs/store";
+import type { JobStoreApi, StackStatusRow } from "./jobs/store-api";
 
 /**
  * The project's stages, read with readStage (YAML and the settings schema: a few milliseconds)
@@ -137,9 +137,19 @@ export interface StackList {
  * The stages (every `Pulumi.<stage>.yaml` that is not a region stack's file), their region stacks,
  * and the last job, rollout and drift check of each stack.
  */
-export function listStages(catalog: StageCatalog, store: JobStore): StackList {
+export async function listStages(
+  catalog: StageCatalog,
+  store: Pick<JobStoreApi, "stackStatuses">,
+): Promise<StackList> {
+  return listStagesWith(catalog, await store.stackStatuses());
+}
+
+/** listStages, with the stacks' statuses given (none: the stages and their stacks only). */
+export function listStagesWith(
+  catalog: StageCatalog,
+  statuses = new Map<string, StackStatusRow>(),
+): StackList {
   const names = catalog.names();
-  const statuses = store.stackStatuses();
   const stages: StageStatus[] = [];
   const regions: string[] = [];
   const regionStacks = new Set<string>();

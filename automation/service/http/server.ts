@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { AjvCompiler, type ValidatorFactory } from "@fastify/ajv-compiler";
 import Fastify, { type FastifyInstance } from "fastify";
 import { type JobManager, JobNotFoundError, jobSummary } from "../jobs/manager";
-import type { JobStore } from "../jobs/store";
+import type { JobStoreApi } from "../jobs/store-api";
 import type { JobKind, JobOptions, JobRequest, JobState } from "../jobs/types";
 import type { ServiceMetrics } from "../metrics";
 import { listStages } from "../stacks";
@@ -21,7 +21,7 @@ import { type EventStream, registerEventRoutes } from "./sse";
 
 export interface ServerOptions {
   manager: JobManager;
-  store: JobStore;
+  store: JobStoreApi;
   metrics: ServiceMetrics;
   /** The bearer token every endpoint but /healthz (and the dashboard's files) requires. */
   token: string;
@@ -271,7 +271,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     { schema: routeSchema("/jobs", "get") },
     // The list leaves the reports out: a rollout report is large, and GET /jobs/:id has it.
     async (request) => ({
-      jobs: store.listJobs(request.query).map((job) => jobSummary(manager.get(job.id) ?? job)),
+      jobs: (await store.listJobs(request.query)).map((job) => jobSummary(manager.get(job.id) ?? job)),
     }),
   );
 
@@ -282,7 +282,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       const { id } = request.params;
       // The job's document as it was written (from the same Job objects this schema describes):
       // an active job's from memory, a finished one's (which never changes) from the store.
-      const json = manager.activeJobJson(id) ?? store.getJobJson(id);
+      const json = manager.activeJobJson(id) ?? (await store.getJobJson(id));
       if (json === undefined) throw new JobNotFoundError(id);
       return reply.type("application/json; charset=utf-8").send(json);
     },
@@ -292,7 +292,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     "/jobs/:id/cancel",
     { schema: routeSchema("/jobs/{id}/cancel", "post") },
     async (request, reply) => {
-      const job = manager.cancel(request.params.id);
+      const job = await manager.cancel(request.params.id);
       await store.whenCommitted();
       return reply.code(202).send(job);
     },

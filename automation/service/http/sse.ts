@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
 import { type JobManager, JobNotFoundError } from "../jobs/manager";
-import type { JobStore } from "../jobs/store";
+import type { JobStoreApi } from "../jobs/store-api";
 import { FINISHED_STATES, type JobEvent, type JobState } from "../jobs/types";
 import { routeSchema } from "./openapi";
 
@@ -149,7 +149,7 @@ export class EventStream {
 
 interface EventRoutes {
   manager: JobManager;
-  store: JobStore;
+  store: JobStoreApi;
   /** The open streams (ended when the server closes; counted in /metrics). */
   streams: Set<EventStream>;
   bufferBytes: number;
@@ -166,10 +166,10 @@ export function registerEventRoutes(app: FastifyInstance, routes: EventRoutes): 
   // commit to wait for, no subscription, not counted as a stream.
   app.head<EventsRequest>("/jobs/:id/events", { schema }, async (request, reply) => {
     const { id } = request.params;
-    const job = manager.get(id);
+    const job = await manager.find(id);
     if (!job) throw new JobNotFoundError(id);
     const lastId = Number(request.headers["last-event-id"] || 0);
-    if (FINISHED_STATES.has(job.state) && manager.eventsAfter(id, lastId).length === 0) {
+    if (FINISHED_STATES.has(job.state) && (await manager.eventsAfter(id, lastId)).length === 0) {
       return reply.code(204).send();
     }
     return reply.code(200).headers(SSE_HEADERS).send();
@@ -181,24 +181,23 @@ export function registerEventRoutes(app: FastifyInstance, routes: EventRoutes): 
     // Only committed events go out, replayed or live: an id a client has seen is never given to
     // another event after a crash (the job's next event after a restart is its interruption).
     await store.whenCommitted();
-    const job = manager.get(id);
+    const job = await manager.find(id);
     if (!job) throw new JobNotFoundError(id);
-    // Replay and subscription happen in the same tick: no event can fall between them.
-    const replay = manager.eventsAfter(id, lastId);
     const finished = FINISHED_STATES.has(job.state);
-    if (finished && replay.length === 0) return reply.code(204).send();
-
-    reply.hijack();
-    // The client may have gone while the handler waited for the commit: its `close` has fired.
-    if (reply.raw.destroyed) return reply;
+    // Subscribed before the replay is read (the job may run on another replica, its events read
+    // from the database): an event committed meanwhile is in one or the other, or in both and
+    // then sent once (by seq).
+    let stream: EventStream | undefined;
+    let heard: JobEvent[] = [];
+    let sentUpTo = lastId;
+    const forward = (events: JobEvent[]) => {
+      const fresh = events.filter((event) => event.seq > sentUpTo);
+      if (fresh.length === 0) return;
+      sentUpTo = fresh[fresh.length - 1].seq;
+      stream?.send(fresh);
+    };
     let unsubscribe = () => {};
-    const stream = new EventStream(reply.raw, bufferBytes, () => {
-      unsubscribe();
-      streams.delete(stream);
-    });
-    streams.add(stream);
-    const ends = finished || replay.some(isTerminal);
-    if (!ends) {
+    if (!finished) {
       // A turn's events are written once the store has committed them (at the end of the turn).
       let pending: JobEvent[] = [];
       unsubscribe = manager.subscribe(id, (event) => {
@@ -206,13 +205,39 @@ export function registerEventRoutes(app: FastifyInstance, routes: EventRoutes): 
           void store.whenCommitted().then(() => {
             const events = pending;
             pending = [];
-            stream.send(events);
+            if (stream) forward(events);
+            else heard.push(...events);
           });
         }
         pending.push(event);
       });
     }
-    stream.startReplay(replay, finished);
+    let replay: JobEvent[];
+    try {
+      replay = await manager.eventsAfter(id, lastId);
+    } catch (error) {
+      unsubscribe();
+      throw error;
+    }
+    if (replay.length > 0) sentUpTo = replay[replay.length - 1].seq;
+    if (finished && replay.length === 0) return reply.code(204).send();
+    if (replay.some(isTerminal)) unsubscribe();
+
+    reply.hijack();
+    // The client may have gone while the handler waited for the commit: its `close` has fired.
+    if (reply.raw.destroyed) {
+      unsubscribe();
+      return reply;
+    }
+    const opened = new EventStream(reply.raw, bufferBytes, () => {
+      unsubscribe();
+      streams.delete(opened);
+    });
+    stream = opened;
+    streams.add(opened);
+    opened.startReplay(replay, finished);
+    forward(heard);
+    heard = [];
     return reply;
   });
 }

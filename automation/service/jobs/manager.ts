@@ -10,7 +10,8 @@ import { DONE_STATES, type RegionTarget } from "../../rollout/types";
 import { StageCatalog } from "../stacks";
 import { runJob } from "./run";
 import { StackQueues } from "./stack-queues";
-import type { JobStore } from "./store";
+import { JobStore } from "./store";
+import type { Awaitable, ClaimedJob, JobCluster, JobStoreApi } from "./store-api";
 import {
   FINISHED_STATES,
   type Job,
@@ -78,7 +79,12 @@ export class JobFinishedError extends Error {
 }
 
 export interface JobManagerOptions {
-  store: JobStore;
+  store: JobStoreApi;
+  /**
+   * The replicas' coordination (PgJobStore's cluster): exclusivity, the queue, cancels and events
+   * across replicas. Without it, this process alone runs the store's jobs.
+   */
+  cluster?: JobCluster;
   engine: Engine;
   /** @default PROJECT_DIR */
   projectDir?: string;
@@ -126,7 +132,11 @@ export type JobListener = (event: JobEvent) => void;
  */
 export class JobManager {
   readonly engine: Engine;
-  private readonly store: JobStore;
+  private readonly store: JobStoreApi;
+  private readonly cluster?: JobCluster;
+  /** The claim in progress (cluster), and whether to claim again once it is done. */
+  private claiming?: Promise<void>;
+  private claimAgain = false;
   private readonly projectDir: string;
   readonly stages: StageCatalog;
   private readonly queues = new StackQueues();
@@ -141,7 +151,17 @@ export class JobManager {
     this.projectDir = options.projectDir ?? PROJECT_DIR;
     this.stages = options.stages ?? new StageCatalog(this.projectDir);
     this.clock = options.clock ?? (() => new Date());
-    this.interruptLeftovers();
+    this.cluster = options.cluster;
+    if (this.cluster) {
+      this.cluster.onWork = () => void this.claimWork();
+      this.cluster.onCancelRequested = (id, reason) => {
+        const active = this.active.get(id);
+        if (active) this.cancel(id, reason);
+      };
+      setImmediate(() => void this.claimWork());
+    } else {
+      this.interruptLeftovers();
+    }
   }
 
   /** False once `shutdown` was called. */
@@ -182,6 +202,7 @@ export class JobManager {
     const { info, targets } = this.resolve(request);
     this.store.assertWritable();
     const stacks = targets.map((target) => target.stackName);
+    if (this.cluster) return this.submitToCluster(this.cluster, request, info, targets);
     const busy = request.queue ? undefined : this.busyWith(stacks);
     if (busy) {
       const state = busy.job.state === "running" ? "running" : "queued";
@@ -191,25 +212,7 @@ export class JobManager {
     if (request.queue && this.busyWith(stacks) && this.waitingCount() >= limit)
       throw new QueueFullError(limit);
 
-    const now = this.clock().toISOString();
-    const job: Job = {
-      id: randomUUID(),
-      kind: request.kind,
-      stage: info.stage,
-      state: "queued",
-      trigger: request.trigger ?? "api",
-      engine: this.engine.kind,
-      options: withoutUndefined(request.options ?? {}),
-      regions: targets.map((target) => ({
-        region: target.region,
-        stackName: target.stackName,
-        primary: target.primary,
-        state: "pending",
-        elapsedMs: 0,
-        gates: [],
-      })),
-      createdAt: now,
-    };
+    const job = this.newJob(request, info, targets);
     const controller = new AbortController();
     let resolveDone: () => void = () => {};
     const done = new Promise<void>((resolve) => {
@@ -246,6 +249,115 @@ export class JobManager {
     active.committed = true;
     if (job.state === "queued" && this.queues.isHead(job.id, stacks)) this.start(active);
     return this.view(job);
+  }
+
+  /** A new job (queued) for this request. */
+  private newJob(request: JobRequest, info: StageInfo, targets: RegionTarget[]): Job {
+    return {
+      id: randomUUID(),
+      kind: request.kind,
+      stage: info.stage,
+      state: "queued",
+      trigger: request.trigger ?? "api",
+      engine: this.engine.kind,
+      options: withoutUndefined(request.options ?? {}),
+      regions: targets.map((target) => ({
+        region: target.region,
+        stackName: target.stackName,
+        primary: target.primary,
+        state: "pending",
+        elapsedMs: 0,
+        gates: [],
+      })),
+      createdAt: this.clock().toISOString(),
+    };
+  }
+
+  /**
+   * Submits to the replicas' shared queue: admitted (or refused: busy stack, full queue) in one
+   * transaction under the stacks' locks, then claimed by whichever replica gets to it first;
+   * usually this one, at once.
+   */
+  private async submitToCluster(
+    cluster: JobCluster,
+    request: JobRequest,
+    info: StageInfo,
+    targets: RegionTarget[],
+  ): Promise<Job> {
+    const job = this.newJob(request, info, targets);
+    const first: JobEvent = { jobId: job.id, seq: 1, type: "job", data: jobSummary(job), at: job.createdAt };
+    const limit = this.options.queueLimit ?? DEFAULT_QUEUE_LIMIT;
+    const stacks = targets.map((target) => target.stackName);
+    const outcome = await cluster.admit(job, first, stacks, {
+      queue: request.queue === true,
+      queueLimit: limit,
+    });
+    if (outcome.busy)
+      throw new StackBusyError(outcome.busy.stackName, outcome.busy.jobId, outcome.busy.state);
+    if (outcome.queueFull) throw new QueueFullError(limit);
+    await this.claimWork();
+    const active = this.active.get(job.id);
+    return active ? this.view(active.job) : ((await this.store.getJob(job.id)) ?? job);
+  }
+
+  /** Claims the queued jobs this replica may start now, and starts them (one claim at a time). */
+  private claimWork(): Promise<void> {
+    const cluster = this.cluster;
+    if (!cluster || !this.accepting) return Promise.resolve();
+    if (this.claiming) {
+      this.claimAgain = true;
+      return this.claiming;
+    }
+    this.claiming = (async () => {
+      do {
+        this.claimAgain = false;
+        let claimed: ClaimedJob[] = [];
+        try {
+          claimed = this.accepting ? await cluster.claim(this.clock()) : [];
+        } catch {
+          // The database is unreachable: the next heartbeat looks for work again.
+        }
+        for (const entry of claimed) this.startClaimed(entry);
+      } while (this.claimAgain);
+    })().finally(() => {
+      this.claiming = undefined;
+    });
+    return this.claiming;
+  }
+
+  /** Runs a job claimed from the shared queue (accepted by any replica). */
+  private startClaimed({ job, lastSeq }: ClaimedJob): void {
+    let resolveDone: () => void = () => {};
+    const done = new Promise<void>((resolve) => {
+      resolveDone = resolve;
+    });
+    const active: ActiveJob = {
+      job,
+      info: undefined as unknown as StageInfo,
+      targets: [],
+      stacks: job.regions.map((region) => region.stackName),
+      controller: new AbortController(),
+      seq: lastSeq,
+      done,
+      resolveDone,
+      committed: true,
+    };
+    this.active.set(job.id, active);
+    try {
+      active.info = this.stages.read(job.stage);
+      active.targets = selectTargets(
+        active.info,
+        job.regions.map((region) => region.region),
+      );
+    } catch (error) {
+      this.finish(
+        active,
+        "failed",
+        `the settings of stage "${job.stage}" cannot be read: ${(error as Error).message}`,
+      );
+      return;
+    }
+    this.begin(active);
   }
 
   /** Jobs accepted that wait for their stacks. */
@@ -305,10 +417,26 @@ export class JobManager {
     return `${active.json.slice(0, -1)},"durationMs":${durationMs}}`;
   }
 
-  /** A job (with its duration so far while running). */
+  /**
+   * A job (with its duration so far while running), read at once: one this process runs, or one in
+   * a store that answers at once (SQLite). `find` reads any store.
+   */
   get(id: string): Job | undefined {
     const active = this.active.get(id);
-    return active ? this.view(active.job) : this.store.getJob(id);
+    if (active) return this.view(active.job);
+    const stored = this.store.getJob(id);
+    return stored instanceof Promise ? undefined : stored;
+  }
+
+  /** A job (with its duration so far while running), whichever replica runs it. */
+  async find(id: string): Promise<Job | undefined> {
+    const active = this.active.get(id);
+    return active ? this.view(active.job) : await this.store.getJob(id);
+  }
+
+  /** Whether a job of this kind for this stage is queued or running, on any replica. */
+  hasActiveAnywhere(stage: string, kind: Job["kind"]): Promise<boolean> {
+    return this.cluster ? this.cluster.hasActive(stage, kind) : Promise.resolve(this.hasActive(stage, kind));
   }
 
   /**
@@ -317,10 +445,11 @@ export class JobManager {
    *
    * @throws JobNotFoundError, JobFinishedError
    */
-  cancel(id: string, reason = "cancelled by request"): Job {
+  cancel(id: string, reason = "cancelled by request"): Awaitable<Job> {
     const active = this.active.get(id);
+    if (!active && this.cluster) return this.cancelElsewhere(this.cluster, id, reason);
     if (!active) {
-      const stored = this.store.getJob(id);
+      const stored = this.store.getJob(id) as Job | undefined;
       if (!stored) throw new JobNotFoundError(id);
       throw new JobFinishedError(stored);
     }
@@ -334,11 +463,23 @@ export class JobManager {
     return this.view(active.job);
   }
 
+  /** Cancels a job this replica does not run: queued (at once) or running on another replica. */
+  private async cancelElsewhere(cluster: JobCluster, id: string, reason: string): Promise<Job> {
+    const job = await cluster.cancel(id, reason, this.clock());
+    if (!job) throw new JobNotFoundError(id);
+    if (FINISHED_STATES.has(job.state) && job.error !== `${reason} before it started`) {
+      throw new JobFinishedError(job);
+    }
+    return job;
+  }
+
   /**
-   * Listens to a job's events from now on; returns the function that stops listening. Read the
-   * events so far with `eventsAfter` in the same tick to miss none.
+   * Listens to a job's events from now on; returns the function that stops listening. Events may
+   * reach the listener before `eventsAfter` (called after this) returns them too: skip by `seq`.
+   * With a cluster, the events are the committed ones, whichever replica writes them.
    */
   subscribe(jobId: string, listener: JobListener): () => void {
+    if (this.cluster) return this.cluster.follow(jobId, listener);
     let set = this.listeners.get(jobId);
     if (!set) {
       set = new Set();
@@ -351,7 +492,7 @@ export class JobManager {
     };
   }
 
-  eventsAfter(jobId: string, afterSeq: number): JobEvent[] {
+  eventsAfter(jobId: string, afterSeq: number): Awaitable<JobEvent[]> {
     return this.store.eventsAfter(jobId, afterSeq);
   }
 
@@ -408,6 +549,12 @@ export class JobManager {
     const { job } = active;
     job.state = "running";
     job.startedAt = this.clock().toISOString();
+    this.begin(active);
+  }
+
+  /** Records that the job runs (its document, its stacks' last job, an event) and runs it. */
+  private begin(active: ActiveJob): void {
+    const { job } = active;
     this.store.transaction(() => {
       this.save(active);
       for (const stackName of active.stacks) this.store.setLastJob(stackName, job);
@@ -528,8 +675,11 @@ export class JobManager {
 
   /** Jobs the store has as queued or running belong to a process that died: they are interrupted. */
   private interruptLeftovers(): void {
-    const leftovers = this.store.jobsInStates(["queued", "running"]);
-    const statuses = leftovers.length > 0 ? this.store.stackStatuses() : new Map();
+    // A shared store's leftovers are its replicas' (their leases say when they died).
+    const store = this.store;
+    if (!(store instanceof JobStore)) return;
+    const leftovers = store.jobsInStates(["queued", "running"]);
+    const statuses = leftovers.length > 0 ? store.stackStatuses() : new Map();
     const now = this.clock();
     for (const job of leftovers) {
       const was = job.state;
@@ -543,18 +693,18 @@ export class JobManager {
           region.message = job.error;
         }
       }
-      this.store.transaction(() => {
-        this.store.updateJob(job);
+      store.transaction(() => {
+        store.updateJob(job);
         for (const { stackName } of job.regions) {
           // A job that ran is its stacks' last job; so is one an earlier version recorded as such
           // when it was queued.
           if (job.startedAt || statuses.get(stackName)?.lastJob?.id === job.id) {
-            this.store.setLastJob(stackName, job);
+            store.setLastJob(stackName, job);
           }
         }
-        this.store.appendEvent({
+        store.appendEvent({
           jobId: job.id,
-          seq: this.store.lastSeq(job.id) + 1,
+          seq: store.lastSeq(job.id) + 1,
           type: "job",
           data: jobSummary(job),
           at: job.finishedAt!,

@@ -3,9 +3,11 @@ import * as path from "node:path";
 import type Database from "better-sqlite3";
 import { BUSY_TIMEOUT_MS, GroupCommit, type StoreHealth } from "./group-commit";
 import type { RetentionPolicy } from "./retention";
+import type { JobQuery, JobStoreApi, StackStatusRow } from "./store-api";
 import { acquireLock, describeStoreError, openDatabase, StoreOpenError } from "./store-open";
 
 export { type StoreHealth, StoreUnavailableError } from "./group-commit";
+export type { JobQuery, StackStatusRow } from "./store-api";
 export { StoreInUseError, StoreOpenError } from "./store-open";
 
 import {
@@ -19,22 +21,6 @@ import {
 
 /** How many finished jobs' documents getJobJson keeps in memory (about 1 KB each). */
 const FINISHED_JSON_CACHE = 10_000;
-
-/** What the stack grid shows of one region stack: its last job, rollout and drift check. */
-export interface StackStatusRow {
-  stackName: string;
-  lastJob?: { id: string; kind: JobKind; state: JobState; createdAt: string; finishedAt?: string };
-  rollout?: { jobId: string; state: string; at: string };
-  drift?: { jobId: string; state: string; driftedCount?: number; at: string };
-}
-
-export interface JobQuery {
-  stage?: string;
-  kind?: JobKind;
-  state?: JobState;
-  /** @default 50 */
-  limit?: number;
-}
 
 interface JobRow {
   id: string;
@@ -131,7 +117,7 @@ const PRUNE_BATCH = 500;
  * in order; meanwhile reads of job documents and stack statuses see them (not events: a client
  * gets an event only once it is committed).
  */
-export class JobStore {
+export class JobStore implements JobStoreApi {
   readonly file: string;
   private readonly db: Database.Database;
   private readonly lock?: Database.Database;
