@@ -11,6 +11,7 @@ import type { NamingContext } from "./naming";
 import type { Route } from "./serverless-api";
 import { ServerlessFunction } from "./serverless-function";
 import { ServiceQueue } from "./service-queue";
+import { ServiceSchedule } from "./service-schedule";
 import { StreamSubscription } from "./service-stream";
 import type { Settings } from "./settings";
 
@@ -192,6 +193,22 @@ export function buildService(service: ServiceDeclaration, ctx: BuildContext): Bu
             batchSize: declaration.trigger.batchSize,
             maximumRetryAttempts: declaration.trigger.maximumRetryAttempts,
             maximumRecordAgeSeconds: declaration.trigger.maximumRecordAgeSeconds,
+          },
+          opts,
+        ),
+      );
+    }
+
+    if (declaration.trigger.type === "schedule") {
+      built.alarmSources.push(
+        new ServiceSchedule(
+          `${service.name}-${name}-schedule`,
+          {
+            naming,
+            target: fn,
+            expression: declaration.trigger.expression,
+            maximumRetryAttempts: declaration.trigger.maximumRetryAttempts,
+            maximumEventAgeSeconds: declaration.trigger.maximumEventAgeSeconds,
           },
           opts,
         ),

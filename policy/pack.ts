@@ -31,6 +31,7 @@ import {
 } from "./lambda";
 import { lambdaStreamFailureHandling } from "./lambda-event-sources";
 import { cloudwatchLogGroupRetention, lambdaLogGroupRetention } from "./logs";
+import { schedulerTargetFailureHandling } from "./scheduler";
 import { sqsConsumerFailureHandling, sqsQueueEncryption, sqsVisibilityTimeout } from "./sqs";
 
 /**
@@ -74,4 +75,5 @@ export const policies: Policies = [
   sqsConsumerFailureHandling,
   sqsVisibilityTimeout,
   lambdaStreamFailureHandling,
+  schedulerTargetFailureHandling,
 ];

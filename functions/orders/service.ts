@@ -3,7 +3,8 @@ import { defineService } from "../shared/service-declaration";
 /**
  * Orders: an idempotent `POST /orders`, `GET /orders/{orderId}`, and a consumer of the fulfilment
  * queue (the warehouse sends `{"orderId": ...}` when an order ships) that marks orders fulfilled, and
- * a consumer of the orders table's stream that acknowledges each new order once.
+ * a consumer of the orders table's stream that acknowledges each new order once, and an hourly
+ * reconciliation that flags orders not fulfilled within a day.
  */
 export const ordersService = defineService({
   name: "orders",
@@ -52,6 +53,16 @@ export const ordersService = defineService({
         maximumRecordAgeSeconds: 3600,
       },
       access: { tables: { orders: "write" } },
+    },
+    reconcile: {
+      handler: "functions/orders/reconcile.ts",
+      trigger: {
+        type: "schedule",
+        expression: "rate(1 hour)",
+        maximumRetryAttempts: 2,
+        maximumEventAgeSeconds: 3600,
+      },
+      access: { tables: { orders: "readWrite" } },
     },
   },
 });

@@ -1,5 +1,11 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  paginateScan,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
 import { HttpError } from "../shared/http";
 
 export type OrderStatus = "placed" | "fulfilled";
@@ -18,6 +24,8 @@ export interface Order extends NewOrder {
   fulfilledAt?: string;
   /** ISO 8601, once the stream consumer has seen the order's creation. */
   acknowledgedAt?: string;
+  /** Set by the hourly reconciliation on a placed order not fulfilled within a day. */
+  overdue?: boolean;
 }
 
 // Created once per container so that warm invocations reuse its connections and credentials.
@@ -81,4 +89,43 @@ export async function markAcknowledged(orderId: string, at: string): Promise<voi
       ExpressionAttributeValues: { ":at": at },
     }),
   );
+}
+
+/**
+ * Flags every order still `placed` and created before `createdBefore` (ISO 8601) as overdue, once;
+ * returns the ids it flagged. An order fulfilled meanwhile is left alone (the condition re-checks).
+ */
+export async function flagOverdue(createdBefore: string): Promise<string[]> {
+  const flagged: string[] = [];
+  const pages = paginateScan(
+    { client: documentClient },
+    {
+      TableName: tableName(),
+      FilterExpression: "#status = :placed AND createdAt < :before AND attribute_not_exists(overdue)",
+      ExpressionAttributeNames: { "#status": "status" },
+      ExpressionAttributeValues: { ":placed": "placed", ":before": createdBefore },
+      ProjectionExpression: "orderId",
+    },
+  );
+  for await (const page of pages) {
+    for (const item of page.Items ?? []) {
+      const orderId = String(item.orderId);
+      try {
+        await documentClient.send(
+          new UpdateCommand({
+            TableName: tableName(),
+            Key: { orderId },
+            UpdateExpression: "SET overdue = :true",
+            ConditionExpression: "#status = :placed",
+            ExpressionAttributeNames: { "#status": "status" },
+            ExpressionAttributeValues: { ":true": true, ":placed": "placed" },
+          }),
+        );
+        flagged.push(orderId);
+      } catch (error) {
+        if (!(error instanceof Error && error.name === "ConditionalCheckFailedException")) throw error;
+      }
+    }
+  }
+  return flagged;
 }

@@ -378,10 +378,30 @@ describe("estimatePlan on the dev plan", () => {
     assert.equal(fulfil.requests, Math.ceil(1_000_000 / 7 / 10));
   });
 
-  it("costs nothing at zero traffic, dev having no provisioned concurrency", () => {
+  it("charges the orders reconcile schedule's 730 hourly invocations and invokes its target as often", () => {
+    const estimate = estimatePlan(dev, traffic);
+
+    const schedule = estimate.services.find((line) => line.service === "EventBridge Scheduler")!;
+    assert.equal(schedule.item, "platform-dev-orders-reconcile-schedule invocations (rate(1 hour))");
+    assert.equal(schedule.quantity, 730);
+    const reconcile = estimate.lambda.find((line) => line.functionName === "platform-dev-orders-reconcile")!;
+    assert.equal(reconcile.requests, 730);
+  });
+
+  it("shows the orders stream's reads by Lambda at no charge", () => {
+    const estimate = estimatePlan(dev, traffic);
+
+    const stream = estimate.services.find((line) => line.service === "DynamoDB Streams")!;
+    assert.match(stream.item, /^platform-dev-orders-table stream reads by Lambda \(not charged\)$/);
+    assert.equal(stream.cost, 0);
+  });
+
+  it("costs only the hourly schedule and its invocations at zero traffic, dev having no provisioned concurrency", () => {
     const estimate = estimatePlan(dev, { monthlyRequests: 0, averageDurationMs: 100 });
 
-    assert.equal(estimate.total, 0);
+    const scheduled = estimate.lambda.find((line) => line.functionName === "platform-dev-orders-reconcile")!;
+    const schedule = estimate.services.find((line) => line.service === "EventBridge Scheduler")!;
+    assert.ok(Math.abs(estimate.total - scheduled.cost - schedule.cost) < 1e-12, `${estimate.total}`);
   });
 });
 

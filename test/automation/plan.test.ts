@@ -37,35 +37,36 @@ describe("the program for the real stacks", () => {
   it("builds dev with the expected resource types and counts", () => {
     const counts = countByType(dev);
     assert.equal(counts["pulumi:pulumi:Stack"], 1);
-    // users: 5 routes; orders: 2 routes, a queue and a stream consumer; the platform's health function.
-    assert.equal(counts["aws:lambda/function:Function"], 10);
-    assert.equal(counts["aws:lambda/alias:Alias"], 10);
+    // users: 5 routes; orders: 2 routes, a queue and a stream consumer, a schedule; the platform's health function.
+    assert.equal(counts["aws:lambda/function:Function"], 11);
+    assert.equal(counts["aws:lambda/alias:Alias"], 11);
     assert.equal(
       counts["aws:cloudwatch/logGroup:LogGroup"],
-      12,
+      13,
       "one per function plus the API's access and execution logs",
     );
     assert.equal(
       counts["aws:iam/role:Role"],
-      11,
-      "one per function and CodeDeploy's (prod manages the API Gateway logging role)",
+      13,
+      "one per function, the schedule's and CodeDeploy's (prod manages the API Gateway logging role)",
     );
-    assert.equal(counts["aws:codedeploy/deploymentGroup:DeploymentGroup"], 10);
-    assert.equal(counts["pulumi-nodejs:dynamic/platform:TrafficShift"], 10);
+    assert.equal(counts["aws:codedeploy/deploymentGroup:DeploymentGroup"], 11);
+    assert.equal(counts["pulumi-nodejs:dynamic/platform:TrafficShift"], 11);
     assert.equal(counts["aws:dynamodb/table:Table"], 3, "users, orders and the orders idempotency table");
     assert.equal(counts["aws:apigateway/method:Method"], 8);
     assert.equal(counts["aws:apigateway/integration:Integration"], 8);
     assert.equal(counts["aws:lambda/permission:Permission"], 8);
     assert.equal(
       counts["aws:sqs/queue:Queue"],
-      3,
-      "the fulfilment queue, its dead-letter queue and the orders stream's failure queue",
+      4,
+      "the fulfilment queue, its dead-letter queue, the orders stream's failure queue and the schedule's dead-letter queue",
     );
     assert.equal(
       counts["aws:lambda/eventSourceMapping:EventSourceMapping"],
       2,
       "the queue's and the stream's",
     );
+    assert.equal(counts["aws:scheduler/schedule:Schedule"], 1);
     assert.equal(counts["aws:apigateway/stage:Stage"], 1);
     assert.equal(counts["aws:apigateway/account:Account"], undefined, "prod manages the account settings");
     assert.equal(counts["aws:kms/key:Key"], 1, "the alert topic's (dev's table: AWS-owned key)");
@@ -76,8 +77,8 @@ describe("the program for the real stacks", () => {
     const counts = countByType(prod);
     assert.equal(
       counts["aws:lambda/function:Function"],
-      18,
-      "ten functions and a PreTraffic hook for each but the queue and stream consumers (no smoke request)",
+      19,
+      "eleven functions and a PreTraffic hook for each but the queue, stream and schedule consumers (no smoke request)",
     );
     assert.equal(counts["aws:kms/key:Key"], 4, "the three tables' and the alert topic's");
     assert.equal(counts["aws:apigateway/account:Account"], 1, "prod manages the account settings");
@@ -93,7 +94,7 @@ describe("the program for the real stacks", () => {
   it("wires every prod function's errors alarm to its deployment group", () => {
     const alarms = prod.resources.filter((r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm");
     const groups = prod.resources.filter((r) => r.type === "aws:codedeploy/deploymentGroup:DeploymentGroup");
-    assert.equal(groups.length, 10);
+    assert.equal(groups.length, 11);
     for (const group of groups) {
       const [alarmName] = (group.inputs.alarmConfiguration as { alarms: string[] }).alarms;
       const alarm = alarms.find((a) => a.inputs.name === alarmName);
@@ -154,6 +155,7 @@ describe("the program for the real stacks", () => {
       "orders-create",
       "orders-fulfil",
       "orders-get",
+      "orders-reconcile",
       "update",
     ]);
     assert.equal(names.list, "platform-dev-users-list");

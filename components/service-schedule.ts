@@ -1,0 +1,201 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { type NamingContext, physicalName } from "./naming";
+import type { ServerlessFunction } from "./serverless-function";
+
+export interface ServiceScheduleArgs {
+  naming: NamingContext;
+  /** The target: the schedule invokes its `live` alias, so CodeDeploy shifts it too. */
+  target: ServerlessFunction;
+  /** EventBridge Scheduler expression. @example "rate(1 hour)" @example "cron(0 6 * * ? *)" */
+  expression: string;
+  /** Retries of a failed invocation (0 to 185). @default 2 */
+  maximumRetryAttempts?: number;
+  /** How long an invocation is retried before it goes to the dead-letter queue (60 to 86400 s). @default 3600 */
+  maximumEventAgeSeconds?: number;
+}
+
+/**
+ * An EventBridge Scheduler schedule, in a schedule group of its own (its metrics are per group),
+ * invoking a function's `live` alias with a retry policy and an encrypted dead-letter queue. Its role
+ * may do exactly two things: `lambda:InvokeFunction` on that alias, and `sqs:SendMessage` on that
+ * queue (Scheduler delivers dead-letter events with the schedule's role).
+ *
+ * @example
+ * const hourly = new ServiceSchedule("orders-reconcile", { naming, target: fn, expression: "rate(1 hour)" });
+ * hourly.createAlarms(monitoring.topic.arn);
+ */
+export class ServiceSchedule extends pulumi.ComponentResource {
+  static readonly type = "platform:scheduler:ServiceSchedule";
+
+  readonly group: aws.scheduler.ScheduleGroup;
+  readonly schedule: aws.scheduler.Schedule;
+  readonly role: aws.iam.Role;
+  readonly deadLetterQueue: aws.sqs.Queue;
+  private readonly naming: NamingContext;
+
+  constructor(
+    private readonly logicalName: string,
+    args: ServiceScheduleArgs,
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
+    super(ServiceSchedule.type, logicalName, {}, opts);
+    const name = logicalName;
+    const retries = args.maximumRetryAttempts ?? 2;
+    const eventAge = args.maximumEventAgeSeconds ?? 3600;
+    const problems: string[] = [];
+    if (!Number.isInteger(retries) || retries < 0 || retries > 185) {
+      problems.push(`maximumRetryAttempts must be an integer from 0 to 185 (got ${retries})`);
+    }
+    if (!Number.isInteger(eventAge) || eventAge < 60 || eventAge > 86400) {
+      problems.push(`maximumEventAgeSeconds must be an integer from 60 to 86400 (got ${eventAge})`);
+    }
+    if (!/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\)|at\(.+\))$/.test(args.expression)) {
+      problems.push(
+        `expression must be rate(N unit), cron(...) or at(...) (got ${JSON.stringify(args.expression)})`,
+      );
+    }
+    if (problems.length > 0) throw new Error(`ServiceSchedule ${name}: ${problems.join("; ")}`);
+    this.naming = args.naming;
+
+    this.deadLetterQueue = new aws.sqs.Queue(
+      `${name}-dlq`,
+      {
+        name: physicalName(args.naming, `${name}-dlq`, { maxLength: 80 }),
+        messageRetentionSeconds: 14 * 24 * 3600,
+        sqsManagedSseEnabled: true,
+      },
+      { parent: this },
+    );
+
+    const account = aws.getCallerIdentityOutput({}, { parent: this }).accountId;
+    this.role = new aws.iam.Role(
+      `${name}-role`,
+      {
+        name: physicalName(args.naming, `${name}-role`, { global: true }),
+        description: `EventBridge Scheduler role of ${name}: invokes its target's live alias`,
+        // Only schedules of this account may assume it (the confused-deputy guard Scheduler documents).
+        assumeRolePolicy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Effect: "Allow",
+              Principal: { Service: "scheduler.amazonaws.com" },
+              Action: "sts:AssumeRole",
+              Condition: { StringEquals: { "aws:SourceAccount": account } },
+            },
+          ],
+        }),
+      },
+      { parent: this },
+    );
+    const policy = new aws.iam.RolePolicy(
+      `${name}-invoke`,
+      {
+        name: "invoke",
+        role: this.role.id,
+        policy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Sid: "InvokeLiveAlias",
+              Effect: "Allow",
+              Action: ["lambda:InvokeFunction"],
+              Resource: [args.target.aliasArn],
+            },
+            {
+              Sid: "SendToDeadLetterQueue",
+              Effect: "Allow",
+              Action: ["sqs:SendMessage"],
+              Resource: [this.deadLetterQueue.arn],
+            },
+          ],
+        }),
+      },
+      { parent: this },
+    );
+
+    this.group = new aws.scheduler.ScheduleGroup(
+      `${name}-group`,
+      { name: physicalName(args.naming, name, { maxLength: 64 }) },
+      { parent: this },
+    );
+    this.schedule = new aws.scheduler.Schedule(
+      `${name}-schedule`,
+      {
+        name: physicalName(args.naming, name, { maxLength: 64 }),
+        groupName: this.group.name,
+        scheduleExpression: args.expression,
+        flexibleTimeWindow: { mode: "OFF" },
+        target: {
+          arn: args.target.aliasArn,
+          roleArn: this.role.arn,
+          retryPolicy: { maximumRetryAttempts: retries, maximumEventAgeInSeconds: eventAge },
+          deadLetterConfig: { arn: this.deadLetterQueue.arn },
+        },
+      },
+      // Scheduler checks that it can assume the role when the schedule is created.
+      { parent: this, dependsOn: [policy] },
+    );
+    this.registerOutputs({ scheduleArn: this.schedule.arn, deadLetterQueueArn: this.deadLetterQueue.arn });
+  }
+
+  /**
+   * Alarms to `topicArn`: invocations that failed every retry (sent to the dead-letter queue or
+   * dropped), and any message waiting in the dead-letter queue.
+   */
+  createAlarms(topicArn: pulumi.Input<string>): aws.cloudwatch.MetricAlarm[] {
+    const common = {
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: "GreaterThanThreshold",
+      treatMissingData: "notBreaching",
+      alarmActions: [topicArn],
+      okActions: [topicArn],
+    };
+    const failedId = `${this.logicalName}-failed-invocations`;
+    const failed = new aws.cloudwatch.MetricAlarm(
+      failedId,
+      {
+        name: physicalName(this.naming, failedId, { maxLength: 255 }),
+        alarmDescription: `Invocations of schedule ${this.logicalName} failed every retry (sent to its dead-letter queue or dropped)`,
+        ...common,
+        metricQueries: [
+          { id: "failed", expression: "SUM([sent, dropped])", label: "FailedInvocations", returnData: true },
+          ...(
+            [
+              ["sent", "InvocationsSentToDeadLetterCount"],
+              ["dropped", "InvocationDroppedCount"],
+            ] as const
+          ).map(([id, metricName]) => ({
+            id,
+            metric: {
+              namespace: "AWS/Scheduler",
+              metricName,
+              dimensions: { ScheduleGroup: this.group.name },
+              period: 300,
+              stat: "Sum",
+            },
+          })),
+        ],
+      },
+      { parent: this },
+    );
+    const depthId = `${this.logicalName}-dlq-depth`;
+    const depth = new aws.cloudwatch.MetricAlarm(
+      depthId,
+      {
+        name: physicalName(this.naming, depthId, { maxLength: 255 }),
+        alarmDescription: `Failed invocations of schedule ${this.logicalName} wait in its dead-letter queue`,
+        ...common,
+        namespace: "AWS/SQS",
+        metricName: "ApproximateNumberOfMessagesVisible",
+        dimensions: { QueueName: this.deadLetterQueue.name },
+        statistic: "Maximum",
+        period: 60,
+      },
+      { parent: this },
+    );
+    return [failed, depth];
+  }
+}

@@ -1,0 +1,97 @@
+import * as assert from "node:assert/strict";
+import { ServiceSchedule } from "../../components/service-schedule";
+import { healthFunction, policyStatements, record, testNaming } from "../helpers/pulumi";
+
+const SCHEDULE = "aws:scheduler/schedule:Schedule";
+const ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm";
+
+function schedule(name: string, overrides: Partial<ConstructorParameters<typeof ServiceSchedule>[1]> = {}) {
+  return new ServiceSchedule(name, {
+    naming: testNaming(),
+    target: healthFunction(`${name}-fn`),
+    expression: "rate(1 hour)",
+    ...overrides,
+  });
+}
+
+describe("ServiceSchedule", () => {
+  it("invokes the target's live alias with the schedule's role, in a group of its own", async () => {
+    const { get } = await record(() => schedule("sch-target"));
+
+    const inputs = get(SCHEDULE, "sch-target-schedule").inputs;
+    const target = inputs.target as Record<string, unknown>;
+    assert.equal(target.arn, get("aws:lambda/alias:Alias", "sch-target-fn-alias").outputs.arn);
+    assert.equal(target.roleArn, get("aws:iam/role:Role", "sch-target-role").outputs.arn);
+    assert.equal(
+      inputs.groupName,
+      get("aws:scheduler/scheduleGroup:ScheduleGroup", "sch-target-group").outputs.name,
+    );
+    assert.equal(inputs.scheduleExpression, "rate(1 hour)");
+    assert.deepEqual(inputs.flexibleTimeWindow, { mode: "OFF" });
+  });
+
+  it("retries with the given policy and sends what fails to an encrypted dead-letter queue", async () => {
+    const { get } = await record(() =>
+      schedule("sch-retry", { maximumRetryAttempts: 4, maximumEventAgeSeconds: 600 }),
+    );
+
+    const target = get(SCHEDULE, "sch-retry-schedule").inputs.target as Record<string, unknown>;
+    const dlq = get("aws:sqs/queue:Queue", "sch-retry-dlq");
+    assert.deepEqual(target.retryPolicy, { maximumRetryAttempts: 4, maximumEventAgeInSeconds: 600 });
+    assert.deepEqual(target.deadLetterConfig, { arn: dlq.outputs.arn });
+    assert.equal(dlq.inputs.sqsManagedSseEnabled, true);
+  });
+
+  it("lets its role invoke exactly the live alias and send exactly to its dead-letter queue", async () => {
+    const { get } = await record(() => schedule("sch-role"));
+
+    assert.deepEqual(policyStatements(get("aws:iam/rolePolicy:RolePolicy", "sch-role-invoke")), [
+      {
+        Sid: "InvokeLiveAlias",
+        Effect: "Allow",
+        Action: ["lambda:InvokeFunction"],
+        Resource: [get("aws:lambda/alias:Alias", "sch-role-fn-alias").outputs.arn],
+      },
+      {
+        Sid: "SendToDeadLetterQueue",
+        Effect: "Allow",
+        Action: ["sqs:SendMessage"],
+        Resource: [get("aws:sqs/queue:Queue", "sch-role-dlq").outputs.arn],
+      },
+    ]);
+  });
+
+  it("lets only EventBridge Scheduler of the stack's account assume its role", async () => {
+    const { get } = await record(() => schedule("sch-trust"));
+
+    const [statement] = policyStatements(get("aws:iam/role:Role", "sch-trust-role"), "assumeRolePolicy");
+    assert.deepEqual(statement.Principal, { Service: "scheduler.amazonaws.com" });
+    assert.deepEqual(statement.Condition, { StringEquals: { "aws:SourceAccount": "123456789012" } });
+  });
+
+  it("alarms on invocations that failed every retry and on its dead-letter queue's depth", async () => {
+    const { get } = await record(() =>
+      schedule("sch-alarm").createAlarms("arn:aws:sns:us-east-1:123456789012:t"),
+    );
+
+    const failed = get(ALARM, "sch-alarm-failed-invocations").inputs;
+    const metrics = (failed.metricQueries as { metric?: { metricName: string; namespace: string } }[])
+      .flatMap((query) => (query.metric ? [`${query.metric.namespace} ${query.metric.metricName}`] : []))
+      .sort();
+    assert.deepEqual(metrics, [
+      "AWS/Scheduler InvocationDroppedCount",
+      "AWS/Scheduler InvocationsSentToDeadLetterCount",
+    ]);
+    assert.equal(failed.threshold, 0);
+    assert.equal(get(ALARM, "sch-alarm-dlq-depth").inputs.metricName, "ApproximateNumberOfMessagesVisible");
+  });
+
+  it("rejects more retries than Scheduler allows, naming the field and the range", async () => {
+    await record(() =>
+      assert.throws(
+        () => schedule("sch-bad", { maximumRetryAttempts: 200 }),
+        /ServiceSchedule sch-bad: maximumRetryAttempts must be an integer from 0 to 185 \(got 200\)/,
+      ),
+    );
+  });
+});
