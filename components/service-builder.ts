@@ -12,6 +12,7 @@ import type { Route } from "./serverless-api";
 import { ServerlessFunction } from "./serverless-function";
 import { ServiceQueue } from "./service-queue";
 import { ServiceSchedule } from "./service-schedule";
+import { ServiceSecrets } from "./service-secrets";
 import { StreamSubscription } from "./service-stream";
 import type { Settings } from "./settings";
 
@@ -129,6 +130,21 @@ export function buildService(service: ServiceDeclaration, ctx: BuildContext): Bu
     );
   }
 
+  const secretKeys = new Set(Object.values(service.functions).flatMap((fn) => fn.access?.secrets ?? []));
+  const secrets =
+    secretKeys.size > 0
+      ? new ServiceSecrets(
+          `${service.name}-secrets`,
+          {
+            naming,
+            parameters: Object.fromEntries(
+              [...secretKeys].map((secret) => [secret, service.secrets?.[secret]?.parameter ?? ""]),
+            ),
+          },
+          opts,
+        )
+      : undefined;
+
   for (const [name, declaration] of Object.entries(service.functions)) {
     const key = functionKey(ctx.platformName, service.name, name);
     const environment: Record<string, pulumi.Input<string>> = {};
@@ -140,6 +156,12 @@ export function buildService(service: ServiceDeclaration, ctx: BuildContext): Bu
     if (usesIdempotency && idempotencyTable) environment.IDEMPOTENCY_TABLE_NAME = idempotencyTable.name;
     for (const queue of declaration.access?.sendTo ?? []) {
       environment[service.queues?.[queue]?.env ?? `${envName(queue)}_QUEUE_URL`] = built.queues[queue].url;
+    }
+
+    // The parameter's NAME only: the handler reads the value at run time (secrets only by reference).
+    for (const secret of declaration.access?.secrets ?? []) {
+      environment[service.secrets?.[secret]?.env ?? `${envName(secret)}_PARAMETER_NAME`] =
+        service.secrets?.[secret]?.parameter ?? "";
     }
 
     const provisioned =
@@ -175,6 +197,7 @@ export function buildService(service: ServiceDeclaration, ctx: BuildContext): Bu
     // Powertools reads, writes, updates and deletes its records (GetItem/PutItem/UpdateItem/DeleteItem).
     if (usesIdempotency && idempotencyTable) idempotencyTable.grantReadWrite(fn);
     for (const queue of declaration.access?.sendTo ?? []) built.queues[queue].grantSend(fn);
+    for (const secret of declaration.access?.secrets ?? []) secrets?.grantRead(fn, secret);
     if (declaration.trigger.type === "queue") {
       built.queues[declaration.trigger.queue].subscribe(fn, {
         batchSize: declaration.trigger.batchSize,

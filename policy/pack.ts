@@ -33,6 +33,7 @@ import { lambdaStreamFailureHandling } from "./lambda-event-sources";
 import { cloudwatchLogGroupRetention, lambdaLogGroupRetention } from "./logs";
 import { schedulerTargetFailureHandling } from "./scheduler";
 import { sqsConsumerFailureHandling, sqsQueueEncryption, sqsVisibilityTimeout } from "./sqs";
+import { secretsOnlyByReference } from "./ssm";
 
 /**
  * The pack without its server: `index.ts` serves it to the engine (`new PolicyPack` starts a gRPC
@@ -76,4 +77,5 @@ export const policies: Policies = [
   sqsVisibilityTimeout,
   lambdaStreamFailureHandling,
   schedulerTargetFailureHandling,
+  secretsOnlyByReference,
 ];

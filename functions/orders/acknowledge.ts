@@ -1,6 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
 import { logger } from "../shared/logger";
+import { signReceipt } from "./receipt";
 import { markAcknowledged } from "./table";
 import { parseCreatedOrder } from "./validation";
 
@@ -10,7 +11,7 @@ async function acknowledge(record: DynamoDBRecord): Promise<void> {
   // Only creations matter here; this consumer's own update comes back as a MODIFY and is skipped.
   if (record.eventName !== "INSERT") return;
   const { orderId } = parseCreatedOrder(record.dynamodb?.NewImage);
-  await markAcknowledged(orderId, new Date().toISOString());
+  await markAcknowledged(orderId, new Date().toISOString(), await signReceipt(orderId));
   logger.info("order acknowledged", { orderId, eventID: record.eventID });
 }
 

@@ -3,7 +3,7 @@ import { defineService } from "../shared/service-declaration";
 /**
  * Orders: an idempotent `POST /orders`, `GET /orders/{orderId}`, and a consumer of the fulfilment
  * queue (the warehouse sends `{"orderId": ...}` when an order ships) that marks orders fulfilled, and
- * a consumer of the orders table's stream that acknowledges each new order once, and an hourly
+ * a consumer of the orders table's stream that acknowledges each new order once with a receipt signed by a secret key, and an hourly
  * reconciliation that flags orders not fulfilled within a day.
  */
 export const ordersService = defineService({
@@ -15,6 +15,10 @@ export const ordersService = defineService({
   },
   queues: {
     fulfilment: { maxReceiveCount: 3 },
+  },
+  secrets: {
+    // Written by an operator (SecureString, the service's secrets key); the program holds only its name.
+    "webhook-key": { parameter: "/orders/webhook-signing-key" },
   },
   functions: {
     create: {
@@ -52,7 +56,7 @@ export const ordersService = defineService({
         maximumRetryAttempts: 3,
         maximumRecordAgeSeconds: 3600,
       },
-      access: { tables: { orders: "write" } },
+      access: { tables: { orders: "write" }, secrets: ["webhook-key"] },
     },
     reconcile: {
       handler: "functions/orders/reconcile.ts",

@@ -24,6 +24,8 @@ export interface Order extends NewOrder {
   fulfilledAt?: string;
   /** ISO 8601, once the stream consumer has seen the order's creation. */
   acknowledgedAt?: string;
+  /** HMAC-SHA256 of the order id with the webhook signing key: the warehouse verifies it. */
+  receipt?: string;
   /** Set by the hourly reconciliation on a placed order not fulfilled within a day. */
   overdue?: boolean;
 }
@@ -76,17 +78,18 @@ export async function markFulfilled(orderId: string, at: string): Promise<void> 
 }
 
 /**
- * Stamps an order acknowledged, once: a redelivered stream record keeps the first time. Throws when
+ * Stamps an order acknowledged, once (a redelivered stream record keeps the first time), with its
+ * signed receipt (re-signed on redelivery, so a rotated key applies). Throws when
  * there is no such order (the record then fails alone and is retried, then sent to the failure queue).
  */
-export async function markAcknowledged(orderId: string, at: string): Promise<void> {
+export async function markAcknowledged(orderId: string, at: string, receipt: string): Promise<void> {
   await documentClient.send(
     new UpdateCommand({
       TableName: tableName(),
       Key: { orderId },
-      UpdateExpression: "SET acknowledgedAt = if_not_exists(acknowledgedAt, :at)",
+      UpdateExpression: "SET acknowledgedAt = if_not_exists(acknowledgedAt, :at), receipt = :receipt",
       ConditionExpression: "attribute_exists(orderId)",
-      ExpressionAttributeValues: { ":at": at },
+      ExpressionAttributeValues: { ":at": at, ":receipt": receipt },
     }),
   );
 }

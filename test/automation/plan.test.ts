@@ -69,7 +69,12 @@ describe("the program for the real stacks", () => {
     assert.equal(counts["aws:scheduler/schedule:Schedule"], 1);
     assert.equal(counts["aws:apigateway/stage:Stage"], 1);
     assert.equal(counts["aws:apigateway/account:Account"], undefined, "prod manages the account settings");
-    assert.equal(counts["aws:kms/key:Key"], 1, "the alert topic's (dev's table: AWS-owned key)");
+    assert.equal(
+      counts["aws:kms/key:Key"],
+      2,
+      "the alert topic's and the orders secrets' (dev's tables: AWS-owned key)",
+    );
+    assert.equal(counts["aws:ssm/parameter:Parameter"], undefined, "secrets are written by an operator");
     assert.equal(counts["aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"], undefined);
   });
 
@@ -80,7 +85,11 @@ describe("the program for the real stacks", () => {
       19,
       "eleven functions and a PreTraffic hook for each but the queue, stream and schedule consumers (no smoke request)",
     );
-    assert.equal(counts["aws:kms/key:Key"], 4, "the three tables' and the alert topic's");
+    assert.equal(
+      counts["aws:kms/key:Key"],
+      5,
+      "the three tables', the alert topic's and the orders secrets'",
+    );
     assert.equal(counts["aws:apigateway/account:Account"], 1, "prod manages the account settings");
     assert.equal(
       counts["aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"],
@@ -136,6 +145,20 @@ describe("the program for the real stacks", () => {
       (alarm?.inputs.dimensions as Record<string, string>)?.FunctionName,
       "platform-dev-orders-acknowledge",
     );
+  });
+
+  it("gives the acknowledge function the signing key's parameter name and a grant on that parameter only", () => {
+    const fn = dev.resources.find((r) => r.name === "orders-acknowledge-function")!;
+    const variables = (fn.inputs.environment as { variables: Record<string, string> }).variables;
+    assert.equal(variables.WEBHOOK_KEY_PARAMETER_NAME, "/orders/webhook-signing-key");
+    const grant = dev.resources.find((r) => r.name === "orders-acknowledge-orders-secrets-webhook-key-read")!;
+    const statements = JSON.parse(String(grant.inputs.policy)).Statement;
+    assert.deepEqual(statements[0].Resource, [
+      "arn:aws:ssm:us-east-1:123456789012:parameter/orders/webhook-signing-key",
+    ]);
+    assert.deepEqual(statements[1].Condition, {
+      StringEquals: { "kms:ViaService": "ssm.us-east-1.amazonaws.com" },
+    });
   });
 
   it("exports the API URL, table name and function names and ARNs", () => {
