@@ -6,12 +6,16 @@ const PARAMETERS = { "webhook-key": "/orders/webhook-signing-key", other: "/orde
 
 describe("ServiceSecrets", () => {
   it("creates a rotating KMS key with an alias and no parameter (no value in the program)", async () => {
+    const naming = testNaming();
     const { get, resources } = await record(
-      () => new ServiceSecrets("sec-key", { naming: testNaming(), parameters: PARAMETERS }),
+      () => new ServiceSecrets("sec-key", { naming, parameters: PARAMETERS }),
     );
 
     assert.equal(get("aws:kms/key:Key", "sec-key-key").inputs.enableKeyRotation, true);
-    assert.equal(get("aws:kms/alias:Alias", "sec-key-key-alias").inputs.name, "alias/t1-test-sec-key");
+    assert.equal(
+      get("aws:kms/alias:Alias", "sec-key-key-alias").inputs.name,
+      `alias/${naming.app}-test-sec-key`,
+    );
     assert.deepEqual(
       resources.filter((r) => r.type === "aws:ssm/parameter:Parameter"),
       [],
