@@ -141,7 +141,10 @@ describe("orders acknowledge (stream consumer) against dynalite", () => {
   });
 
   it("reuses the signing key in the next invocation instead of reading SSM again (Powertools' cache)", async () => {
-    const records = [insertOf(await createOrder("ack-5"), "700"), insertOf(await createOrder("ack-6"), "701")];
+    const records = [
+      insertOf(await createOrder("ack-5"), "700"),
+      insertOf(await createOrder("ack-6"), "701"),
+    ];
     await handler({ Records: records }, lambdaContext("orders-acknowledge"));
     const reads = ssm.commandCalls(GetParameterCommand).length;
 
