@@ -117,6 +117,11 @@ interface ActiveJob {
   json?: string;
   /** False until the job's first write is committed: only then is it accepted, and may it start. */
   committed: boolean;
+  /**
+   * Cluster: another replica marked the job interrupted (this one missed its lease: paused, cut
+   * off). It is aborted, and writes nothing more: the job's record is the other replica's now.
+   */
+  leaseLost?: boolean;
 }
 
 /** The default of JobManagerOptions.queueLimit (PLATFORM_QUEUE_LIMIT). */
@@ -157,6 +162,15 @@ export class JobManager {
       this.cluster.onCancelRequested = (id, reason) => {
         const active = this.active.get(id);
         if (active) this.cancel(id, reason);
+      };
+      this.cluster.runningHere = () => [...this.active.keys()];
+      this.cluster.onLeaseLost = (ids) => {
+        for (const id of ids) {
+          const active = this.active.get(id);
+          if (!active) continue;
+          active.leaseLost = true;
+          active.controller.abort(new Error("this replica's lease on the job lapsed"));
+        }
       };
       setImmediate(() => void this.claimWork());
     } else {
@@ -465,12 +479,10 @@ export class JobManager {
 
   /** Cancels a job this replica does not run: queued (at once) or running on another replica. */
   private async cancelElsewhere(cluster: JobCluster, id: string, reason: string): Promise<Job> {
-    const job = await cluster.cancel(id, reason, this.clock());
-    if (!job) throw new JobNotFoundError(id);
-    if (FINISHED_STATES.has(job.state) && job.error !== `${reason} before it started`) {
-      throw new JobFinishedError(job);
-    }
-    return job;
+    const cancelled = await cluster.cancel(id, reason, this.clock());
+    if (!cancelled) throw new JobNotFoundError(id);
+    if (cancelled.outcome === "finished") throw new JobFinishedError(cancelled.job);
+    return cancelled.job;
   }
 
   /**
@@ -607,6 +619,7 @@ export class JobManager {
     const { job } = active;
     const index = job.regions.findIndex((entry) => entry.stackName === region.stackName);
     if (index === -1) return;
+    if (active.leaseLost) return;
     job.regions[index] = region;
     const at = this.clock().toISOString();
     this.store.transaction(() => {
@@ -631,12 +644,14 @@ export class JobManager {
     job.finishedAt = finishedAt.toISOString();
     job.durationMs = job.startedAt ? finishedAt.getTime() - Date.parse(job.startedAt) : 0;
     if (error !== undefined) job.error = error;
-    this.store.transaction(() => {
-      this.save(active);
-      // A stack's last job is the last one that ran on it: one cancelled while it waited never did.
-      if (job.startedAt) for (const stackName of active.stacks) this.store.setLastJob(stackName, job);
-      this.emit(active, "job", jobSummary(job));
-    });
+    if (!active.leaseLost) {
+      this.store.transaction(() => {
+        this.save(active);
+        // A stack's last job is the last one that ran on it: one cancelled while it waited never did.
+        if (job.startedAt) for (const stackName of active.stacks) this.store.setLastJob(stackName, job);
+        this.emit(active, "job", jobSummary(job));
+      });
+    }
     this.active.delete(job.id);
     active.resolveDone();
     this.listeners.delete(job.id);
@@ -649,11 +664,13 @@ export class JobManager {
   }
 
   private save(active: ActiveJob): void {
+    if (active.leaseLost) return;
     active.json = JSON.stringify(active.job);
     this.store.updateJob(active.job, active.json);
   }
 
   private emit(active: ActiveJob, type: JobEvent["type"], data: unknown): void {
+    if (active.leaseLost) return;
     const event: JobEvent = {
       jobId: active.job.id,
       seq: ++active.seq,

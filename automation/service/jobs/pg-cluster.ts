@@ -42,6 +42,7 @@ export class PgCluster implements JobCluster {
   onWork: (() => void) | undefined;
   onCancelRequested: ((jobId: string, reason: string) => void) | undefined;
   onLeaseLost: ((jobIds: string[]) => void) | undefined;
+  runningHere: (() => string[]) | undefined;
   private listener: pg.Client | undefined;
   private isLeader = false;
   private timer: NodeJS.Timeout | undefined;
@@ -65,6 +66,7 @@ export class PgCluster implements JobCluster {
   async start(): Promise<void> {
     await this.heartbeat();
     await this.connectListener();
+    await this.tryToLead();
     this.timer = setInterval(() => void this.beat(), Math.max(100, Math.floor(this.leaseMs / 3)));
     this.timer.unref();
   }
@@ -124,7 +126,7 @@ export class PgCluster implements JobCluster {
         "INSERT INTO platform_events (job_id, seq, type, data, at) VALUES ($1, $2, $3, $4, $5)",
         [first.jobId, first.seq, first.type, JSON.stringify(first.data), first.at],
       );
-      await client.query("SELECT pg_notify('platform_events', $1)", [`${first.seq}:${job.id}`]);
+      await client.query("SELECT pg_notify('platform_events', $1)", [`${first.seq}-${first.seq}:${job.id}`]);
       await client.query("SELECT pg_notify('platform_work', '')");
       await client.query("COMMIT");
       return {};
@@ -181,7 +183,11 @@ export class PgCluster implements JobCluster {
     return rows.length > 0;
   }
 
-  async cancel(id: string, reason: string, now: Date): Promise<Job | undefined> {
+  async cancel(
+    id: string,
+    reason: string,
+    now: Date,
+  ): Promise<{ job: Job; outcome: "cancelled" | "requested" | "finished" } | undefined> {
     const client = await this.store.pool.connect();
     try {
       await client.query("BEGIN");
@@ -194,19 +200,22 @@ export class PgCluster implements JobCluster {
         return undefined;
       }
       const job = JSON.parse(rows[0].doc) as Job;
+      let outcome: "cancelled" | "requested" | "finished" = "finished";
       if (rows[0].state === "queued") {
+        outcome = "cancelled";
         job.state = "cancelled";
         job.finishedAt = now.toISOString();
         job.durationMs = 0;
         job.error = `${reason} before it started`;
         await this.finishInTransaction(client, job, false);
       } else if (rows[0].state === "running") {
+        outcome = "requested";
         job.cancelRequested = true;
         await client.query("UPDATE platform_jobs SET cancel_reason = $1 WHERE id = $2", [reason, id]);
         await client.query("SELECT pg_notify('platform_cancel', $1)", [JSON.stringify({ id, reason })]);
       }
       await client.query("COMMIT");
-      return job;
+      return { job, outcome };
     } catch (error) {
       await client.query("ROLLBACK").catch(() => {});
       throw error;
@@ -229,13 +238,16 @@ export class PgCluster implements JobCluster {
     };
   }
 
-  /** A job's events were committed up to `seq`: hand its followers those they have not had. */
-  private announced(jobId: string, seq: number): void {
+  /**
+   * A job's events `first` to `last` were committed: hand its followers those they have not had.
+   * A new follower starts at `first` (what was committed before it followed is the replay's).
+   */
+  private announced(jobId: string, first: number, last: number): void {
     const entry = this.followed.get(jobId);
     if (!entry) return;
     entry.chain = entry.chain.then(async () => {
-      const after = entry.delivered ?? seq - 1;
-      if (seq <= after) return;
+      const after = entry.delivered ?? first - 1;
+      if (last <= after) return;
       const events = await this.store.eventsAfter(jobId, after).catch(() => []);
       for (const event of events) {
         entry.delivered = event.seq;
@@ -254,8 +266,9 @@ export class PgCluster implements JobCluster {
     const client = new pg.Client({ connectionString: this.options.url });
     client.on("notification", (message) => {
       if (message.channel === "platform_events" && message.payload) {
-        const colon = message.payload.indexOf(":");
-        this.announced(message.payload.slice(colon + 1), Number(message.payload.slice(0, colon)));
+        // `<first>-<last>:<job id>`
+        const match = /^(\d+)-(\d+):(.+)$/.exec(message.payload);
+        if (match) this.announced(match[3], Number(match[1]), Number(match[2]));
       } else if (message.channel === "platform_work") {
         this.onWork?.();
       } else if (message.channel === "platform_cancel" && message.payload) {
@@ -277,7 +290,7 @@ export class PgCluster implements JobCluster {
     this.listener = client;
     // Events committed while no connection listened: followers catch up.
     for (const [jobId, entry] of this.followed) {
-      if (entry.delivered !== undefined) this.announced(jobId, Number.MAX_SAFE_INTEGER);
+      if (entry.delivered !== undefined) this.announced(jobId, entry.delivered + 1, Number.MAX_SAFE_INTEGER);
     }
   }
 
@@ -290,13 +303,7 @@ export class PgCluster implements JobCluster {
       if (lost.length > 0) this.onLeaseLost?.(lost);
       const reaped = await this.reap();
       if (!this.listener) await this.connectListener();
-      if (!this.isLeader && this.listener) {
-        const { rows } = await this.listener.query<{ locked: boolean }>(
-          "SELECT pg_try_advisory_lock($1, $2) AS locked",
-          [LOCK_NAMESPACE, SCHEDULER_LOCK],
-        );
-        this.isLeader = rows[0]?.locked === true;
-      }
+      await this.tryToLead();
       // Notifications can be missed while reconnecting: look for work at every beat anyway.
       if (reaped > 0 || !this.stopped) this.onWork?.();
     } catch {
@@ -306,6 +313,16 @@ export class PgCluster implements JobCluster {
     }
   }
 
+  /** Takes the scheduler's lock when no replica holds it (on the LISTEN connection: it goes with it). */
+  private async tryToLead(): Promise<void> {
+    if (this.isLeader || !this.listener) return;
+    const { rows } = await this.listener.query<{ locked: boolean }>(
+      "SELECT pg_try_advisory_lock($1, $2) AS locked",
+      [LOCK_NAMESPACE, SCHEDULER_LOCK],
+    );
+    this.isLeader = rows[0]?.locked === true;
+  }
+
   /** Renews this replica's lease; returns the running jobs it thought it owned but no longer does. */
   private async heartbeat(): Promise<string[]> {
     await this.store.pool.query(
@@ -313,7 +330,13 @@ export class PgCluster implements JobCluster {
        ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until`,
       [this.replicaId, this.leaseMs],
     );
-    return [];
+    const running = this.runningHere?.() ?? [];
+    if (running.length === 0) return [];
+    const { rows } = await this.store.pool.query<{ id: string }>(
+      "SELECT id FROM platform_jobs WHERE id = ANY($1) AND (state <> 'running' OR owner IS DISTINCT FROM $2)",
+      [running, this.replicaId],
+    );
+    return rows.map((row) => row.id);
   }
 
   /** Marks `interrupted` the running jobs of replicas whose lease has lapsed; returns how many. */
@@ -378,7 +401,8 @@ export class PgCluster implements JobCluster {
        RETURNING seq`,
       [job.id, JSON.stringify(summary(job)), job.finishedAt],
     );
-    await client.query("SELECT pg_notify('platform_events', $1)", [`${rows[0]?.seq}:${job.id}`]);
+    const seq = rows[0]?.seq;
+    await client.query("SELECT pg_notify('platform_events', $1)", [`${seq}-${seq}:${job.id}`]);
     await client.query("SELECT pg_notify('platform_work', '')");
   }
 }

@@ -29,8 +29,8 @@ interface Batch {
   writes: PgWrite[];
   /** Job documents written (cleared from pendingDocs once committed). */
   docs: Map<string, string>;
-  /** The last event of each job written: one notification per job and batch. */
-  events: Map<string, number>;
+  /** The first and last event of each job written: one notification per job and batch. */
+  events: Map<string, { first: number; last: number }>;
   /** A job finished: replicas may claim the jobs behind it. */
   work: boolean;
   committed: Promise<void>;
@@ -155,7 +155,9 @@ export class PgJobStore implements JobStoreApi {
       text: "INSERT INTO platform_events (job_id, seq, type, data, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
       values: [event.jobId, event.seq, event.type, JSON.stringify(event.data), event.at],
     });
-    batch.events.set(event.jobId, Math.max(batch.events.get(event.jobId) ?? 0, event.seq));
+    const range = batch.events.get(event.jobId);
+    if (range) range.last = Math.max(range.last, event.seq);
+    else batch.events.set(event.jobId, { first: event.seq, last: event.seq });
   }
 
   setLastJob(stackName: string, job: Job): void {
@@ -421,8 +423,8 @@ export class PgJobStore implements JobStoreApi {
       await client.query("BEGIN");
       for (const write of batch.writes) await client.query(write.text, write.values);
       // Delivered at commit, in commit order: a replica streaming the job fetches what is new.
-      for (const [jobId, seq] of batch.events) {
-        await client.query("SELECT pg_notify('platform_events', $1)", [`${seq}:${jobId}`]);
+      for (const [jobId, { first, last }] of batch.events) {
+        await client.query("SELECT pg_notify('platform_events', $1)", [`${first}-${last}:${jobId}`]);
       }
       if (batch.work) await client.query("SELECT pg_notify('platform_work', '')");
       await client.query("COMMIT");

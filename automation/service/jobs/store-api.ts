@@ -118,10 +118,15 @@ export interface JobCluster {
   /** Whether a job of this kind for this stage is queued or running on any replica. */
   hasActive(stage: string, kind: JobKind): Promise<boolean>;
   /**
-   * Cancels a job this replica is not running: a queued one at once (returns it), a running one
-   * by asking its replica (returns it with `cancelRequested`). Undefined when there is no such job.
+   * Cancels a job this replica is not running: a queued one at once (`cancelled`), a running one
+   * by asking its replica (`requested`: the job with `cancelRequested`); `finished`: it had ended.
+   * Undefined when there is no such job.
    */
-  cancel(id: string, reason: string, now: Date): Promise<Job | undefined>;
+  cancel(
+    id: string,
+    reason: string,
+    now: Date,
+  ): Promise<{ job: Job; outcome: "cancelled" | "requested" | "finished" } | undefined>;
   /** Follows a job's committed events, whichever replica writes them; returns the unfollow. */
   follow(jobId: string, listener: (event: JobEvent) => void): () => void;
   /** True while this replica holds the scheduler's lock (it alone fires schedules). */
@@ -130,6 +135,8 @@ export interface JobCluster {
   onWork: (() => void) | undefined;
   /** Called when another replica asks to cancel a job this one runs. */
   onCancelRequested: ((jobId: string, reason: string) => void) | undefined;
+  /** The jobs this replica runs (checked against the store at each heartbeat). */
+  runningHere: (() => string[]) | undefined;
   /** Called with the ids of running jobs this replica no longer owns (its lease lapsed). */
   onLeaseLost: ((jobIds: string[]) => void) | undefined;
 }
