@@ -23,6 +23,13 @@ function parsePort(text: string): number {
   return port;
 }
 
+function collectParameter(pair: string, previous: Record<string, string>): Record<string, string> {
+  const equals = pair.indexOf("=");
+  if (equals <= 0)
+    throw new CliExit(EXIT.usage, `error: --parameter takes name=value (got ${JSON.stringify(pair)})`);
+  return { ...previous, [pair.slice(0, equals)]: pair.slice(equals + 1) };
+}
+
 function parseAuth(text: string): boolean {
   if (text !== "on" && text !== "off")
     throw new CliExit(EXIT.usage, `error: --auth must be on or off (got ${JSON.stringify(text)})`);
@@ -47,18 +54,30 @@ export const registerDev: RegisterCommand = (program, io) => {
     .option("--port <n>", "port of the API on 127.0.0.1", parsePort, 3000)
     .option("--auth <on|off>", "check IAM signatures and API keys as the routes declare", parseAuth, true)
     .option("--in-memory", "keep table data in memory (else under .data/local/<stack>)")
-    .action(async (stack: string, options: { port: number; auth: boolean; inMemory?: boolean }) => {
-      const server = await DevServer.start({
-        stack,
-        port: options.port,
-        auth: options.auth,
-        inMemory: options.inMemory,
-        print: (line) => io.stdout(`${line}\n`),
-      }).catch(planFailed);
-      io.stdout("Ctrl-C stops it.\n");
-      await untilAborted(io.signal);
-      await server.close();
-    });
+    .option(
+      "--parameter <name=value...>",
+      "an SSM parameter the functions may read (what `aws ssm put-parameter` would hold), repeatable",
+      collectParameter,
+      {},
+    )
+    .action(
+      async (
+        stack: string,
+        options: { port: number; auth: boolean; inMemory?: boolean; parameter: Record<string, string> },
+      ) => {
+        const server = await DevServer.start({
+          stack,
+          port: options.port,
+          auth: options.auth,
+          inMemory: options.inMemory,
+          parameters: options.parameter,
+          print: (line) => io.stdout(`${line}\n`),
+        }).catch(planFailed);
+        io.stdout("Ctrl-C stops it.\n");
+        await untilAborted(io.signal);
+        await server.close();
+      },
+    );
 };
 
 function readEvent(source: string | undefined, _io: CliIo): unknown {

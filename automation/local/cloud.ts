@@ -13,6 +13,7 @@ import { FunctionPool, type InvokeResult, materializeCode } from "./functions";
 import { LocalGateway, type RequestRecord } from "./gateway";
 import { type LocalFunction, type LocalModel, localModel } from "./model";
 import { LocalQueues } from "./queues";
+import { LocalStreams } from "./streams";
 import { applyTables, LOCAL_CREDENTIALS, type LocalDynamoDb, startDynamoDb, tableDrift } from "./tables";
 
 export interface LocalCloudOptions {
@@ -31,6 +32,8 @@ export interface LocalCloudOptions {
   maxWorkersPerFunction?: number;
   /** A plan already made (else the stack is planned). */
   plan?: PlanResult;
+  /** SSM parameters the functions may read, by name (what an operator puts with `aws ssm put-parameter`). */
+  parameters?: Record<string, string>;
   /** Let the process exit while the cloud runs (servers and workers unreferenced). @default false */
   unref?: boolean;
   /** Config values that replace the stack file's (`namespace:key`). */
@@ -71,6 +74,8 @@ export class LocalCloud {
   private readonly controlPlane = new LocalControlPlane((name, event) => this.invoke(name, event));
   /** The plan's SQS queues, their API (through the control plane) and their consumers' polling. */
   readonly queues: LocalQueues;
+  /** The plan's table streams: a DynamoDB proxy for the functions that turns writes into records. */
+  readonly streams: LocalStreams;
 
   private constructor(
     private readonly options: LocalCloudOptions,
@@ -85,6 +90,13 @@ export class LocalCloud {
       model.accountId,
     );
     this.controlPlane.queues = this.queues;
+    this.controlPlane.parameters = { ...options.parameters };
+    this.streams = new LocalStreams(
+      dynamoDb.endpoint,
+      (name, event) => this.invoke(name, event),
+      this.queues,
+      model.region,
+    );
   }
 
   /** Plans the stack (unless a plan is given) and starts its tables, functions and API. */
@@ -107,6 +119,7 @@ export class LocalCloud {
     const cloud = new LocalCloud({ ...options, projectDir, dataDir }, dynamoDb, model, plan);
     try {
       await cloud.controlPlane.listen(options.unref);
+      await cloud.streams.listen(options.unref);
       await cloud.apply(plan);
       await cloud.listen();
     } catch (error) {
@@ -131,6 +144,7 @@ export class LocalCloud {
     const model = localModel(plan);
     const changes = await applyTables(this.dynamoDb.client, model.tables);
     changes.push(...this.queues.apply(model.queues, model.queueMappings));
+    this.streams.apply(model.tables, model.streamMappings);
     const projectDir = this.options.projectDir as string;
     const functionsDir = path.join(this.dataDir, "functions");
     const wanted = new Set(model.functions.map((fn) => fn.name));
@@ -294,6 +308,7 @@ export class LocalCloud {
 
   async close(): Promise<void> {
     this.queues.close();
+    await this.streams.close();
     await this.controlPlane.close();
     await this.gateway?.close();
     await Promise.all([...this.pools.values()].map((pool) => pool.close()));
@@ -330,10 +345,12 @@ export class LocalCloud {
     return {
       AWS_ACCESS_KEY_ID: this.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: this.credentials.secretAccessKey,
-      AWS_ENDPOINT_URL_DYNAMODB: this.dynamoDb.endpoint,
+      // Through the stream proxy, so that writes to a streamed table become stream records.
+      AWS_ENDPOINT_URL_DYNAMODB: this.streams.url,
       AWS_ENDPOINT_URL_LAMBDA: this.controlPlane.url,
       AWS_ENDPOINT_URL_CODEDEPLOY: this.controlPlane.url,
       AWS_ENDPOINT_URL_SQS: this.controlPlane.url,
+      AWS_ENDPOINT_URL_SSM: this.controlPlane.url,
       // The SDK warns about the host's Node.js; the function runs as its Lambda runtime says.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     };

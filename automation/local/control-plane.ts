@@ -28,6 +28,8 @@ export class LocalControlPlane {
 
   /** The queues SQS calls go to (set by the cloud once it has them). */
   queues?: LocalQueues;
+  /** SSM parameters by name, as an operator would have put them (`platform dev --parameter`). */
+  parameters: Record<string, string> = {};
 
   constructor(private readonly invoke: (functionName: string, event: unknown) => Promise<InvokeResult>) {
     this.server = http.createServer((request, response) => {
@@ -138,6 +140,37 @@ export class LocalControlPlane {
 
     const target = String(request.headers["x-amz-target"] ?? "");
     const input = (body === "" ? {} : JSON.parse(body)) as Json;
+    if (target === "AmazonSSM.GetParameter") {
+      const name = String(input.Name ?? "");
+      const value = this.parameters[name];
+      const json = { "Content-Type": "application/x-amz-json-1.1" };
+      if (value === undefined) {
+        return this.reply(
+          response,
+          400,
+          {
+            __type: "ParameterNotFound",
+            message: `Parameter ${name} not found locally: give it to platform dev with --parameter ${name}=<value>`,
+          },
+          json,
+        );
+      }
+      return this.reply(
+        response,
+        200,
+        {
+          Parameter: {
+            Name: name,
+            Type: "SecureString",
+            Value: value,
+            Version: 1,
+            DataType: "text",
+            LastModifiedDate: Date.now() / 1000,
+          },
+        },
+        json,
+      );
+    }
     if (target.startsWith("AmazonSQS.")) {
       if (!this.queues)
         return this.reply(response, 400, {

@@ -75,6 +75,18 @@ export interface LocalQueueMapping {
   reportBatchItemFailures: boolean;
 }
 
+/** An event source mapping from a table's stream to a function (its physical name). */
+export interface LocalStreamMapping {
+  eventSourceArn: string;
+  tableName: string;
+  functionName: string;
+  batchSize: number;
+  reportBatchItemFailures: boolean;
+  maximumRetryAttempts: number;
+  /** The queue a batch goes to once its retries are spent. */
+  onFailureQueueName?: string;
+}
+
 export interface LocalModel {
   stack: string;
   stage: string;
@@ -85,6 +97,7 @@ export interface LocalModel {
   apis: LocalApi[];
   queues: LocalQueue[];
   queueMappings: LocalQueueMapping[];
+  streamMappings: LocalStreamMapping[];
 }
 
 const ofType = (plan: PlanResult, type: string) => plan.resources.filter((r) => r.type === type);
@@ -138,7 +151,34 @@ export function localModel(plan: PlanResult): LocalModel {
           (mapping.inputs.functionResponseTypes as string[] | undefined) ?? []
         ).includes("ReportBatchItemFailures"),
       })),
+    streamMappings: ofType(plan, "aws:lambda/eventSourceMapping:EventSourceMapping").flatMap(streamMapping),
   };
+}
+
+/** A mapping from a table's stream (`arn:...:table/<name>/stream/<label>`), or none for other sources. */
+function streamMapping(mapping: RecordedResource): LocalStreamMapping[] {
+  const inputs = mapping.inputs;
+  const table = /^arn:aws:dynamodb:[^:]+:\d+:table\/([^/]+)\/stream\//.exec(
+    String(inputs.eventSourceArn),
+  )?.[1];
+  if (!table) return [];
+  const onFailure = (inputs.destinationConfig as { onFailure?: { destinationArn?: string } } | undefined)
+    ?.onFailure?.destinationArn;
+  return [
+    {
+      eventSourceArn: String(inputs.eventSourceArn),
+      tableName: table,
+      functionName: String(inputs.functionName)
+        .replace(/^arn:aws:lambda:[^:]+:\d+:function:/, "")
+        .split(":")[0],
+      batchSize: num(inputs.batchSize) ?? 100,
+      reportBatchItemFailures: ((inputs.functionResponseTypes as string[] | undefined) ?? []).includes(
+        "ReportBatchItemFailures",
+      ),
+      maximumRetryAttempts: num(inputs.maximumRetryAttempts) ?? 3,
+      onFailureQueueName: onFailure?.startsWith("arn:aws:sqs:") ? onFailure.split(":").pop() : undefined,
+    },
+  ];
 }
 
 function table(resource: RecordedResource): LocalTable {
