@@ -109,7 +109,8 @@ export class LocalStreams {
     response.end(forwarded.body);
     if (forwarded.status !== 200 || writes.length === 0) return;
     const after = await Promise.all(writes.map((w) => this.image(w.table, w.key)));
-    for (const [index, write] of writes.entries()) this.record(write.table, write.key, before[index], after[index]);
+    for (const [index, write] of writes.entries())
+      this.record(write.table, write.key, before[index], after[index]);
     void this.deliver();
   }
 
