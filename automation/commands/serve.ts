@@ -95,7 +95,7 @@ export function readServeEnvironment(env: NodeJS.ProcessEnv, projectDir: string)
 const ENGINE_NOTES: Record<Engine["kind"], string> = {
   pulumi: "pulumi (the Pulumi CLI: previews, rollouts and drift checks run for real)",
   offline:
-    "offline (the Pulumi CLI is not on PATH: previews run offline with plan and policy; rollouts and drift checks fail until it is installed)",
+    "offline (the Pulumi CLI is not on PATH: previews are the plan and policy; rollouts deploy to local clouds on this machine, not to AWS, and drift compares them with the plan)",
   "in-memory": "in-memory (scripted, for tests)",
 };
 
