@@ -12,6 +12,8 @@
  *   its client is dropped), and /healthz must keep answering;
  * - a flood of idle connections: /healthz p99 during the flood against /healthz alone;
  * - 20,000 finished jobs in the store: `/metrics` and `GET /jobs` latency against /healthz.
+ * Then the same job load on two replicas sharing a PostgreSQL job store (service-replicas.ts),
+ * beside the SQLite figures (skipped, saying so, where PostgreSQL is not installed).
  * Run alone with `npx tsx test/bench/service.bench.ts`.
  */
 import * as fs from "node:fs";
@@ -21,6 +23,7 @@ import autocannon from "autocannon";
 import { databaseFile, JobStore } from "../../automation/service/jobs/store";
 import { startServiceProcess } from "../helpers/service-process";
 import { abuse } from "./service-abuse";
+import { replicasBench } from "./service-replicas";
 
 const CONNECTIONS = 200;
 /** A fixed number of job requests (not a duration), so that every request gets its answer. */
@@ -105,7 +108,8 @@ async function waitUntilIdle(url: string, timeoutMs = 120_000): Promise<void> {
 
 export async function run(): Promise<void> {
   const problems: string[] = [];
-  for (const phase of [throughput, abuse]) {
+  const replicas = () => replicasBench({ load, print, waitUntilIdle, token: TOKEN, sqlite: sqliteFigures });
+  for (const phase of [throughput, replicas, abuse]) {
     try {
       await phase();
     } catch (error) {
@@ -114,6 +118,9 @@ export async function run(): Promise<void> {
   }
   if (problems.length > 0) throw new Error(problems.join("; "));
 }
+
+/** The SQLite run's figures, by phase name (printed beside the PostgreSQL run's). */
+const sqliteFigures = new Map<string, Phase>();
 
 /** 200 connections of job requests and reads, against /healthz; then every accepted job in the store. */
 async function throughput(): Promise<void> {
@@ -185,6 +192,7 @@ async function throughput(): Promise<void> {
       duration: READ_SECONDS,
     });
     for (const phase of [writes, reads, runningReads, reference]) print(phase);
+    for (const phase of [writes, reads]) sqliteFigures.set(phase.name, phase);
     console.log(
       `accepted ${accepted.length} jobs (${(WRITES / writeSeconds).toFixed(0)}/s measured); the queue drained ${(drainMs / 1000).toFixed(1)} s after the load stopped`,
     );

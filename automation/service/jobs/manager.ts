@@ -288,9 +288,9 @@ export class JobManager {
   }
 
   /**
-   * Submits to the replicas' shared queue: admitted (or refused: busy stack, full queue) in one
-   * transaction under the stacks' locks, then claimed by whichever replica gets to it first;
-   * usually this one, at once.
+   * Submits to the replicas' shared store: admitted (or refused: busy stack, full queue) in one
+   * transaction under the stacks' locks. On free stacks it runs here at once; a job that waits is
+   * claimed, once it heads its stacks' queues, by whichever replica gets to it first.
    */
   private async submitToCluster(
     cluster: JobCluster,
@@ -305,11 +305,12 @@ export class JobManager {
     const outcome = await cluster.admit(job, first, stacks, {
       queue: request.queue === true,
       queueLimit: limit,
+      now: this.clock(),
     });
     if (outcome.busy)
       throw new StackBusyError(outcome.busy.stackName, outcome.busy.jobId, outcome.busy.state);
     if (outcome.queueFull) throw new QueueFullError(limit);
-    await this.claimWork();
+    if (outcome.claimed) this.startClaimed(outcome.claimed);
     const active = this.active.get(job.id);
     return active ? this.view(active.job) : ((await this.store.getJob(job.id)) ?? job);
   }

@@ -88,8 +88,8 @@ export class PgCluster implements JobCluster {
     job: Job,
     first: JobEvent,
     stacks: string[],
-    options: { queue: boolean; queueLimit: number },
-  ): Promise<{ busy?: StackHolder; queueFull?: boolean }> {
+    options: { queue: boolean; queueLimit: number; now: Date },
+  ): Promise<{ busy?: StackHolder; queueFull?: boolean; claimed?: ClaimedJob }> {
     const client = await this.store.pool.connect();
     try {
       await client.query("BEGIN");
@@ -117,19 +117,32 @@ export class PgCluster implements JobCluster {
           return { queueFull: true };
         }
       }
-      const json = JSON.stringify(job);
+      // Free stacks: the job runs here at once (the replica that accepted it, as one process would).
+      const running: Job | undefined = holder
+        ? undefined
+        : { ...job, state: "running", startedAt: options.now.toISOString() };
+      const stored = running ?? job;
       await client.query(
-        "INSERT INTO platform_jobs (id, created, kind, stage, state, stacks, doc) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        [job.id, Date.parse(job.createdAt), job.kind, job.stage, job.state, stacks, json],
+        "INSERT INTO platform_jobs (id, created, kind, stage, state, stacks, owner, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        [
+          job.id,
+          Date.parse(job.createdAt),
+          job.kind,
+          job.stage,
+          stored.state,
+          stacks,
+          running ? this.replicaId : null,
+          JSON.stringify(stored),
+        ],
       );
       await client.query(
         "INSERT INTO platform_events (job_id, seq, type, data, at) VALUES ($1, $2, $3, $4, $5)",
         [first.jobId, first.seq, first.type, JSON.stringify(first.data), first.at],
       );
       await client.query("SELECT pg_notify('platform_events', $1)", [`${first.seq}-${first.seq}:${job.id}`]);
-      await client.query("SELECT pg_notify('platform_work', '')");
+      if (!running) await client.query("SELECT pg_notify('platform_work', '')");
       await client.query("COMMIT");
-      return {};
+      return running ? { claimed: { job: running, lastSeq: first.seq } } : {};
     } catch (error) {
       await client.query("ROLLBACK").catch(() => {});
       throw error;
@@ -143,11 +156,20 @@ export class PgCluster implements JobCluster {
     const client = await this.store.pool.connect();
     try {
       await client.query("BEGIN");
-      // A queued job heads its stacks' queues when no active job on any of them arrived before it.
+      // A stack's queue is its active jobs in arrival order; a queued job may run when it heads the
+      // queue of every one of its stacks. The heads are found in one pass over the active jobs
+      // (a deep queue costs a sort, not a probe per waiting job).
       const { rows } = await client.query<{ id: string; doc: string }>(
-        `SELECT id, doc FROM platform_jobs j WHERE state = 'queued' AND NOT EXISTS (
-           SELECT 1 FROM platform_jobs e WHERE e.${ACTIVE_SQL} AND e.stacks && j.stacks AND e.arrival < j.arrival)
-         ORDER BY arrival LIMIT ${CLAIM_BATCH} FOR UPDATE SKIP LOCKED`,
+        `WITH active AS (
+           SELECT id, arrival, unnest(stacks) AS stack FROM platform_jobs WHERE ${ACTIVE_SQL}
+         ), heads AS (
+           SELECT DISTINCT ON (stack) stack, id FROM active ORDER BY stack, arrival
+         ), ready AS (
+           SELECT a.id FROM active a LEFT JOIN heads h ON h.stack = a.stack AND h.id = a.id
+           GROUP BY a.id HAVING bool_and(h.id IS NOT NULL)
+         )
+         SELECT j.id, j.doc FROM platform_jobs j JOIN ready r ON r.id = j.id WHERE j.state = 'queued'
+         ORDER BY j.arrival LIMIT ${CLAIM_BATCH} FOR UPDATE OF j SKIP LOCKED`,
       );
       const claimed: ClaimedJob[] = [];
       for (const row of rows) {
@@ -344,6 +366,8 @@ export class PgCluster implements JobCluster {
     const client = await this.store.pool.connect();
     try {
       await client.query("BEGIN");
+      // A heartbeat never waits long for a lock: the next one tries again.
+      await client.query(`SET LOCAL lock_timeout = ${Math.max(100, Math.floor(this.leaseMs / 3))}`);
       const { rows } = await client.query<{ doc: string; owner: string | null }>(
         `SELECT j.doc, j.owner FROM platform_jobs j LEFT JOIN platform_replicas r ON r.id = j.owner
          WHERE j.state = 'running' AND (r.id IS NULL OR r.lease_until < now())

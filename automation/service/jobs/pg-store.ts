@@ -1,6 +1,6 @@
 import pg from "pg";
 import { type StoreHealth, StoreUnavailableError } from "./group-commit";
-import { PgCluster } from "./pg-cluster";
+import { DEFAULT_LEASE_MS, PgCluster } from "./pg-cluster";
 import { migrate } from "./pg-schema";
 import type { RetentionPolicy } from "./retention";
 import type { JobQuery, JobStoreApi, StackStatusRow } from "./store-api";
@@ -95,9 +95,17 @@ export class PgJobStore implements JobStoreApi {
 
   private constructor(options: PgJobStoreOptions) {
     this.file = redactUrl(options.url);
-    this.pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
-    // An idle connection's error (the server restarted) must not crash the process.
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      // A replica stopped (paused, cut off) inside a transaction would hold its jobs' rows, and the
+      // replica reaping its jobs skips locked rows: the server ends such a session after a lease.
+      options: `-c idle_in_transaction_session_timeout=${options.leaseMs ?? DEFAULT_LEASE_MS}`,
+    });
+    // A connection's error (the server restarted, or ended a session stuck in a transaction) must
+    // not crash the process: the query in flight fails (and is retried), the pool reconnects.
     this.pool.on("error", () => {});
+    this.pool.on("connect", (client) => client.on("error", () => {}));
     this.cluster = new PgCluster(this, options);
   }
 

@@ -103,16 +103,17 @@ export interface JobCluster {
   /** How long a replica's jobs survive it without a heartbeat (then `interrupted`). */
   readonly leaseMs: number;
   /**
-   * Records a new (queued) job and its first event in one transaction, unless one of its stacks
-   * is held and it did not ask to queue (then `busy`), or it would wait and `queueLimit` jobs wait
-   * already (`queueFull`). Stacks are locked (advisory locks) while it decides.
+   * Records a new job and its first event in one transaction, unless one of its stacks is held
+   * and it did not ask to queue (then `busy`), or it would wait and `queueLimit` jobs wait already
+   * (`queueFull`). Stacks are locked (advisory locks) while it decides. A job whose stacks are
+   * free is recorded running on this replica (`claimed`); else queued, for any replica to claim.
    */
   admit(
     job: Job,
     first: JobEvent,
     stacks: string[],
-    options: { queue: boolean; queueLimit: number },
-  ): Promise<{ busy?: StackHolder; queueFull?: boolean }>;
+    options: { queue: boolean; queueLimit: number; now: Date },
+  ): Promise<{ busy?: StackHolder; queueFull?: boolean; claimed?: ClaimedJob }>;
   /** Claims the queued jobs that head the queue of every one of their stacks (oldest first). */
   claim(now: Date): Promise<ClaimedJob[]>;
   /** Whether a job of this kind for this stage is queued or running on any replica. */
