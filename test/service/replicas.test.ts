@@ -269,4 +269,12 @@ describe("service replicas on one PostgreSQL job store", function () {
     assert.deepEqual(metricsB, metricsA);
     assert.deepEqual(metricsC, metricsA);
   });
+
+  it("answers 503, accepting nothing, while the database is unreachable (last: it stops the server)", async () => {
+    const [a] = await startReplicas(1, { defaults: { durations: { preview: 100 } } });
+    server!.stop();
+    const refused = await call(a.url, "POST", "/previews", { stage: "dev" });
+    assert.equal(refused.status, 503);
+    assert.match(String(refused.body.message), /cannot record the job/);
+  });
 });

@@ -10,7 +10,7 @@ import { DONE_STATES, type RegionTarget } from "../../rollout/types";
 import { StageCatalog } from "../stacks";
 import { runJob } from "./run";
 import { StackQueues } from "./stack-queues";
-import { JobStore } from "./store";
+import { JobStore, StoreUnavailableError } from "./store";
 import type { Awaitable, ClaimedJob, JobCluster, JobStoreApi } from "./store-api";
 import {
   FINISHED_STATES,
@@ -302,11 +302,20 @@ export class JobManager {
     const first: JobEvent = { jobId: job.id, seq: 1, type: "job", data: jobSummary(job), at: job.createdAt };
     const limit = this.options.queueLimit ?? DEFAULT_QUEUE_LIMIT;
     const stacks = targets.map((target) => target.stackName);
-    const outcome = await cluster.admit(job, first, stacks, {
-      queue: request.queue === true,
-      queueLimit: limit,
-      now: this.clock(),
-    });
+    let outcome: Awaited<ReturnType<JobCluster["admit"]>>;
+    try {
+      outcome = await cluster.admit(job, first, stacks, {
+        queue: request.queue === true,
+        queueLimit: limit,
+        now: this.clock(),
+      });
+    } catch (error) {
+      // Not recorded, so not accepted: the client may retry (HTTP 503).
+      throw new StoreUnavailableError(
+        `the job store cannot record the job: ${(error as Error).message}; retry when the database is reachable`,
+        5,
+      );
+    }
     if (outcome.busy)
       throw new StackBusyError(outcome.busy.stackName, outcome.busy.jobId, outcome.busy.state);
     if (outcome.queueFull) throw new QueueFullError(limit);
