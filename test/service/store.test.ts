@@ -6,6 +6,7 @@ import pg from "pg";
 import { MIGRATIONS, migrate } from "../../automation/service/jobs/pg-schema";
 import { PgJobStore } from "../../automation/service/jobs/pg-store";
 import { databaseFile, JobStore } from "../../automation/service/jobs/store";
+import { openService } from "../../automation/service/service";
 import { startTestPostgres, type TestPostgres } from "../helpers/service-postgres";
 import { storeContract } from "./store-contract";
 
@@ -63,5 +64,23 @@ describe("job store contract: PostgreSQL", function () {
           !error.message.includes("hunter2"),
       );
     });
+  });
+});
+
+describe("choosing the job store", () => {
+  it("rejects a PLATFORM_DATABASE_URL that is not a PostgreSQL URL, naming the variable and the form", async () => {
+    await assert.rejects(
+      openService({ databaseUrl: "mysql://db/jobs", driftSchedule: false }),
+      /PLATFORM_DATABASE_URL must be a PostgreSQL URL \(postgres:\/\/user:password@host:port\/database\)/,
+    );
+  });
+
+  it("rejects a lease out of range, naming PLATFORM_REPLICA_LEASE_MS and the range", async () => {
+    for (const replicaLeaseMs of [10, Number.NaN, 7_200_000]) {
+      await assert.rejects(
+        openService({ databaseUrl: "postgres://db/jobs", replicaLeaseMs, driftSchedule: false }),
+        /PLATFORM_REPLICA_LEASE_MS must be a whole number of milliseconds from 300 to 3600000/,
+      );
+    }
   });
 });
