@@ -2,7 +2,7 @@ import { Option } from "commander";
 import { type CostEstimate, estimatePlan } from "../cost/estimate";
 import { readStackSettings } from "../cost/stack-settings";
 import { type DiffSide, diffPlans, type PlanDiff } from "../diff/compare";
-import { projectDirOf } from "../diff/projects";
+import { projectDirOf } from "../plan/projects";
 import { diffToJson, renderDiffMarkdown, renderDiffText } from "../diff/render";
 import { checkoutRevision, RevisionError } from "../diff/revision";
 import { evaluatePlan } from "../engine/policy-adapter";

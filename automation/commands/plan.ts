@@ -1,4 +1,4 @@
-import { projectDirOf } from "../diff/projects";
+import { projectDirOf } from "../plan/projects";
 import { PlanError, planStack } from "../plan/plan";
 import { planToJson, renderPlanText } from "../plan/render";
 import { CliExit, EXIT, type RegisterCommand } from "./io";

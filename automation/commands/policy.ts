@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Option } from "commander";
 import { PACK_ENFORCEMENT_LEVEL, PACK_NAME, policies } from "../../policy/pack";
-import { projectDirOf } from "../diff/projects";
+import { projectDirOf } from "../plan/projects";
 import { PlanError, PROJECT_DIR, planStack } from "../plan/plan";
 import type { PlanResult } from "../plan/types";
 import { PolicyConfigError } from "../policy/config";

@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { projectDirOf } from "../../automation/diff/projects";
+import { projectDirOf } from "../../automation/plan/projects";
 import { planStack } from "../../automation/plan/plan";
 import type { PlanResult } from "../../automation/plan/types";
 import {

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PROJECT_DIR } from "../plan/plan";
+import { PROJECT_DIR } from "./plan";
 
 /**
  * The delivery pipeline is a Pulumi project of its own (`pipeline/Pulumi.yaml`, stack `pipeline`):
