@@ -1,5 +1,5 @@
-import { projectDirOf } from "../plan/projects";
 import { PlanError, planStack } from "../plan/plan";
+import { projectDirOf } from "../plan/projects";
 import { planToJson, renderPlanText } from "../plan/render";
 import { CliExit, EXIT, type RegisterCommand } from "./io";
 

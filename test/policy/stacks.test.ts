@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
-import { projectDirOf } from "../../automation/plan/projects";
 import { planStack } from "../../automation/plan/plan";
+import { projectDirOf } from "../../automation/plan/projects";
 import type { PlanResult } from "../../automation/plan/types";
 import {
   evaluatePlan,
