@@ -11,7 +11,7 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import { LocalCloud } from "../../automation/local/cloud";
-import { signedFetch } from "./support";
+import { placeOrder, signedFetch } from "./support";
 
 describe("local SQS queues and their consumers", function () {
   this.timeout(120_000);
@@ -42,19 +42,7 @@ describe("local SQS queues and their consumers", function () {
   });
 
   it("fulfils the good message of a batch, keeps the poison one, and redrives it to the DLQ after maxReceiveCount", async () => {
-    const order = await signedFetch(
-      cloud.url,
-      {
-        method: "POST",
-        path: "/orders",
-        body: JSON.stringify({ item: "widget", quantity: 2 }),
-        headers: { "content-type": "application/json" },
-      },
-      cloud.credentials,
-      cloud.model.region,
-    );
-    assert.equal(order.status, 201, await order.clone().text());
-    const { orderId } = (await order.json()) as { orderId: string };
+    const orderId = await placeOrder(cloud, { item: "widget", quantity: 2 });
 
     const queue = queueOf("-orders-fulfilment");
     const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: queue.name }));

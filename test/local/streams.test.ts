@@ -8,7 +8,7 @@ import { createHmac } from "node:crypto";
 import * as fs from "node:fs";
 import { GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { LocalCloud } from "../../automation/local/cloud";
-import { signedFetch } from "./support";
+import { placeOrder } from "./support";
 
 const SIGNING_KEY = "local-signing-key-for-tests";
 
@@ -33,19 +33,7 @@ describe("local DynamoDB streams and their consumers", function () {
   });
 
   it("acknowledges a created order with a receipt signed by the SSM key, through the table's stream", async () => {
-    const created = await signedFetch(
-      cloud.url,
-      {
-        method: "POST",
-        path: "/orders",
-        body: JSON.stringify({ item: "widget", quantity: 1 }),
-        headers: { "content-type": "application/json" },
-      },
-      cloud.credentials,
-      cloud.model.region,
-    );
-    assert.equal(created.status, 201);
-    const { orderId } = (await created.json()) as { orderId: string };
+    const orderId = await placeOrder(cloud, { item: "widget", quantity: 1 });
     await cloud.streams.deliver();
     const { Item } = await cloud.dynamoDb.client.send(
       new GetItemCommand({ TableName: "platform-dev-orders-table", Key: { orderId: { S: orderId } } }),
@@ -70,18 +58,7 @@ describe("local DynamoDB streams and their consumers", function () {
       dataDir: `${cloud.dataDir}-nokey`,
     });
     try {
-      const created = await signedFetch(
-        withoutKey.url,
-        {
-          method: "POST",
-          path: "/orders",
-          body: JSON.stringify({ item: "gadget", quantity: 3 }),
-          headers: { "content-type": "application/json" },
-        },
-        withoutKey.credentials,
-        withoutKey.model.region,
-      );
-      assert.equal(created.status, 201);
+      await placeOrder(withoutKey, { item: "gadget", quantity: 3 });
       await withoutKey.streams.deliver();
       assert.equal(withoutKey.streams.backlog("platform-dev-orders-table"), 0);
       assert.equal(withoutKey.queues.depth(failures), 1, "the failed batch is on the on-failure queue");

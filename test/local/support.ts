@@ -33,3 +33,24 @@ export async function signedFetch(
   delete headers.host;
   return fetch(url, { method: request.method, headers, body: request.body });
 }
+
+/** Places an order through the local cloud's API, signed as a client would; returns its id. */
+export async function placeOrder(
+  cloud: { url: string; credentials: LocalCredentials; model: { region: string } },
+  order: { item: string; quantity: number },
+): Promise<string> {
+  const response = await signedFetch(
+    cloud.url,
+    {
+      method: "POST",
+      path: "/orders",
+      body: JSON.stringify(order),
+      headers: { "content-type": "application/json" },
+    },
+    cloud.credentials,
+    cloud.model.region,
+  );
+  if (response.status !== 201)
+    throw new Error(`POST /orders answered ${response.status}: ${await response.text()}`);
+  return ((await response.json()) as { orderId: string }).orderId;
+}
