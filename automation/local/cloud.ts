@@ -152,7 +152,7 @@ export class LocalCloud {
       const codeDir = materializeCode(fn, assetCacheDir(projectDir), functionsDir);
       const poolOptions = {
         codeDir,
-        baseEnvironment: this.baseEnvironment(),
+        baseEnvironment: this.baseEnvironment(fn, model),
         region: model.region,
         accountId: model.accountId,
         maxWorkers: this.options.maxWorkersPerFunction,
@@ -341,12 +341,15 @@ export class LocalCloud {
   }
 
   /** What every function gets besides its own variables: the region, local credentials, local endpoints. */
-  private baseEnvironment(): Record<string, string> {
+  private baseEnvironment(fn: LocalFunction, model: LocalModel): Record<string, string> {
+    // A function that names a table whose stream is consumed reaches DynamoDB through the stream
+    // proxy, so that its writes become stream records; the others go straight to dynalite.
+    const streamed = new Set(model.streamMappings.map((mapping) => mapping.tableName));
+    const writesStreams = Object.values(fn.environment).some((value) => streamed.has(value));
     return {
       AWS_ACCESS_KEY_ID: this.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: this.credentials.secretAccessKey,
-      // Through the stream proxy, so that writes to a streamed table become stream records.
-      AWS_ENDPOINT_URL_DYNAMODB: this.streams.url,
+      AWS_ENDPOINT_URL_DYNAMODB: writesStreams ? this.streams.url : this.dynamoDb.endpoint,
       AWS_ENDPOINT_URL_LAMBDA: this.controlPlane.url,
       AWS_ENDPOINT_URL_CODEDEPLOY: this.controlPlane.url,
       AWS_ENDPOINT_URL_SQS: this.controlPlane.url,
