@@ -28,7 +28,7 @@ export interface LocalCloudOptions {
   dataDir?: string;
   /** Check IAM signatures and API keys as the methods declare. @default true */
   auth?: boolean;
-  /** Execution environments per function. @default one per core, at least 2 */
+  /** Execution environments per function. @default one per core plus one, at least 3 */
   maxWorkersPerFunction?: number;
   /** A plan already made (else the stack is planned). */
   plan?: PlanResult;

@@ -37,10 +37,11 @@ export interface InvokeResult {
 const WORKER_SCRIPT = path.join(__dirname, "lambda-worker.mjs");
 
 /**
- * Execution environments per function: one per core (at least 2). More only queue for the same
- * cores, and each warms its own JIT, so they cost CPU per request instead of adding throughput.
+ * Execution environments per function: one per core plus one (at least 3). One more than the cores
+ * keeps a request from waiting while another environment waits on I/O; many more only queue for the
+ * same cores and warm their own JIT, costing CPU per request (measured by `npm run bench -- local`).
  */
-export const DEFAULT_MAX_WORKERS = Math.max(2, os.availableParallelism());
+export const DEFAULT_MAX_WORKERS = Math.max(2, os.availableParallelism()) + 1;
 
 interface Environment {
   worker: Worker;
