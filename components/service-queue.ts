@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { failureQueue, queueAlarm } from "./failure-queue";
 import { type NamingContext, physicalName } from "./naming";
 import type { ServerlessFunction } from "./serverless-function";
 
@@ -62,16 +63,7 @@ export class ServiceQueue extends pulumi.ComponentResource {
     this.consumerTimeoutSeconds = args.consumerTimeoutSeconds;
     this.oldestMessageAgeSeconds = args.oldestMessageAgeSeconds ?? 900;
 
-    this.deadLetterQueue = new aws.sqs.Queue(
-      `${name}-dlq`,
-      {
-        name: physicalName(args.naming, `${name}-dlq`, { maxLength: 80 }),
-        // The longest SQS keeps a message: time to look at what failed.
-        messageRetentionSeconds: 14 * 24 * 3600,
-        sqsManagedSseEnabled: true,
-      },
-      { parent: this },
-    );
+    this.deadLetterQueue = failureQueue(this, `${name}-dlq`, args.naming);
     this.queue = new aws.sqs.Queue(
       `${name}-queue`,
       {
@@ -133,29 +125,18 @@ export class ServiceQueue extends pulumi.ComponentResource {
     const alarm = (
       id: string,
       queue: aws.sqs.Queue,
-      metric: string,
+      metricName: string,
       threshold: number,
       description: string,
     ) =>
-      new aws.cloudwatch.MetricAlarm(
-        `${this.logicalName}-${id}`,
-        {
-          name: physicalName(this.naming, `${this.logicalName}-${id}`, { maxLength: 255 }),
-          alarmDescription: description,
-          namespace: "AWS/SQS",
-          metricName: metric,
-          dimensions: { QueueName: queue.name },
-          statistic: "Maximum",
-          period: 60,
-          evaluationPeriods: 1,
-          threshold,
-          comparisonOperator: "GreaterThanThreshold",
-          treatMissingData: "notBreaching",
-          alarmActions: [topicArn],
-          okActions: [topicArn],
-        },
-        { parent: this },
-      );
+      queueAlarm(this, `${this.logicalName}-${id}`, {
+        naming: this.naming,
+        queue,
+        topicArn,
+        description,
+        metricName,
+        threshold,
+      });
     return [
       alarm(
         "dlq-depth",

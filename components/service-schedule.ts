@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { failureQueue, queueAlarm } from "./failure-queue";
 import { type NamingContext, physicalName } from "./naming";
 import type { ServerlessFunction } from "./serverless-function";
 
@@ -58,15 +59,7 @@ export class ServiceSchedule extends pulumi.ComponentResource {
     if (problems.length > 0) throw new Error(`ServiceSchedule ${name}: ${problems.join("; ")}`);
     this.naming = args.naming;
 
-    this.deadLetterQueue = new aws.sqs.Queue(
-      `${name}-dlq`,
-      {
-        name: physicalName(args.naming, `${name}-dlq`, { maxLength: 80 }),
-        messageRetentionSeconds: 14 * 24 * 3600,
-        sqsManagedSseEnabled: true,
-      },
-      { parent: this },
-    );
+    this.deadLetterQueue = failureQueue(this, `${name}-dlq`, args.naming);
 
     const account = aws.getCallerIdentityOutput({}, { parent: this }).accountId;
     this.role = new aws.iam.Role(
@@ -181,21 +174,12 @@ export class ServiceSchedule extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    const depthId = `${this.logicalName}-dlq-depth`;
-    const depth = new aws.cloudwatch.MetricAlarm(
-      depthId,
-      {
-        name: physicalName(this.naming, depthId, { maxLength: 255 }),
-        alarmDescription: `Failed invocations of schedule ${this.logicalName} wait in its dead-letter queue`,
-        ...common,
-        namespace: "AWS/SQS",
-        metricName: "ApproximateNumberOfMessagesVisible",
-        dimensions: { QueueName: this.deadLetterQueue.name },
-        statistic: "Maximum",
-        period: 60,
-      },
-      { parent: this },
-    );
+    const depth = queueAlarm(this, `${this.logicalName}-dlq-depth`, {
+      naming: this.naming,
+      queue: this.deadLetterQueue,
+      topicArn,
+      description: `Failed invocations of schedule ${this.logicalName} wait in its dead-letter queue`,
+    });
     return [failed, depth];
   }
 }

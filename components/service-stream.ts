@@ -1,7 +1,8 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { DataTable } from "./data-table";
-import { type NamingContext, physicalName } from "./naming";
+import { failureQueue, queueAlarm } from "./failure-queue";
+import type { NamingContext } from "./naming";
 import type { ServerlessFunction } from "./serverless-function";
 
 /**
@@ -71,16 +72,8 @@ export class StreamSubscription extends pulumi.ComponentResource {
     this.naming = args.naming;
     const fn = args.consumer;
 
-    this.failureQueue = new aws.sqs.Queue(
-      `${name}-failures`,
-      {
-        name: physicalName(args.naming, `${name}-failures`, { maxLength: 80 }),
-        // The longest SQS keeps a message: time to replay what failed (the record's shard and sequence numbers).
-        messageRetentionSeconds: 14 * 24 * 3600,
-        sqsManagedSseEnabled: true,
-      },
-      { parent: this },
-    );
+    // Kept 14 days: time to replay what failed (the record's shard and sequence numbers).
+    this.failureQueue = failureQueue(this, `${name}-failures`, args.naming);
 
     const grant = fn.addPolicy(`${name}-read`, [
       { Sid: "ReadStream", Action: STREAM_READ_ACTIONS, Resource: [args.table.streamArn] },
@@ -116,27 +109,13 @@ export class StreamSubscription extends pulumi.ComponentResource {
 
   /** Alarms to `topicArn` when any record lands in the failure queue (the consumer's IteratorAge is Monitoring's). */
   createAlarms(topicArn: pulumi.Input<string>): aws.cloudwatch.MetricAlarm[] {
-    const id = `${this.logicalName}-failures-depth`;
     return [
-      new aws.cloudwatch.MetricAlarm(
-        id,
-        {
-          name: physicalName(this.naming, id, { maxLength: 255 }),
-          alarmDescription: `Stream records of ${this.logicalName} failed every retry and wait in its failure queue`,
-          namespace: "AWS/SQS",
-          metricName: "ApproximateNumberOfMessagesVisible",
-          dimensions: { QueueName: this.failureQueue.name },
-          statistic: "Maximum",
-          period: 60,
-          evaluationPeriods: 1,
-          threshold: 0,
-          comparisonOperator: "GreaterThanThreshold",
-          treatMissingData: "notBreaching",
-          alarmActions: [topicArn],
-          okActions: [topicArn],
-        },
-        { parent: this },
-      ),
+      queueAlarm(this, `${this.logicalName}-failures-depth`, {
+        naming: this.naming,
+        queue: this.failureQueue,
+        topicArn,
+        description: `Stream records of ${this.logicalName} failed every retry and wait in its failure queue`,
+      }),
     ];
   }
 }
