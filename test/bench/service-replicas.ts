@@ -10,6 +10,19 @@ import pg from "pg";
 import { startTestPostgres } from "../helpers/service-postgres";
 import { type ServiceProcess, startServiceProcess } from "../helpers/service-process";
 
+/** The write load of the service benches: a queued dev preview, each accepted job's id kept. */
+export function queuedPreview(headers: Record<string, string>, accepted: string[]): autocannon.Request {
+  return {
+    method: "POST",
+    path: "/previews",
+    headers,
+    body: JSON.stringify({ stage: "dev", queue: true }),
+    onResponse: (status, body) => {
+      if (status === 202) accepted.push((JSON.parse(body) as { id: string }).id);
+    },
+  };
+}
+
 export interface LoadFigures {
   name: string;
   requestsPerSecond: number;
@@ -57,15 +70,7 @@ export async function replicasBench<P extends LoadFigures>(tools: ReplicaBenchTo
     }
     // autocannon spreads its connections over an array of URLs, round-robin (its types say string).
     const urls = replicas.map((replica) => replica.url) as unknown as string;
-    const postPreview: autocannon.Request = {
-      method: "POST",
-      path: "/previews",
-      headers,
-      body: JSON.stringify({ stage: "dev", queue: true }),
-      onResponse: (status, body) => {
-        if (status === 202) accepted.push((JSON.parse(body) as { id: string }).id);
-      },
-    };
+    const postPreview = queuedPreview(headers, accepted);
     await tools.load("warm-up", { url: urls, amount: WARM_UP_WRITES, requests: [postPreview] });
     const writes = await tools.load(`POST /previews (${REPLICAS} replicas, PostgreSQL)`, {
       url: urls,

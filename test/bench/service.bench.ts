@@ -23,7 +23,7 @@ import autocannon from "autocannon";
 import { databaseFile, JobStore } from "../../automation/service/jobs/store";
 import { startServiceProcess } from "../helpers/service-process";
 import { abuse } from "./service-abuse";
-import { replicasBench } from "./service-replicas";
+import { queuedPreview, replicasBench } from "./service-replicas";
 
 const CONNECTIONS = 200;
 /** A fixed number of job requests (not a duration), so that every request gets its answer. */
@@ -137,15 +137,7 @@ async function throughput(): Promise<void> {
   const accepted: string[] = [];
   const problems: string[] = [];
   try {
-    const postPreview: autocannon.Request = {
-      method: "POST",
-      path: "/previews",
-      headers,
-      body: JSON.stringify({ stage: "dev", queue: true }),
-      onResponse: (status, body) => {
-        if (status === 202) accepted.push((JSON.parse(body) as { id: string }).id);
-      },
-    };
+    const postPreview = queuedPreview(headers, accepted);
     // Warm-up, not measured: the first burst of 200 connections meets a cold JIT (its jobs count
     // in the lost-job check all the same).
     await load("warm-up", { url: service.url, amount: WARM_UP_WRITES, requests: [postPreview] });
