@@ -5,7 +5,7 @@ import { DevServer, readableLogLine } from "../local/dev-server";
 import { routeRequest } from "../local/gateway";
 import { localModel } from "../local/model";
 import { PlanError, planStack } from "../plan/plan";
-import { CliExit, type CliIo, EXIT, type RegisterCommand } from "./io";
+import { CliExit, EXIT, type RegisterCommand } from "./io";
 
 const planFailed = (error: unknown): never => {
   if (error instanceof PlanError) throw new CliExit(EXIT.failed, `error: ${error.message}`);
@@ -80,11 +80,22 @@ export const registerDev: RegisterCommand = (program, io) => {
     );
 };
 
-function readEvent(source: string | undefined, _io: CliIo): unknown {
+/** All of a stream: standard input may be a non-blocking pipe, which a synchronous read fails on (EAGAIN). */
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** The event of `platform invoke`: `{}`, a file, or standard input (`-`, or the io's own stdin in tests). */
+export async function readEvent(
+  source: string | undefined,
+  stdin: NodeJS.ReadableStream = process.stdin,
+): Promise<unknown> {
   if (source === undefined) return {};
   let text: string;
   try {
-    text = fs.readFileSync(source === "-" ? 0 : source, "utf8");
+    text = source === "-" ? await readAll(stdin) : fs.readFileSync(source, "utf8");
   } catch (error) {
     throw new CliExit(
       EXIT.usage,
@@ -113,7 +124,7 @@ export const registerInvoke: RegisterCommand = (program, io) => {
     .option("-s, --stack <stack>", "stack name", "dev")
     .option("--in-memory", "keep table data in memory (else under .data/local/<stack>)")
     .action(async (name: string, options: { event?: string; stack: string; inMemory?: boolean }) => {
-      const event = readEvent(options.event, io);
+      const event = await readEvent(options.event);
       const cloud = await LocalCloud.start({ stack: options.stack, inMemory: options.inMemory }).catch(
         planFailed,
       );
