@@ -11,17 +11,13 @@
  * stay loaded: that is what makes the second plan fast. A plan that fails ends the host, since the
  * program may have left work pending; the Planner starts another.
  */
+// First: source maps and stack traces off, and parts of the SDK deferred, before the SDK loads.
+import "./host-preload";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { installMockRuntime, settled } from "./mocks";
 import type { HostReply, HostRequest, PlanPhases, PlanResult } from "./types";
-
-// Pulumi records a stack trace for every promise and resource it creates; with the source maps tsx
-// turns on, each costs a source map lookup per frame (a third of a warm plan, profiled). A plan
-// records no source positions, and errors are reported by message.
-process.setSourceMapsEnabled(false);
-Error.stackTraceLimit = 0;
 
 /** How long this host took to load (the SDKs, the mock runtime), reported with its first plan. */
 let hostStarted = Math.round(performance.now());

@@ -1,0 +1,115 @@
+/**
+ * What the plan host (run-program.ts) sets before it loads Pulumi's SDK: it imports this first.
+ *
+ * Source maps and stack traces off. tsx turns Node's source maps on, and with them on Node reads and
+ * parses the `.js.map` file of every package module it loads (each of @pulumi/aws's modules has
+ * one). Pulumi records a stack trace for every promise and resource it creates, each a source map
+ * lookup per frame (a third of a warm plan, profiled). A plan records no source positions, and
+ * errors are reported by message.
+ *
+ * The parts of the SDK that a plan rarely needs, deferred until first used.
+ * `require("@pulumi/pulumi")` loads the Automation API (and through it `@npmcli/arborist`, sigstore
+ * and about 900 more modules) and the closure serializer (`typescript`), eagerly: 330 ms of the
+ * 395 ms it takes to load the SDK and `@pulumi/aws` here (measured). A program under the mock
+ * runtime never touches the Automation API, and serializes a function only for a dynamic provider
+ * or a callback function. Each deferred module is put in the require cache as a stand-in that loads
+ * the real module on first use, so whoever uses it gets the real thing, exactly as before.
+ *
+ * A stand-in is made only for a module this SDK version has at the expected path and whose exports
+ * are as listed; anything else loads eagerly as before (slower, never wrong).
+ *
+ */
+import * as fs from "node:fs";
+import Module from "node:module";
+import * as path from "node:path";
+
+interface Deferred {
+  /** The module, relative to the SDK's folder. */
+  file: string;
+  /**
+   * The functions the SDK reads off the module while loading (`exports.f = m.f`): the stand-in
+   * has them as forwarding functions. Without a list, the stand-in is a namespace that loads the
+   * real module on its first property read.
+   */
+  functions?: string[];
+}
+
+const DEFERRED: Deferred[] = [
+  // index.js: `exports.automation = __importStar(require("./automation"))`.
+  { file: "automation/index.js" },
+  // runtime/index.js: `exports.computeCodePaths = codePaths_1.computeCodePaths` (arborist).
+  { file: "runtime/closure/codePaths.js", functions: ["computeCodePaths"] },
+  // runtime/index.js: the serializer (typescript, an inspector session), for dynamic providers.
+  { file: "runtime/closure/serializeClosure.js", functions: ["serializeFunctionAsync", "serializeFunction"] },
+];
+
+/** Installs the stand-ins; returns the modules deferred (absolute paths). */
+export function deferSdkModules(): string[] {
+  let sdkDir: string;
+  try {
+    sdkDir = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
+  } catch {
+    return [];
+  }
+  const deferred: string[] = [];
+  for (const { file, functions } of DEFERRED) {
+    const filename = path.join(sdkDir, file);
+    if (require.cache[filename] || !fs.existsSync(filename)) continue;
+    if (functions && !definesAll(filename, functions)) continue;
+    let real: Record<string, unknown> | undefined;
+    const load = (): Record<string, unknown> => {
+      if (!real) {
+        // Replace the stand-in with the real module, loaded as if required the first time.
+        delete require.cache[filename];
+        real = require(filename) as Record<string, unknown>;
+      }
+      return real;
+    };
+    const standIn = new Module(filename);
+    standIn.filename = filename;
+    standIn.loaded = true;
+    standIn.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(
+      path.dirname(filename),
+    );
+    standIn.exports = functions ? forwardingFunctions(functions, load) : lazyNamespace(load);
+    require.cache[filename] = standIn;
+    deferred.push(filename);
+  }
+  return deferred;
+}
+
+/** Whether a module's source exports each of these names (`exports.name = name;` as tsc emits). */
+function definesAll(filename: string, names: string[]): boolean {
+  const source = fs.readFileSync(filename, "utf8");
+  return names.every((name) => source.includes(`exports.${name} = ${name};`));
+}
+
+function forwardingFunctions(names: string[], load: () => Record<string, unknown>): Record<string, unknown> {
+  const exports: Record<string, unknown> = {};
+  Object.defineProperty(exports, "__esModule", { value: true });
+  for (const name of names) {
+    exports[name] = (...args: unknown[]) => (load()[name] as (...a: unknown[]) => unknown)(...args);
+  }
+  return exports;
+}
+
+/** A namespace object that is the real module's as soon as anything but `__esModule` is read. */
+function lazyNamespace(load: () => Record<string, unknown>): object {
+  return new Proxy(
+    {},
+    {
+      get: (_, key) => (key === "__esModule" ? true : Reflect.get(load(), key)),
+      has: (_, key) => key in load(),
+      ownKeys: () => Reflect.ownKeys(load()),
+      getOwnPropertyDescriptor: (_, key) => {
+        const descriptor = Reflect.getOwnPropertyDescriptor(load(), key);
+        // A proxy may not report a property non-configurable that its (empty) target lacks.
+        return descriptor && { ...descriptor, configurable: true };
+      },
+    },
+  );
+}
+
+process.setSourceMapsEnabled(false);
+Error.stackTraceLimit = 0;
+deferSdkModules();
