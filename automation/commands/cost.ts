@@ -2,8 +2,9 @@ import { SETTINGS_FIELDS, SettingsError } from "../../components/settings";
 import { estimatePlan, type TrafficAssumptions } from "../cost/estimate";
 import { costToJson, renderCostText, type TrafficSources } from "../cost/render";
 import { readStackSettings } from "../cost/stack-settings";
-import { PlanError, planStack } from "../plan/plan";
+import { PlanError, PROJECT_DIR, planStack } from "../plan/plan";
 import { CliExit, EXIT, type RegisterCommand } from "./io";
+import { reportStacks, type StackReport, selectStacks, stackArguments } from "./multi-stack";
 
 /**
  * A parser for a traffic flag, with the limits of the setting it overrides, so that a flag and a
@@ -24,49 +25,65 @@ interface CostOptions {
   json?: boolean;
   requests?: number;
   durationMs?: number;
+  allRegions?: boolean;
 }
 
-/** `platform cost <stack> [--requests N] [--duration-ms D] [--json]`: a monthly cost estimate. */
+/** `platform cost <stack...> [--all-regions] [--requests N] [--duration-ms D] [--json]`: monthly cost estimates. */
 export const registerCost: RegisterCommand = (program, io) => {
-  program
-    .command("cost")
-    .description(
-      "Estimate a stack's monthly cost from its planned resources and the stage's traffic assumptions",
-    )
-    .argument("<stack>", "stack name (dev, prod, or a region stack such as prod-eu-west-1)")
+  stackArguments(
+    program
+      .command("cost")
+      .description(
+        "Estimate stacks' monthly cost from their planned resources and their stages' traffic assumptions",
+      ),
+  )
     .option(
       "--requests <n>",
-      "API requests per month (default: the stack's platform:monthlyRequests)",
+      "API requests per month, in every stack named (default: each stack's platform:monthlyRequests)",
       trafficFlag("--requests", "monthlyRequests"),
     )
     .option(
       "--duration-ms <ms>",
-      "average function duration in ms (default: the stack's platform:averageDurationMs)",
+      "average function duration in ms, in every stack named (default: each stack's platform:averageDurationMs)",
       trafficFlag("--duration-ms", "averageDurationMs"),
     )
-    .option("--json", "print the estimate as JSON, every figure unrounded")
-    .action(async (stack: string, options: CostOptions) => {
-      try {
-        const settings = readStackSettings(stack);
-        const traffic: TrafficAssumptions = {
-          monthlyRequests: options.requests ?? settings.traffic.monthlyRequests,
-          averageDurationMs: options.durationMs ?? settings.traffic.averageDurationMs,
-        };
-        const sources: TrafficSources = {
-          monthlyRequests: options.requests === undefined ? "platform:monthlyRequests" : "--requests",
-          averageDurationMs:
-            options.durationMs === undefined ? "platform:averageDurationMs" : "--duration-ms",
-        };
-        const plan = await planStack(stack);
-        const estimate = estimatePlan(plan, traffic, { stageRegions: settings.regions });
-        io.stdout(
-          `${options.json ? JSON.stringify(costToJson(estimate, sources), null, 2) : renderCostText(estimate, sources)}\n`,
-        );
-      } catch (error) {
-        if (error instanceof PlanError || error instanceof SettingsError) {
-          throw new CliExit(EXIT.failed, `error: ${error.message}`);
+    .option(
+      "--json",
+      "print the estimate as JSON, every figure unrounded (an array of them for several stacks)",
+    )
+    .action(async (names: string[], options: CostOptions) => {
+      // Cost knows the application's stacks only (the pipeline's resources have no traffic model).
+      const selection = selectStacks(names, {
+        allRegions: options.allRegions,
+        projectDir: PROJECT_DIR,
+        withPipeline: false,
+      });
+      const estimateOne = async (stack: string): Promise<StackReport> => {
+        try {
+          const settings = readStackSettings(stack);
+          const traffic: TrafficAssumptions = {
+            monthlyRequests: options.requests ?? settings.traffic.monthlyRequests,
+            averageDurationMs: options.durationMs ?? settings.traffic.averageDurationMs,
+          };
+          const sources: TrafficSources = {
+            monthlyRequests: options.requests === undefined ? "platform:monthlyRequests" : "--requests",
+            averageDurationMs:
+              options.durationMs === undefined ? "platform:averageDurationMs" : "--duration-ms",
+          };
+          const plan = await planStack(stack);
+          const estimate = estimatePlan(plan, traffic, { stageRegions: settings.regions });
+          const document = options.json ? costToJson(estimate, sources) : undefined;
+          return {
+            output: document ? JSON.stringify(document, null, 2) : renderCostText(estimate, sources),
+            document,
+          };
+        } catch (error) {
+          if (error instanceof PlanError || error instanceof SettingsError) {
+            throw new CliExit(EXIT.failed, `error: ${error.message}`);
+          }
+          throw error;
         }
-        throw error;
-      }
+      };
+      await reportStacks(io, selection, estimateOne, { machineReadable: options.json === true });
     });
 };

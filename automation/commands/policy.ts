@@ -7,8 +7,9 @@ import { projectDirOf } from "../plan/projects";
 import type { PlanResult } from "../plan/types";
 import { PolicyConfigError } from "../policy/config";
 import { evaluatePlan, PolicyEvaluationError, packVersion, resolvePolicyConfig } from "../policy/evaluate";
-import { type PackInfo, policyReportJson, renderPolicyText, toSarif } from "../policy/render";
+import { type PackInfo, policyReportJson, renderPolicyText, SARIF_SCHEMA, toSarif } from "../policy/render";
 import { CliExit, EXIT, type RegisterCommand } from "./io";
+import { reportStacks, type StackReport, selectStacks, stackArguments } from "./multi-stack";
 
 const FORMATS = ["text", "json", "sarif"] as const;
 type Format = (typeof FORMATS)[number];
@@ -31,23 +32,46 @@ function stackFile(plan: PlanResult, projectDir: string): string {
   return "Pulumi.yaml";
 }
 
-/** `platform policy <stack> [--format text|json|sarif] [--policy-pack-config <file>]`. */
+/** Several stacks' SARIF logs as one log with every run, in order (SARIF 2.1.0 allows several runs). */
+function combineSarif(logs: object[]): object {
+  return {
+    $schema: SARIF_SCHEMA,
+    version: "2.1.0",
+    runs: logs.flatMap((log) => (log as { runs: object[] }).runs),
+  };
+}
+
+interface PolicyFlags {
+  format: Format;
+  policyPackConfig?: string;
+  allRegions?: boolean;
+}
+
+/** `platform policy <stack...> [--all-regions] [--format text|json|sarif] [--policy-pack-config <file>]`. */
 export function policyCommand(
   deps: PolicyCommandDeps = { planStack: (stack) => planStack(stack, { projectDir: projectDirOf(stack) }) },
 ): RegisterCommand {
   return (program, io) => {
-    program
-      .command("policy")
-      .description(
-        "Plan a stack offline and check it against the policy pack (policy/), as `pulumi preview --policy-pack policy` would; exits 1 on a mandatory violation",
+    stackArguments(
+      program
+        .command("policy")
+        .description(
+          "Plan stacks offline and check each against the policy pack (policy/), as `pulumi preview --policy-pack policy` would; exits 1 on a mandatory violation in any of them",
+        ),
+    )
+      .addOption(
+        new Option(
+          "--format <format>",
+          "output format (several stacks: text sections, a JSON array, one SARIF log with a run per stack)",
+        )
+          .choices(FORMATS)
+          .default("text"),
       )
-      .argument("<stack>", "stack name (dev, prod, or a region stack such as prod-eu-west-1)")
-      .addOption(new Option("--format <format>", "output format").choices(FORMATS).default("text"))
       .option(
         "--policy-pack-config <file>",
         "policy pack config to use instead of policy/config.<stage>.json (the file `pulumi preview --policy-pack-config` takes)",
       )
-      .action(async (stack: string, options: { format: Format; policyPackConfig?: string }) => {
+      .action(async (names: string[], options: PolicyFlags) => {
         let config: object | undefined;
         if (options.policyPackConfig) {
           try {
@@ -59,48 +83,60 @@ export function policyCommand(
             );
           }
         }
-        try {
-          const plan = await deps.planStack(stack);
-          const { resolved, source } = resolvePolicyConfig(plan.stage, { config });
-          const report = await evaluatePlan(plan, { config });
-          const pack: PackInfo = {
-            name: PACK_NAME,
-            version: packVersion(),
-            policies,
-            configSource: options.policyPackConfig ?? (source === "(none)" ? undefined : source),
-            levels: new Map(
-              policies.map((policy) => [
-                policy.name,
-                resolved.get(policy.name)?.enforcementLevel ||
-                  policy.enforcementLevel ||
-                  PACK_ENFORCEMENT_LEVEL,
-              ]),
-            ),
-          };
-          const output =
-            options.format === "json"
-              ? JSON.stringify(policyReportJson(report, pack), null, 2)
-              : options.format === "sarif"
-                ? JSON.stringify(
-                    toSarif(report, pack, stackFile(plan, deps.projectDir ?? PROJECT_DIR)),
-                    null,
-                    2,
-                  )
-                : renderPolicyText(report, pack);
-          io.stdout(`${output}\n`);
-          if (report.mandatoryCount > 0) {
-            throw new CliExit(
-              EXIT.failed,
-              `error: ${report.mandatoryCount} mandatory policy violation(s) on stack ${report.stack}`,
-            );
+        const projectDir = deps.projectDir ?? PROJECT_DIR;
+        const selection = selectStacks(names, {
+          allRegions: options.allRegions,
+          projectDir,
+          withPipeline: true,
+        });
+        const checkOne = async (stack: string): Promise<StackReport> => {
+          try {
+            const plan = await deps.planStack(stack);
+            const { resolved, source } = resolvePolicyConfig(plan.stage, { config });
+            const report = await evaluatePlan(plan, { config });
+            const pack: PackInfo = {
+              name: PACK_NAME,
+              version: packVersion(),
+              policies,
+              configSource: options.policyPackConfig ?? (source === "(none)" ? undefined : source),
+              levels: new Map(
+                policies.map((policy) => [
+                  policy.name,
+                  resolved.get(policy.name)?.enforcementLevel ||
+                    policy.enforcementLevel ||
+                    PACK_ENFORCEMENT_LEVEL,
+                ]),
+              ),
+            };
+            const document =
+              options.format === "json"
+                ? policyReportJson(report, pack)
+                : options.format === "sarif"
+                  ? toSarif(report, pack, stackFile(plan, projectDir))
+                  : undefined;
+            return {
+              output: document ? JSON.stringify(document, null, 2) : renderPolicyText(report, pack),
+              document,
+              failure:
+                report.mandatoryCount > 0
+                  ? new CliExit(
+                      EXIT.failed,
+                      `error: ${report.mandatoryCount} mandatory policy violation(s) on stack ${report.stack}`,
+                    )
+                  : undefined,
+            };
+          } catch (error) {
+            if (error instanceof PlanError || error instanceof PolicyEvaluationError) {
+              throw new CliExit(EXIT.failed, `error: ${error.message}`);
+            }
+            if (error instanceof PolicyConfigError) throw new CliExit(EXIT.usage, `error: ${error.message}`);
+            throw error;
           }
-        } catch (error) {
-          if (error instanceof PlanError || error instanceof PolicyEvaluationError) {
-            throw new CliExit(EXIT.failed, `error: ${error.message}`);
-          }
-          if (error instanceof PolicyConfigError) throw new CliExit(EXIT.usage, `error: ${error.message}`);
-          throw error;
-        }
+        };
+        await reportStacks(io, selection, checkOne, {
+          machineReadable: options.format !== "text",
+          combine: options.format === "sarif" ? combineSarif : undefined,
+        });
       });
   };
 }
