@@ -1,15 +1,15 @@
 /**
- * The plan host: a child process (forked by the Planner, automation/plan/planner.ts) that keeps
+ * The plan host: a child process (forked by the Planner, automation/plan/plan-hosts.ts) that keeps
  * Pulumi's SDKs loaded and runs the Pulumi program once per request, under the recording mock
  * runtime with the stack's config, as the engine would, and answers with what was registered.
  *
  * The mock runtime is process-global, so plans run one at a time here, and each starts clean:
- * `setMocks` resets the runtime's store (stack resource, monitor, options), `setAllConfig` replaces
- * the whole config, and every module of the program (anything loaded by a plan outside
- * node_modules) is dropped from the require cache after the plan, so the next plan loads the
- * program afresh (a changed source is picked up; no module state leaks between stacks). Packages
- * stay loaded: that is what makes the second plan fast. A plan that fails ends the host, since the
- * program may have left work pending; the Planner starts another.
+ * `setMocks` resets the runtime's store (stack resource, monitor, options) and `setAllConfig`
+ * replaces the whole config. The program's entry loads afresh for every plan, and so does every
+ * module of the program that changed or could see the plan differently (program-modules.ts): a
+ * changed source is picked up, and no module state leaks between stacks. Packages stay loaded: that
+ * is what makes the second plan fast. A plan that fails ends the host, since the program may have
+ * left work pending; the Planner starts another.
  */
 // First: source maps and stack traces off, and parts of the SDK deferred, before the SDK loads.
 import "./host-preload";
@@ -17,13 +17,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { installMockRuntime, settled } from "./mocks";
+import { ProgramModules } from "./program-modules";
 import type { HostReply, HostRequest, PlanPhases, PlanResult } from "./types";
 
 /** How long this host took to load (the SDKs, the mock runtime), reported with its first plan. */
 let hostStarted = Math.round(performance.now());
 
-/** What this host loaded itself: never unloaded. */
-const hostModules = new Set(Object.keys(require.cache));
+/** The program's modules: which stay loaded from one plan to the next. */
+const programModules = new ProgramModules();
 
 let current: { id: number; stderr: string[] } | undefined;
 
@@ -58,8 +59,12 @@ function useEnvironment(env: Record<string, string>): void {
 async function prepareHandlerBundles(): Promise<void> {
   const bundler = path.join(process.cwd(), "components", "bundle.ts");
   if (!fs.existsSync(bundler)) return;
-  const { prepareBundles, knownBundles } = require(bundler) as typeof import("../../components/bundle");
+  const { prepareBundles, knownBundles, forgetCheckedBundles } = require(
+    bundler,
+  ) as typeof import("../../components/bundle");
   if (typeof prepareBundles !== "function" || typeof knownBundles !== "function") return;
+  // The bundler may have stayed loaded from the last plan: every bundle is checked again.
+  forgetCheckedBundles?.();
   await prepareBundles(knownBundles(process.cwd()));
 }
 
@@ -106,24 +111,6 @@ async function plan(request: HostRequest["request"], phases: PlanPhases): Promis
   };
 }
 
-/** Forgets every module the last plan loaded outside node_modules: the program and its components. */
-function unloadProgram(): void {
-  const unloaded = new Set<NodeModule>();
-  for (const file of Object.keys(require.cache)) {
-    if (hostModules.has(file) || file.split(path.sep).includes("node_modules")) continue;
-    const unloading = require.cache[file];
-    if (unloading) unloaded.add(unloading);
-    delete require.cache[file];
-  }
-  // A module that stays (this host, a package) keeps the modules it required as `children`: without
-  // this, every plan's program would stay in memory, and each plan would collect more garbage.
-  for (const kept of Object.values(require.cache)) {
-    if (kept?.children.some((child) => unloaded.has(child))) {
-      kept.children = kept.children.filter((child) => !unloaded.has(child));
-    }
-  }
-}
-
 /** Resolves every Output in a value (all are known: the plan runs as an update, not a preview). */
 async function resolve(value: unknown): Promise<unknown> {
   if (pulumi.Output.isInstance(value)) {
@@ -164,8 +151,14 @@ process.on("message", (message: HostRequest) => {
     current = { id: message.id, stderr: [] };
     try {
       useEnvironment(message.env);
+      const { stackConfig, programPath } = message.request;
+      const reload = programModules.beforePlan(
+        JSON.stringify([process.cwd(), stackConfig, programPath, message.env]),
+        programPath,
+      );
       const phases: PlanPhases = {
         hostStartMs: hostStarted,
+        modulesKept: reload.kept,
         runtimeMs: 0,
         bundlesMs: 0,
         programLoadMs: 0,
@@ -173,7 +166,6 @@ process.on("message", (message: HostRequest) => {
       };
       hostStarted = 0;
       const result = await plan(message.request, phases);
-      unloadProgram();
       const running = current;
       current = undefined;
       if (running && !failed)

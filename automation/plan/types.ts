@@ -22,6 +22,8 @@ export interface HostRequest {
 export interface PlanPhases {
   /** Loading the host itself (Node.js, tsx, Pulumi's SDK): only on a host's first plan, else 0. */
   hostStartMs: number;
+  /** Program modules kept loaded from the host's last plan (see program-modules.ts). */
+  modulesKept: number;
   /** Config and mock runtime reset. */
   runtimeMs: number;
   /** Checking (and rebuilding) the handler bundles planned before. */

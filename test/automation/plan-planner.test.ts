@@ -93,6 +93,75 @@ describe("the planner", function () {
       assert.equal(after.region, "ap-south-1");
     });
 
+    it("picks up a change to a module the program imports, and to whatever imports it", async () => {
+      fs.writeFileSync(path.join(dir, "names.ts"), 'export const topicName = "first-import";\n');
+      fs.writeFileSync(
+        path.join(dir, "make.ts"),
+        'import { topicName } from "./names";\nexport const make = () => topicName;\n',
+      );
+      fs.writeFileSync(
+        path.join(dir, "index.ts"),
+        'import * as aws from "@pulumi/aws";\nimport { make } from "./make";\nexport const topic = new aws.sns.Topic(make()).name;\n',
+      );
+      const before = await planner.plan("dev", { projectDir: dir });
+      fs.writeFileSync(path.join(dir, "names.ts"), 'export const topicName = "second-import";\n');
+      const after = await planner.plan("dev", { projectDir: dir });
+      assert.ok(before.resources.some((r) => r.name === "first-import"));
+      assert.ok(
+        after.resources.some((r) => r.name === "second-import"),
+        "the changed module stayed loaded",
+      );
+    });
+
+    it("keeps the program's unchanged modules loaded for another plan of the same stack", async () => {
+      fs.writeFileSync(path.join(dir, "names.ts"), 'export const topicName = "kept";\n');
+      fs.writeFileSync(
+        path.join(dir, "index.ts"),
+        'import * as aws from "@pulumi/aws";\nimport { topicName } from "./names";\nexport const topic = new aws.sns.Topic(topicName).name;\n',
+      );
+      const kept: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        await planner.plan("dev", { projectDir: dir, onPhases: (phases) => kept.push(phases.modulesKept) });
+      }
+      assert.deepEqual(kept, [0, 1]);
+    });
+
+    it("runs a module that creates a resource as it loads again in every plan", async () => {
+      fs.writeFileSync(
+        path.join(dir, "shared.ts"),
+        'import * as aws from "@pulumi/aws";\nexport const queue = new aws.sqs.Queue("loaded-with-the-module");\n',
+      );
+      fs.writeFileSync(
+        path.join(dir, "index.ts"),
+        'import * as aws from "@pulumi/aws";\nimport { queue } from "./shared";\nexport const topic = new aws.sns.Topic("t").name;\nexport const queueName = queue.name;\n',
+      );
+      const plans = [
+        await planner.plan("dev", { projectDir: dir }),
+        await planner.plan("dev", { projectDir: dir }),
+      ];
+      for (const plan of plans) {
+        assert.ok(
+          plan.resources.some((r) => r.name === "loaded-with-the-module"),
+          "the module's resource is missing",
+        );
+      }
+      assert.deepEqual(plans[1], plans[0]);
+    });
+
+    it("loads every module afresh for another stack: config read as a module loads is the stack's", async () => {
+      fs.writeFileSync(path.join(dir, "Pulumi.prod.yaml"), "config:\n  aws:region: us-west-2\n");
+      fs.writeFileSync(
+        path.join(dir, "settings.ts"),
+        'import * as pulumi from "@pulumi/pulumi";\nexport const region = new pulumi.Config("aws").require("region");\n',
+      );
+      fs.writeFileSync(path.join(dir, "index.ts"), 'export { region } from "./settings";\n');
+      const regions: unknown[] = [];
+      for (const stack of ["dev", "prod", "dev"]) {
+        regions.push((await planner.plan(stack, { projectDir: dir })).outputs.region);
+      }
+      assert.deepEqual(regions, ["eu-west-1", "us-west-2", "eu-west-1"]);
+    });
+
     it("plans again after a program that failed, on a new host", async () => {
       fs.writeFileSync(path.join(dir, "index.ts"), 'throw new Error("broken on purpose");\n');
       await assert.rejects(planner.plan("dev", { projectDir: dir }), (error: unknown) => {
