@@ -22,6 +22,7 @@
 import * as fs from "node:fs";
 import Module from "node:module";
 import * as path from "node:path";
+import { type Serialize, serializeWithCache } from "./closure-cache";
 
 interface Deferred {
   /** The module, relative to the SDK's folder. */
@@ -32,6 +33,8 @@ interface Deferred {
    * real module on its first property read.
    */
   functions?: string[];
+  /** Functions the stand-in answers itself, given how to reach the real module's. */
+  own?: Record<string, (real: () => Record<string, unknown>) => (...args: never[]) => unknown>;
 }
 
 const DEFERRED: Deferred[] = [
@@ -39,8 +42,16 @@ const DEFERRED: Deferred[] = [
   { file: "automation/index.js" },
   // runtime/index.js: `exports.computeCodePaths = codePaths_1.computeCodePaths` (arborist).
   { file: "runtime/closure/codePaths.js", functions: ["computeCodePaths"] },
-  // runtime/index.js: the serializer (typescript, an inspector session), for dynamic providers.
-  { file: "runtime/closure/serializeClosure.js", functions: ["serializeFunctionAsync", "serializeFunction"] },
+  // runtime/index.js, and dynamic/index.js for each dynamic resource: the serializer (typescript,
+  // an inspector session), with the cache of serialized providers in front (closure-cache.ts).
+  {
+    file: "runtime/closure/serializeClosure.js",
+    functions: ["serializeFunctionAsync", "serializeFunction"],
+    own: {
+      serializeFunction: (real) => (func: unknown, args?: Record<string, unknown>) =>
+        serializeWithCache(() => real().serializeFunction as Serialize, func, args),
+    },
+  },
 ];
 
 /** Installs the stand-ins; returns the modules deferred (absolute paths). */
@@ -52,16 +63,21 @@ export function deferSdkModules(): string[] {
     return [];
   }
   const deferred: string[] = [];
-  for (const { file, functions } of DEFERRED) {
+  for (const { file, functions, own } of DEFERRED) {
     const filename = path.join(sdkDir, file);
     if (require.cache[filename] || !fs.existsSync(filename)) continue;
     if (functions && !definesAll(filename, functions)) continue;
     let real: Record<string, unknown> | undefined;
     const load = (): Record<string, unknown> => {
       if (!real) {
-        // Replace the stand-in with the real module, loaded as if required the first time.
+        // The real module, loaded as if required the first time; the stand-in stays in the cache,
+        // so that whoever requires the module later still goes through it (and its own functions).
         delete require.cache[filename];
-        real = require(filename) as Record<string, unknown>;
+        try {
+          real = require(filename) as Record<string, unknown>;
+        } finally {
+          require.cache[filename] = standIn;
+        }
       }
       return real;
     };
@@ -72,6 +88,9 @@ export function deferSdkModules(): string[] {
       path.dirname(filename),
     );
     standIn.exports = functions ? forwardingFunctions(functions, load) : lazyNamespace(load);
+    for (const [name, make] of Object.entries(own ?? {})) {
+      (standIn.exports as Record<string, unknown>)[name] = make(load);
+    }
     require.cache[filename] = standIn;
     deferred.push(filename);
   }

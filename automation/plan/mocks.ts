@@ -340,6 +340,12 @@ export interface MockRuntimeOptions {
 /** The recording mock runtime: every registered resource, in registration order. */
 export interface MockRuntime {
   resources: RecordedResource[];
+  /**
+   * When the program constructed each resource, by URN: the order `inConstructionOrder` sorts by.
+   * Registrations complete in an order that depends on how long each one's inputs take to resolve
+   * (a cached provider serialization, say); constructions happen in the program's own order.
+   */
+  constructed: Map<string, number>;
   region: string;
   accountId: string;
 }
@@ -351,7 +357,7 @@ export interface MockRuntime {
 export async function installMockRuntime(options: MockRuntimeOptions = {}): Promise<MockRuntime> {
   const region = options.region ?? "us-east-1";
   const accountId = options.accountId ?? PLACEHOLDER_ACCOUNT_ID;
-  const runtime: MockRuntime = { resources: [], region, accountId };
+  const runtime: MockRuntime = { resources: [], constructed: new Map(), region, accountId };
   const mocks: pulumi.runtime.Mocks = {
     newResource: (args) => {
       if (!args.custom) return { id: undefined, state: args.inputs };
@@ -362,6 +368,10 @@ export async function installMockRuntime(options: MockRuntimeOptions = {}): Prom
   };
   const project = options.project ?? "platform";
   const stack = options.stack ?? "test";
+  recordConstructions((key) => {
+    const urn = `urn:pulumi:${stack}::${project}::${key}`;
+    if (!runtime.constructed.has(urn)) runtime.constructed.set(urn, runtime.constructed.size);
+  });
   await pulumi.runtime.setMocks(mocks, project, stack, options.preview ?? false);
   pulumi.runtime.setMockOptions(
     new RecordingMonitor(
@@ -375,6 +385,55 @@ export async function installMockRuntime(options: MockRuntimeOptions = {}): Prom
     options.preview ?? false,
   );
   return runtime;
+}
+
+/** The root stack's type: the one type a URN's type chain leaves out. */
+const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
+/** Each constructed resource's qualified type (its URN's type chain). */
+const qualifiedTypes = new WeakMap<object, string>();
+let onConstruct: ((key: string) => void) | undefined;
+
+/**
+ * Calls `record` with `<type chain>::<name>` (a URN without its stack and project) for every
+ * resource the program constructs from now on, as it constructs it. Every custom, component and
+ * dynamic resource goes through the SDK's `registerResource` (and a read one `readResource`)
+ * synchronously from its constructor, with its parent resolved.
+ */
+function recordConstructions(record: (key: string) => void): void {
+  const sdk = require("@pulumi/pulumi/runtime/resource") as Record<string, unknown>;
+  if (!onConstruct) {
+    for (const name of ["registerResource", "readResource"]) {
+      const original = sdk[name];
+      if (typeof original !== "function") continue;
+      sdk[name] = function (
+        this: unknown,
+        res: object,
+        parent: object | undefined,
+        type: string,
+        resourceName: string,
+        ...rest: unknown[]
+      ) {
+        const parentType = parent && qualifiedTypes.get(parent);
+        const qualified = parentType && parentType !== ROOT_STACK_TYPE ? `${parentType}$${type}` : type;
+        qualifiedTypes.set(res, qualified);
+        if (type !== ROOT_STACK_TYPE) onConstruct?.(`${qualified}::${resourceName}`);
+        return original.call(this, res, parent, type, resourceName, ...rest);
+      };
+    }
+  }
+  onConstruct = record;
+}
+
+/**
+ * A runtime's resources in the order the program constructed them, the root stack first; any the
+ * program did not construct (none, normally) after them, in registration order.
+ */
+export function inConstructionOrder(runtime: MockRuntime): RecordedResource[] {
+  const rank = (resource: RecordedResource) =>
+    resource.type === ROOT_STACK_TYPE
+      ? -1
+      : (runtime.constructed.get(resource.urn) ?? Number.MAX_SAFE_INTEGER);
+  return [...runtime.resources].sort((a, b) => rank(a) - rank(b));
 }
 
 const runtimeSettings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };

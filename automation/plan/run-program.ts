@@ -16,7 +16,7 @@ import "./host-preload";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { installMockRuntime, settled } from "./mocks";
+import { inConstructionOrder, installMockRuntime, settled } from "./mocks";
 import { ProgramModules } from "./program-modules";
 import type { HostReply, HostRequest, PlanPhases, PlanResult } from "./types";
 
@@ -106,7 +106,7 @@ async function plan(request: HostRequest["request"], phases: PlanPhases): Promis
     stage: stackConfig.stage,
     region: runtime.region,
     accountId: runtime.accountId,
-    resources: runtime.resources,
+    resources: inConstructionOrder(runtime),
     outputs,
   };
 }

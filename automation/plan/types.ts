@@ -47,7 +47,10 @@ export interface PlanResult {
   stage: string;
   region: string;
   accountId: string;
-  /** Every registration in order, the `pulumi:pulumi:Stack` root first. */
+  /**
+   * Every registration, the `pulumi:pulumi:Stack` root first, then in the order the program
+   * constructed the resources (deterministic: not the order registrations happen to complete in).
+   */
   resources: RecordedResource[];
   outputs: Record<string, unknown>;
   /** The program's warnings (`pulumi.log.warn`), as `pulumi preview` would show them. */

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { closureCacheDir } from "../../automation/plan/closure-cache";
 import { PlanError, Planner, PROJECT_DIR } from "../../automation/plan/plan";
 import type { PlanResult } from "../../automation/plan/types";
 import { buildBundle } from "../../components/bundle";
@@ -62,6 +63,22 @@ describe("the planner", function () {
         }
       }
     });
+  });
+
+  it("plans the same with the dynamic providers serialized afresh and taken from the cache", async () => {
+    fs.rmSync(closureCacheDir(PROJECT_DIR), { recursive: true, force: true });
+    const plans: PlanResult[] = [];
+    for (let i = 0; i < 2; i++) {
+      const planner = new Planner({ maxHosts: 1 });
+      try {
+        plans.push(await planner.plan("prod"));
+      } finally {
+        planner.close();
+      }
+    }
+    assert.ok(fs.readdirSync(closureCacheDir(PROJECT_DIR)).length > 0, "nothing was cached");
+    assert.ok(plans[0].resources.some((r) => typeof r.inputs.__provider === "string"));
+    assert.deepEqual(plans[1], plans[0]);
   });
 
   describe("a warm host and a changing program", () => {
