@@ -180,7 +180,10 @@ const SQS_NOTE = "three requests per message (send, receive, delete; batching wo
 
 const perMillion = (quantity: number, price: number) => (quantity / 1_000_000) * price;
 
-/** The routes of the plan's REST APIs, with the traffic the model gives each. */
+/**
+ * The routes of the plan's REST APIs in route order (method, then path), with the traffic the model
+ * gives each: the split's remainder goes to the first, whatever order the plan lists them in.
+ */
 function planRoutes(plan: PlanResult, traffic: TrafficAssumptions): RouteTraffic[] {
   const pathOf = resourcePaths(plan);
   const routes = ofType(plan, TYPES.integration).map((integration) => {
@@ -197,6 +200,7 @@ function planRoutes(plan: PlanResult, traffic: TrafficAssumptions): RouteTraffic
       reason: model.reason,
     };
   });
+  routes.sort((a, b) => (a.route < b.route ? -1 : a.route > b.route ? 1 : 0));
   const carrying = routes.filter((route) => route.carriesTraffic);
   if (carrying.length > 0) {
     splitEvenly(traffic.monthlyRequests, carrying.length).forEach((requests, index) => {

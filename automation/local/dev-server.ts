@@ -62,6 +62,7 @@ export class DevServer {
   private timer?: NodeJS.Timeout;
   private replanning?: Promise<void>;
   private pending = false;
+  private closed = false;
 
   private constructor(
     readonly cloud: LocalCloud,
@@ -84,6 +85,7 @@ export class DevServer {
 
   /** Re-plans the stack and applies the result; resolves when done (or failed, which it prints). */
   replan(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     if (this.replanning) {
       this.pending = true;
       return this.replanning;
@@ -108,7 +110,7 @@ export class DevServer {
       }
     })().finally(() => {
       this.replanning = undefined;
-      if (this.pending) {
+      if (this.pending && !this.closed) {
         this.pending = false;
         void this.replan();
       }
@@ -117,6 +119,9 @@ export class DevServer {
   }
 
   async close(): Promise<void> {
+    // No re-plan starts from now on (a change seen during the last one would start another, which
+    // would apply its plan, writing function code, to a closed cloud).
+    this.closed = true;
     clearTimeout(this.timer);
     for (const watcher of this.watchers) watcher.close();
     await this.replanning;

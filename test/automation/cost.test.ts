@@ -339,15 +339,20 @@ describe("estimatePlan on the dev plan", () => {
     const requests = Object.fromEntries(estimate.routes.map((r) => [r.route, r.requests]));
     assert.deepEqual(requests, {
       "GET /health": 0,
-      // Seven routes (users 5, orders 2): the remainder goes to the first.
-      "GET /users": 142_858,
+      // Seven routes (users 5, orders 2): the remainder goes to the first in route order.
+      "GET /users": 142_857,
       "GET /users/{userId}": 142_857,
       "POST /users": 142_857,
       "PUT /users/{userId}": 142_857,
-      "DELETE /users/{userId}": 142_857,
+      "DELETE /users/{userId}": 142_858,
       "POST /orders": 142_857,
       "GET /orders/{orderId}": 142_857,
     });
+  });
+
+  it("gives the same routes whatever order the plan lists its resources in", () => {
+    const reversed = { ...dev, resources: [...dev.resources].reverse() };
+    assert.deepEqual(estimatePlan(reversed, traffic).routes, estimatePlan(dev, traffic).routes);
   });
 
   it("charges every request once at the REST API's $3.50 per million", () => {
@@ -452,7 +457,7 @@ describe("platform cost (command)", () => {
       run.stdout,
       /Traffic: 1,000,000 API requests a month \(--requests\), 80 ms average duration/,
     );
-    assert.match(run.stdout, /platform-dev-users-list +256 MB +arm64 +142,858 /);
+    assert.match(run.stdout, /platform-dev-users-list +256 MB +arm64 +142,857 /);
     assert.match(
       run.stdout,
       /API Gateway +REST API requests +1,000,000 requests +\$3\.50 per million +\$3\.50/,

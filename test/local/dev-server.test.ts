@@ -93,3 +93,32 @@ describe("platform dev re-plans on change", function () {
     assert.equal((await health()).status, "edited");
   });
 });
+
+describe("platform dev closing", function () {
+  this.timeout(180_000);
+
+  it("starts no re-plan once closed, not even one asked for during the last", async () => {
+    const project = copyProject("platform-dev-close-");
+    const printed: string[] = [];
+    try {
+      const server = await DevServer.start({
+        stack: "dev",
+        projectDir: project,
+        inMemory: true,
+        auth: false,
+        watch: false,
+        print: (line) => printed.push(line),
+      });
+      const running = server.replan();
+      void server.replan(); // seen during the running one: would start when it ends
+      await server.close();
+      await running;
+      const atClose = printed.length;
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      assert.deepEqual(printed.slice(atClose), []);
+      assert.equal(printed.filter((line) => line.startsWith("re-plan")).length, 1);
+    } finally {
+      fs.rmSync(project, { recursive: true, force: true });
+    }
+  });
+});
