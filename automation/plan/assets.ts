@@ -10,6 +10,24 @@ export interface AssetDescription {
 }
 
 /**
+ * Text assets this process has described, by content: a plan describes each archive twice (inputs
+ * and outputs), and a re-plan the same handler bundles again (the bundle cache hands out the same
+ * strings). Hashing them was a tenth of a re-plan (profiled). Bounded: cleared when full.
+ */
+const described = new Map<string, AssetDescription>();
+const DESCRIBED_MAX = 4_096;
+
+function describeText(text: string): AssetDescription {
+  let description = described.get(text);
+  if (!description) {
+    if (described.size >= DESCRIBED_MAX) described.clear();
+    description = { bytes: Buffer.byteLength(text), sha256: createHash("sha256").update(text).digest("hex") };
+    described.set(text, description);
+  }
+  return description;
+}
+
+/**
  * Replaces assets and archives (whose contents are promises) with plain descriptions, so that a
  * plan is JSON: `{ "$archive": { "index.mjs": { bytes, sha256 } } }`. With `assetDir`, each text
  * asset's content is also kept there under its sha256, so that the local cloud runs the very bytes
@@ -19,9 +37,9 @@ export async function describeAssets(value: unknown, assetDir?: string): Promise
   if (pulumi.asset.Asset.isInstance(value)) {
     const text = await (value as { text?: Promise<string> }).text;
     if (text === undefined) return { $asset: (await (value as { path?: Promise<string> }).path) ?? "remote" };
-    const sha256 = createHash("sha256").update(text).digest("hex");
+    const { bytes, sha256 } = describeText(text);
     if (assetDir) storeAsset(assetDir, sha256, text);
-    return { $asset: { bytes: Buffer.byteLength(text), sha256 } };
+    return { $asset: { bytes, sha256 } };
   }
   if (pulumi.asset.Archive.isInstance(value)) {
     const assets = (await (value as { assets?: Promise<Record<string, unknown>> }).assets) ?? {};
