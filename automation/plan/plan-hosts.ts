@@ -30,6 +30,8 @@ interface Host {
 }
 
 const HOST_ENTRY = path.join(__dirname, "run-program.ts");
+/** tsx for the program, Node's own loader for packages (see the file). */
+const HOST_LOADER = path.join(__dirname, "host-register.cjs");
 
 export class HostPool {
   private readonly hosts: Host[] = [];
@@ -130,7 +132,7 @@ export class HostPool {
       env: this.options.environment(),
       // tsx's CommonJS hooks only: the program is loaded with `require`, and its ES module loader
       // (a thread of its own) would add 80 ms to every host's start (measured).
-      execArgv: ["--require", "tsx/cjs", ...this.options.execArgv],
+      execArgv: ["--require", HOST_LOADER, ...this.options.execArgv],
       stdio: ["ignore", "ignore", "pipe", "ipc"],
     });
     const host: Host = { child, projectDir, busy: false, exited: false, stderr: "" };

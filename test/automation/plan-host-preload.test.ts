@@ -1,5 +1,8 @@
 import * as assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { PROJECT_DIR } from "../../automation/plan/plan";
 
 /** Runs a script in a fresh process after the plan host's preload; returns what it printed as JSON. */
@@ -48,5 +51,42 @@ describe("the plan host's preload", function () {
     const result = afterPreload(`
       console.log(JSON.stringify({ sourceMaps: process.sourceMapsEnabled ?? false, limit: Error.stackTraceLimit }));`);
     assert.deepEqual(result, { sourceMaps: false, limit: 0 });
+  });
+});
+
+describe("the plan host's loader", function () {
+  this.timeout(60_000);
+  const loader = path.join(PROJECT_DIR, "automation", "plan", "host-register.cjs");
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-loader-"));
+    // A package whose .js uses ES module syntax: Node loads it as an ES module (require(esm), syntax
+    // detection), tsx would transform it to CommonJS.
+    fs.mkdirSync(path.join(dir, "node_modules", "esm-in-js"), { recursive: true });
+    fs.writeFileSync(
+      path.join(dir, "node_modules", "esm-in-js", "package.json"),
+      '{"name":"esm-in-js","main":"index.js"}',
+    );
+    fs.writeFileSync(path.join(dir, "node_modules", "esm-in-js", "index.js"), "export const x = 1;\n");
+    fs.writeFileSync(path.join(dir, "program.ts"), "const answer: number = 42;\nexport = answer;\n");
+    fs.writeFileSync(path.join(dir, "esm.js"), "export const fromProject = true;\n");
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const run = (script: string) =>
+    spawnSync(process.execPath, ["--require", loader, "-e", script], { cwd: dir, encoding: "utf8" });
+
+  it("loads the program's TypeScript and its ES module syntax .js files through tsx", () => {
+    const result = run(
+      'console.log(JSON.stringify([require("./program.ts"), require("./esm.js").fromProject]))',
+    );
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), [42, true]);
+  });
+
+  it("loads packages with Node's own loader, as Pulumi's Node.js host does (no tsx transform)", () => {
+    const result = run('console.log(Object.prototype.toString.call(require("esm-in-js")))');
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout.trim(), "[object Module]");
   });
 });
