@@ -1,3 +1,5 @@
+// First, before any import below can load @pulumi/pulumi: defers the SDK parts the CLI rarely uses.
+import "./cli-preload";
 import { Command, CommanderError } from "commander";
 import { registerCost } from "./commands/cost";
 import { registerDiff } from "./commands/diff";

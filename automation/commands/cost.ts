@@ -1,18 +1,24 @@
-import { SETTINGS_FIELDS, SettingsError } from "../../components/settings";
+import type * as Settings from "../../components/settings";
 import { estimatePlan, type TrafficAssumptions } from "../cost/estimate";
 import { costToJson, renderCostText, type TrafficSources } from "../cost/render";
-import { readStackSettings } from "../cost/stack-settings";
+import type * as StackSettings from "../cost/stack-settings";
 import { PlanError, PROJECT_DIR, planStack } from "../plan/plan";
 import { CliExit, EXIT, type RegisterCommand } from "./io";
-import { reportStacks, type StackReport, selectStacks, stackArguments } from "./multi-stack";
+import { reportStacks, type StackReport, selectStacks, stackArguments, startEach } from "./multi-stack";
+
+/**
+ * The stack settings' schema and reader, loaded when a flag is parsed or the action runs: they load
+ * the Pulumi SDK, which `platform --help` and the other commands do without.
+ */
+const settingsModule = () => require("../../components/settings") as typeof Settings;
 
 /**
  * A parser for a traffic flag, with the limits of the setting it overrides, so that a flag and a
  * stack file accept the same values.
  */
 function trafficFlag(flag: string, setting: "monthlyRequests" | "averageDurationMs") {
-  const field = SETTINGS_FIELDS[setting];
   return (value: string): number => {
+    const field = settingsModule().SETTINGS_FIELDS[setting];
     const number = /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
     if (!field.schema.safeParse(number).success) {
       throw new CliExit(EXIT.usage, `error: ${flag} must be ${field.allowed} (got ${JSON.stringify(value)})`);
@@ -58,6 +64,10 @@ export const registerCost: RegisterCommand = (program, io) => {
         projectDir: PROJECT_DIR,
         withPipeline: false,
       });
+      // Planning starts first: the plan hosts start while this process loads the stack settings.
+      const plans = startEach(selection.stacks, (stack) => planStack(stack));
+      const { readStackSettings } = require("../cost/stack-settings") as typeof StackSettings;
+      const { SettingsError } = settingsModule();
       const estimateOne = async (stack: string): Promise<StackReport> => {
         try {
           const settings = readStackSettings(stack);
@@ -70,7 +80,7 @@ export const registerCost: RegisterCommand = (program, io) => {
             averageDurationMs:
               options.durationMs === undefined ? "platform:averageDurationMs" : "--duration-ms",
           };
-          const plan = await planStack(stack);
+          const plan = await plans.get(stack)!;
           const estimate = estimatePlan(plan, traffic, { stageRegions: settings.regions });
           const document = options.json ? costToJson(estimate, sources) : undefined;
           return {

@@ -1,6 +1,6 @@
 import { Option } from "commander";
 import { type CostEstimate, estimatePlan } from "../cost/estimate";
-import { readStackSettings } from "../cost/stack-settings";
+import type * as StackSettings from "../cost/stack-settings";
 import { type DiffSide, diffPlans, type PlanDiff } from "../diff/compare";
 import { diffToJson, renderDiffMarkdown, renderDiffText } from "../diff/render";
 import { checkoutRevision, RevisionError } from "../diff/revision";
@@ -33,6 +33,8 @@ function stackExists(projectDir: string, stack: string): boolean {
 
 /** The application's cost model for the stack; none for a stack without platform settings (the pipeline). */
 function costOf(plan: PlanResult, projectDir: string): CostEstimate | undefined {
+  // Required when a plan is costed, not at CLI start: stack settings load the Pulumi SDK.
+  const { readStackSettings } = require("../cost/stack-settings") as typeof StackSettings;
   let settings: ReturnType<typeof readStackSettings>;
   try {
     settings = readStackSettings(plan.stack, projectDir);

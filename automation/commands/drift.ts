@@ -9,11 +9,11 @@ import {
 } from "../drift/detect";
 import { type EventLog, EventLogError, readEventLog } from "../drift/event-log";
 import { driftToJson, renderDriftText } from "../drift/render";
-import { chooseEngine } from "../engine/choose";
-import { PULUMI_INSTALL_HINT } from "../engine/offline";
+import type * as Choose from "../engine/choose";
+import type * as Offline from "../engine/offline";
 import { PROJECT_DIR } from "../plan/plan";
 import { computeRevision } from "../rollout/revision";
-import { readStage, selectTargets } from "../rollout/targets";
+import type * as Targets from "../rollout/targets";
 import type { RegionTarget } from "../rollout/types";
 import { CliExit, type CliIo, EXIT, type RegisterCommand } from "./io";
 import { announceEngine, type EngineCommandDeps, usage } from "./rollout";
@@ -117,6 +117,9 @@ export function driftCommand(deps: EngineCommandDeps = {}): RegisterCommand {
         (file: string, files: string[] = []) => [...files, file],
       )
       .action(async (stage: string, flags: DriftFlags) => {
+        // Required here, not at the top: they load the Pulumi SDK and the engines, which `platform
+        // --help` and the plan commands do without.
+        const { readStage, selectTargets } = require("../rollout/targets") as typeof Targets;
         const projectDir = deps.projectDir ?? PROJECT_DIR;
         const info = usage(() => readStage(stage, projectDir));
         const stacks = selectTargets(info);
@@ -142,8 +145,10 @@ export function driftCommand(deps: EngineCommandDeps = {}): RegisterCommand {
           );
           return;
         }
+        const { chooseEngine } = require("../engine/choose") as typeof Choose;
         const engine = (deps.engine ?? (() => chooseEngine({ projectDir })))();
         if (engine.kind === "offline") {
+          const { PULUMI_INSTALL_HINT } = require("../engine/offline") as typeof Offline;
           throw new CliExit(
             EXIT.failed,
             `error: drift detection reads the live cloud state, which needs the Pulumi CLI: ${PULUMI_INSTALL_HINT}`,

@@ -1,8 +1,8 @@
 import * as fs from "node:fs";
 import { apiGatewayEvent } from "../../functions/shared/api-gateway-event";
-import { LocalCloud } from "../local/cloud";
-import { DevServer, readableLogLine } from "../local/dev-server";
-import { routeRequest } from "../local/gateway";
+import type * as Cloud from "../local/cloud";
+import type * as DevServerModule from "../local/dev-server";
+import type * as Gateway from "../local/gateway";
 import { localModel } from "../local/model";
 import { PlanError, planStack } from "../plan/plan";
 import { CliExit, EXIT, type RegisterCommand } from "./io";
@@ -65,6 +65,8 @@ export const registerDev: RegisterCommand = (program, io) => {
         stack: string,
         options: { port: number; auth: boolean; inMemory?: boolean; parameter: Record<string, string> },
       ) => {
+        // The local cloud (dynalite, worker threads) is required when it is run, not at CLI start.
+        const { DevServer } = require("../local/dev-server") as typeof DevServerModule;
         const server = await DevServer.start({
           stack,
           port: options.port,
@@ -125,11 +127,14 @@ export const registerInvoke: RegisterCommand = (program, io) => {
     .option("--in-memory", "keep table data in memory (else under .data/local/<stack>)")
     .action(async (name: string, options: { event?: string; stack: string; inMemory?: boolean }) => {
       const event = await readEvent(options.event);
+      // The local cloud (dynalite, worker threads) is required when it is run, not at CLI start.
+      const { LocalCloud } = require("../local/cloud") as typeof Cloud;
+      const { readableLogLine } = require("../local/dev-server") as typeof DevServerModule;
       const cloud = await LocalCloud.start({ stack: options.stack, inMemory: options.inMemory }).catch(
         planFailed,
       );
       try {
-        let fn: ReturnType<LocalCloud["resolveFunction"]>;
+        let fn: ReturnType<Cloud.LocalCloud["resolveFunction"]>;
         try {
           fn = cloud.resolveFunction(name);
         } catch (error) {
@@ -193,7 +198,10 @@ export const registerEvent: RegisterCommand = (program, io) => {
         ) {
           headers["Content-Type"] = ["application/json"];
         }
-        const plan = await planStack(options.stack).catch(planFailed);
+        const planned = planStack(options.stack).catch(planFailed);
+        // Required while the plan host starts, not at CLI start.
+        const { routeRequest } = require("../local/gateway") as typeof Gateway;
+        const plan = await planned;
         const model = localModel(plan);
         const api = model.apis[0];
         if (!api) throw new CliExit(EXIT.failed, `error: stack ${options.stack} has no REST API`);

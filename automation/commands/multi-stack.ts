@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
-import { SettingsError } from "../../components/settings";
+import type * as Settings from "../../components/settings";
 import { PIPELINE_FOLDER, projectDirOf } from "../plan/projects";
 import {
   listStacks,
@@ -10,7 +10,7 @@ import {
   readStackConfig,
   UnknownStackError,
 } from "../plan/stack-config";
-import { readStage, selectTargets } from "../rollout/targets";
+import type * as Targets from "../rollout/targets";
 import { CliExit, type CliIo, EXIT } from "./io";
 
 /**
@@ -50,6 +50,10 @@ export interface SelectStacksOptions {
 
 /** A stage's stacks in rollout order: the rollout's own targets (the primary region's stack first). */
 function stageStacks(stage: string, projectDir: string): string[] {
+  // Loaded here, for --all-regions only: stage settings load the Pulumi SDK, which a plan of named
+  // stacks leaves to its plan hosts.
+  const { readStage, selectTargets } = require("../rollout/targets") as typeof Targets;
+  const { SettingsError } = require("../../components/settings") as typeof Settings;
   try {
     return selectTargets(readStage(stage, projectDir)).map((target) => target.stackName);
   } catch (error) {
@@ -108,6 +112,21 @@ export function selectStacks(names: string[], options: SelectStacksOptions): Sta
     );
   }
   throw new CliExit(EXIT.usage, lines.join("\n"));
+}
+
+/**
+ * Calls `run` for every stack now, so that planning (which starts the plan hosts) overlaps with
+ * whatever the command loads next. A `run` that throws instead of rejecting rejects too. Each
+ * promise is marked handled: its failure is reported in its stack's turn, by whoever awaits it.
+ */
+export function startEach<T>(stacks: string[], run: (stack: string) => Promise<T>): Map<string, Promise<T>> {
+  return new Map(
+    stacks.map((stack) => {
+      const started = (async () => run(stack))();
+      started.catch(() => undefined);
+      return [stack, started];
+    }),
+  );
 }
 
 /** What a command produced for one stack. */

@@ -1,15 +1,15 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Option } from "commander";
-import { PACK_ENFORCEMENT_LEVEL, PACK_NAME, policies } from "../../policy/pack";
+import type * as Pack from "../../policy/pack";
 import { PlanError, PROJECT_DIR, planStack } from "../plan/plan";
 import { projectDirOf } from "../plan/projects";
 import type { PlanResult } from "../plan/types";
 import { PolicyConfigError } from "../policy/config";
-import { evaluatePlan, PolicyEvaluationError, packVersion, resolvePolicyConfig } from "../policy/evaluate";
+import type * as Evaluate from "../policy/evaluate";
 import { type PackInfo, policyReportJson, renderPolicyText, SARIF_SCHEMA, toSarif } from "../policy/render";
 import { CliExit, EXIT, type RegisterCommand } from "./io";
-import { reportStacks, type StackReport, selectStacks, stackArguments } from "./multi-stack";
+import { reportStacks, type StackReport, selectStacks, stackArguments, startEach } from "./multi-stack";
 
 const FORMATS = ["text", "json", "sarif"] as const;
 type Format = (typeof FORMATS)[number];
@@ -89,9 +89,15 @@ export function policyCommand(
           projectDir,
           withPipeline: true,
         });
+        // Planning starts first: the plan hosts start while this process loads the policy pack
+        // (the Pulumi SDK and @pulumi/aws), which `platform --help` and the other commands never load.
+        const plans = startEach(selection.stacks, deps.planStack);
+        const { PACK_ENFORCEMENT_LEVEL, PACK_NAME, policies } = require("../../policy/pack") as typeof Pack;
+        const { evaluatePlan, PolicyEvaluationError, packVersion, resolvePolicyConfig } =
+          require("../policy/evaluate") as typeof Evaluate;
         const checkOne = async (stack: string): Promise<StackReport> => {
           try {
-            const plan = await deps.planStack(stack);
+            const plan = await plans.get(stack)!;
             const { resolved, source } = resolvePolicyConfig(plan.stage, { config });
             const report = await evaluatePlan(plan, { config });
             const pack: PackInfo = {

@@ -1,13 +1,14 @@
-import { SettingsError } from "../../components/settings";
-import { chooseEngine } from "../engine/choose";
-import { PULUMI_INSTALL_HINT } from "../engine/offline";
+import type * as Settings from "../../components/settings";
+import type * as Choose from "../engine/choose";
+import type * as Offline from "../engine/offline";
 import type { Engine } from "../engine/types";
 import { PROJECT_DIR } from "../plan/plan";
-import { createHealthGate, type HealthGate, type HealthGateOptions } from "../rollout/health";
-import { runRollout } from "../rollout/orchestrator";
+import type * as Health from "../rollout/health";
+import type { HealthGate, HealthGateOptions } from "../rollout/health";
+import type * as Orchestrator from "../rollout/orchestrator";
 import { RolloutProgress, renderSummary, rolloutToJson, verdict } from "../rollout/render";
 import { computeRevision } from "../rollout/revision";
-import { parseParallelism, RolloutUsageError, readStage, selectTargets } from "../rollout/targets";
+import type * as Targets from "../rollout/targets";
 import type { RolloutEvent } from "../rollout/types";
 import { CliExit, type CliIo, EXIT, type RegisterCommand } from "./io";
 
@@ -55,6 +56,9 @@ export function usage<T>(parse: () => T): T {
   try {
     return parse();
   } catch (error) {
+    // Loaded by now: the parsers that throw these are theirs.
+    const { RolloutUsageError } = require("../rollout/targets") as typeof Targets;
+    const { SettingsError } = require("../../components/settings") as typeof Settings;
     if (error instanceof RolloutUsageError) throw new CliExit(EXIT.usage, `error: ${error.message}`);
     if (error instanceof SettingsError) throw new CliExit(EXIT.failed, `error: ${error.message}`);
     throw error;
@@ -85,7 +89,8 @@ export function rolloutCommand(deps: RolloutCommandDeps = {}): RegisterCommand {
       .option(
         "--parallel <n>",
         "regions deployed at once after the canary (default: the stage's platform:rolloutParallelism)",
-        (value: string) => usage(() => parseParallelism(value)),
+        (value: string) =>
+          usage(() => (require("../rollout/targets") as typeof Targets).parseParallelism(value)),
       )
       .option("--dry-run", "preview every region (with the policy pack) and change nothing")
       .option("--json", "print the rollout report as JSON (no live progress)")
@@ -94,11 +99,18 @@ export function rolloutCommand(deps: RolloutCommandDeps = {}): RegisterCommand {
         "when a region fails, cancel the regions in flight instead of letting them finish",
       )
       .action(async (stage: string, flags: RolloutFlags) => {
+        // Required here, not at the top: they load the Pulumi SDK and the engines, which `platform
+        // --help` and the plan commands do without.
+        const { readStage, selectTargets } = require("../rollout/targets") as typeof Targets;
         const projectDir = deps.projectDir ?? PROJECT_DIR;
         const info = usage(() => readStage(stage, projectDir));
         const targets = usage(() => selectTargets(info, flags.regions));
+        const { chooseEngine } = require("../engine/choose") as typeof Choose;
+        const { runRollout } = require("../rollout/orchestrator") as typeof Orchestrator;
+        const { createHealthGate } = require("../rollout/health") as typeof Health;
         const engine = (deps.engine ?? (() => chooseEngine({ projectDir })))();
         if (engine.kind === "offline" && !flags.dryRun) {
+          const { PULUMI_INSTALL_HINT } = require("../engine/offline") as typeof Offline;
           throw new CliExit(
             EXIT.failed,
             `error: a rollout deploys, which needs the Pulumi CLI: ${PULUMI_INSTALL_HINT}. Without it, \`platform rollout ${stage} --dry-run\` previews every region offline (plan and policy), and the service (\`npm start\`) rolls out to local clouds on this machine, every gate included.`,

@@ -1,17 +1,18 @@
 import * as path from "node:path";
-import { SettingsError } from "../../components/settings";
+import type * as Settings from "../../components/settings";
 import type { Engine } from "../engine/types";
 import { PROCESS_SECRETS, PROJECT_DIR } from "../plan/plan";
-import { DEFAULT_QUEUE_LIMIT } from "../service/jobs/manager";
-import { DatabaseOpenError } from "../service/jobs/pg-store";
+import type * as Manager from "../service/jobs/manager";
+import type * as PgStore from "../service/jobs/pg-store";
 import {
   DEFAULT_RETENTION,
   describeRetention,
   parseRetention,
   type RetentionPolicy,
 } from "../service/jobs/retention";
-import { StoreInUseError, StoreOpenError } from "../service/jobs/store";
-import { openService, type ServiceOptions } from "../service/service";
+import type * as Store from "../service/jobs/store";
+import type * as Service from "../service/service";
+import type { ServiceOptions } from "../service/service";
 import { CliExit, EXIT, type RegisterCommand } from "./io";
 
 /** What `serve` reads from the environment. */
@@ -53,6 +54,8 @@ export function readServeEnvironment(env: NodeJS.ProcessEnv, projectDir: string)
   } catch (error) {
     problems.push((error as Error).message);
   }
+  // The job manager loads the Pulumi SDK and the engines: required by `serve` alone, not at CLI start.
+  const { DEFAULT_QUEUE_LIMIT } = require("../service/jobs/manager") as typeof Manager;
   const queueText = env.PLATFORM_QUEUE_LIMIT?.trim() || String(DEFAULT_QUEUE_LIMIT);
   const queueLimit = /^[1-9]\d{0,5}$/.test(queueText) ? Number(queueText) : Number.NaN;
   if (Number.isNaN(queueLimit)) {
@@ -138,6 +141,9 @@ export function serveCommand(deps: ServeCommandDeps = {}): RegisterCommand {
         const databaseUrl = environment.PLATFORM_DATABASE_URL?.trim() || undefined;
         const lease = environment.PLATFORM_REPLICA_LEASE_MS?.trim();
         for (const name of [...PROCESS_SECRETS, "PLATFORM_DATABASE_URL"]) delete environment[name];
+        // Required here, not at the top: the service (fastify, the job store, the engines) is
+        // loaded by `serve` alone.
+        const { openService } = require("../service/service") as typeof Service;
         let service: Awaited<ReturnType<typeof openService>>;
         try {
           service = await openService({
@@ -162,6 +168,9 @@ export function serveCommand(deps: ServeCommandDeps = {}): RegisterCommand {
               ),
           });
         } catch (error) {
+          const { SettingsError } = require("../../components/settings") as typeof Settings;
+          const { DatabaseOpenError } = require("../service/jobs/pg-store") as typeof PgStore;
+          const { StoreInUseError, StoreOpenError } = require("../service/jobs/store") as typeof Store;
           if (error instanceof SettingsError || error instanceof RangeError)
             throw new CliExit(EXIT.usage, `error: ${error.message}`);
           if (error instanceof DatabaseOpenError) throw new CliExit(EXIT.failed, `error: ${error.message}`);
