@@ -53,10 +53,24 @@ interface FileHash {
  * included) for every plan, and the cache must outlive them.
  */
 const SHARED = Symbol.for("platform.bundle-cache");
+/** A full key and the content hashes it was computed from (the same strings while files are unchanged). */
+interface KeyMemo {
+  inputs: string[];
+  contents: string[];
+  key: string;
+}
+
 const holder = globalThis as {
-  [SHARED]?: { bundles: Map<string, Remembered>; hashes: Map<string, FileHash> };
+  [SHARED]?: {
+    bundles: Map<string, Remembered>;
+    hashes: Map<string, FileHash>;
+    keys: Map<string, KeyMemo>;
+    paths: WeakMap<string[], string[]>;
+  };
 };
-holder[SHARED] ??= { bundles: new Map(), hashes: new Map() };
+holder[SHARED] ??= { bundles: new Map(), hashes: new Map(), keys: new Map(), paths: new WeakMap() };
+holder[SHARED].keys ??= new Map();
+holder[SHARED].paths ??= new WeakMap();
 const shared = holder[SHARED];
 
 /** Where bundles are cached for a project. */
@@ -108,16 +122,35 @@ function fullKey(
   inputs: string[],
   seen?: Map<string, string | undefined>,
 ): string | undefined {
-  const hash = createHash("sha256").update(JSON.stringify([FORMAT, request.entry, fingerprint]));
   const lock = hashFile(path.join(request.projectRoot, "node_modules", ".package-lock.json"), seen) ?? "";
-  hash.update(`\0lock\0${lock}`);
-  for (const input of inputs) {
-    // esbuild names virtual modules `<namespace>:<path>`; they have no file, their name is their content.
-    const content = input.includes(":") ? "" : hashFile(path.join(request.projectRoot, input), seen);
-    if (content === undefined) return undefined;
-    hash.update(`\0${input}\0${content}`);
+  let files = shared.paths.get(inputs);
+  if (!files) {
+    files = inputs.map((input) => path.join(request.projectRoot, input));
+    shared.paths.set(inputs, files);
   }
-  return hash.digest("hex");
+  // esbuild names virtual modules `<namespace>:<path>`; they have no file, their name is their content.
+  const contents = [lock];
+  for (let i = 0; i < inputs.length; i++) {
+    const content = inputs[i].includes(":") ? "" : hashFile(files[i], seen);
+    if (content === undefined) return undefined;
+    contents.push(content);
+  }
+  // Unchanged files give the very strings hashed last time: no need to hash them all again.
+  const memoKey = JSON.stringify([request.projectRoot, request.entry, fingerprint]);
+  const memo = shared.keys.get(memoKey);
+  if (
+    memo?.inputs === inputs &&
+    memo.contents.length === contents.length &&
+    memo.contents.every((content, i) => content === contents[i])
+  ) {
+    return memo.key;
+  }
+  const hash = createHash("sha256").update(JSON.stringify([FORMAT, request.entry, fingerprint]));
+  hash.update(`\0lock\0${lock}`);
+  for (let i = 0; i < inputs.length; i++) hash.update(`\0${inputs[i]}\0${contents[i + 1]}`);
+  const key = hash.digest("hex");
+  shared.keys.set(memoKey, { inputs, contents, key });
+  return key;
 }
 
 function readJson<T>(file: string): T | undefined {

@@ -59,8 +59,11 @@ export class Planner {
       maxHosts: Math.max(1, options.maxHosts ?? os.availableParallelism()),
       idleMs: options.idleMs ?? 60_000,
       environment: () => childEnvironment(),
-      // A larger young generation: a plan allocates much short-lived data (fewer scavenges, measured).
-      execArgv: ["--max-semi-space-size=64", ...(options.hostExecArgv ?? [])],
+      // A larger young generation: a plan allocates about 450 MB, much of it alive until the plan
+      // ends, and each scavenge copies what is alive. Semi-spaces of 32 to 256 MB instead of 64 MB
+      // took a re-plan of dev from about 400 to 300 ms, for about 0.3 GB more memory per host (0.7 GB
+      // after seven plans; measured interleaved). Hosts exit when idle (`idleMs`).
+      execArgv: ["--min-semi-space-size=32", "--max-semi-space-size=256", ...(options.hostExecArgv ?? [])],
     });
   }
 
