@@ -66,11 +66,19 @@ const holder = globalThis as {
     hashes: Map<string, FileHash>;
     keys: Map<string, KeyMemo>;
     paths: WeakMap<string[], string[]>;
+    /** Projects whose saved file hashes were read; whether a hash was computed since the last save. */
+    loaded: Set<string>;
+    unsaved: boolean;
   };
 };
-holder[SHARED] ??= { bundles: new Map(), hashes: new Map(), keys: new Map(), paths: new WeakMap() };
-holder[SHARED].keys ??= new Map();
-holder[SHARED].paths ??= new WeakMap();
+holder[SHARED] ??= {
+  bundles: new Map(),
+  hashes: new Map(),
+  keys: new Map(),
+  paths: new WeakMap(),
+  loaded: new Set(),
+  unsaved: false,
+};
 const shared = holder[SHARED];
 
 /** Where bundles are cached for a project. */
@@ -104,7 +112,45 @@ function hashNow(file: string): string | undefined {
   }
   const hash = sha256(fs.readFileSync(file));
   shared.hashes.set(file, { mtimeMs: stat.mtimeMs, size: stat.size, ino: stat.ino, sha256: hash });
+  shared.unsaved = true;
   return hash;
+}
+
+/** Where a project's file hashes are kept between processes. */
+const fileHashesPath = (projectRoot: string) => path.join(bundleCacheDir(projectRoot), "file-hashes.json");
+
+/**
+ * The file hashes an earlier process computed for this project (each still checked against the
+ * file's size, mtime and inode before use): a new plan host then reads and hashes none of the 1,300
+ * files its handlers import, only stats them.
+ */
+function loadFileHashes(projectRoot: string): void {
+  if (shared.loaded.has(projectRoot)) return;
+  shared.loaded.add(projectRoot);
+  const saved = readJson<Record<string, [number, number, number, string]>>(fileHashesPath(projectRoot));
+  for (const [file, [mtimeMs, size, ino, sha256]] of Object.entries(saved ?? {})) {
+    if (!shared.hashes.has(file)) shared.hashes.set(file, { mtimeMs, size, ino, sha256 });
+  }
+}
+
+/**
+ * Saves the file hashes computed for this project, if any was. Only for a project with its own
+ * node_modules: a copy sharing another's through a symbolic link would overwrite that one's.
+ */
+export function saveFileHashes(projectRoot: string): void {
+  if (!shared.unsaved) return;
+  shared.unsaved = false;
+  try {
+    if (fs.lstatSync(path.join(projectRoot, "node_modules")).isSymbolicLink()) return;
+    const prefix = `${projectRoot}${path.sep}`;
+    const saved: Record<string, [number, number, number, string]> = {};
+    for (const [file, { mtimeMs, size, ino, sha256 }] of shared.hashes) {
+      if (file.startsWith(prefix)) saved[file] = [mtimeMs, size, ino, sha256];
+    }
+    writeAtomically(fileHashesPath(projectRoot), JSON.stringify(saved));
+  } catch {
+    // A read-only or full disk: the next process hashes the files again.
+  }
 }
 
 /** The key of an entry whatever its sources: which manifest to read. */
@@ -175,6 +221,7 @@ export function cachedBundle(
   fingerprint: string,
   seen?: Map<string, string | undefined>,
 ): Bundle | undefined {
+  loadFileHashes(request.projectRoot);
   const id = entryKey(request, fingerprint);
   const dir = bundleCacheDir(request.projectRoot);
   const remembered = shared.bundles.get(`${request.projectRoot}\0${id}`);
@@ -196,6 +243,7 @@ export function rememberBundle(
   inputs: string[],
   bundle: Bundle,
 ): void {
+  loadFileHashes(request.projectRoot);
   const sorted = [...inputs].sort();
   const id = entryKey(request, fingerprint);
   const key = fullKey(request, fingerprint, sorted);
@@ -212,6 +260,7 @@ export function rememberBundle(
       inputs: sorted,
     };
     writeAtomically(path.join(dir, `manifest-${id}.json`), JSON.stringify(manifest));
+    saveFileHashes(request.projectRoot);
   } catch {
     // A read-only or full disk costs a rebuild next time, never the plan.
   }

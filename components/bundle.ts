@@ -7,6 +7,7 @@ import {
   listManifests,
   type NormalizedRequest,
   rememberBundle,
+  saveFileHashes,
 } from "./bundle-cache";
 
 export type { NormalizedRequest } from "./bundle-cache";
@@ -132,6 +133,7 @@ export async function prepareBundles(requests: readonly BundleRequest[]): Promis
       storeBundle(request, result);
     }),
   );
+  for (const root of new Set(requests.map((r) => normalize(r.entry, r).projectRoot))) saveFileHashes(root);
   return stale.map((request) => request.entry);
 }
 

@@ -147,10 +147,21 @@ describe("the bundle cache", function () {
   };
   /** A fresh process's view: nothing in memory, only what is on disk. */
   const forgetMemory = () => {
-    const shared = (globalThis as Record<symbol, { bundles: Map<string, unknown> }>)[
-      Symbol.for("platform.bundle-cache")
-    ];
+    const shared = (
+      globalThis as Record<
+        symbol,
+        {
+          bundles: Map<string, unknown>;
+          hashes: Map<string, unknown>;
+          keys: Map<string, unknown>;
+          loaded: Set<string>;
+        }
+      >
+    )[Symbol.for("platform.bundle-cache")];
     shared.bundles.clear();
+    shared.hashes.clear();
+    shared.keys.clear();
+    shared.loaded.clear();
     forgetCheckedBundles();
   };
   beforeEach(() => {
@@ -174,6 +185,26 @@ describe("the bundle cache", function () {
     forgetMemory();
     const cached = bundleHandler("functions/a.ts", options());
     assert.deepEqual(cached, buildBundle("functions/a.ts", options()));
+  });
+
+  it("takes the file hashes an earlier process saved, trusting each while its file's stat is unchanged", () => {
+    bundleHandler("functions/a.ts", options());
+    const cacheDir = path.join(root, "node_modules", ".cache", "platform", "bundles");
+    const savedFile = path.join(cacheDir, "file-hashes.json");
+    const saved = JSON.parse(fs.readFileSync(savedFile, "utf8")) as Record<
+      string,
+      [number, number, number, string]
+    >;
+    const shared = path.join(root, "functions", "shared.ts");
+    assert.ok(saved[shared], "the imported file's hash was not saved");
+    // A wrong hash under the file's own stat: used, it keys the bundle anew (a rebuild, a new file).
+    saved[shared][3] = "0".repeat(64);
+    fs.writeFileSync(savedFile, JSON.stringify(saved));
+    const bundles = () => fs.readdirSync(cacheDir).filter((name) => name.startsWith("bundle-")).length;
+    const before = bundles();
+    forgetMemory();
+    assert.deepEqual(bundleHandler("functions/a.ts", options()), buildBundle("functions/a.ts", options()));
+    assert.equal(bundles(), before + 1);
   });
 
   it("rebuilds a handler when a file it imports changes", () => {
