@@ -34,6 +34,8 @@ function describeText(text: string): AssetDescription {
  * a deployment would upload.
  */
 export async function describeAssets(value: unknown, assetDir?: string): Promise<unknown> {
+  // Most resources have no asset: their properties stay as they are (no copy, no promise per value).
+  if (!containsAsset(value)) return value;
   if (pulumi.asset.Asset.isInstance(value)) {
     const text = await (value as { text?: Promise<string> }).text;
     if (text === undefined) return { $asset: (await (value as { path?: Promise<string> }).path) ?? "remote" };
@@ -58,6 +60,20 @@ export async function describeAssets(value: unknown, assetDir?: string): Promise
     return Object.fromEntries(entries);
   }
   return value;
+}
+
+const isAssetOrArchive = (value: object): boolean =>
+  pulumi.asset.Asset.isInstance(value) || pulumi.asset.Archive.isInstance(value);
+
+/** Whether a value is or holds an asset or archive. */
+function containsAsset(value: unknown): boolean {
+  if (!value || typeof value !== "object") return false;
+  if (isAssetOrArchive(value)) return true;
+  if (Array.isArray(value)) return value.some(containsAsset);
+  for (const key in value) {
+    if (containsAsset((value as Record<string, unknown>)[key])) return true;
+  }
+  return false;
 }
 
 /** Content-addressed: a file named by its hash never changes, so a concurrent writer is harmless. */
