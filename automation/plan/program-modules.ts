@@ -1,22 +1,24 @@
 /**
  * Which of the program's modules a plan host keeps loaded from one plan to the next.
  *
- * Loading the program's modules afresh for every plan costs a re-plan about 200 ms of transpiling
- * and evaluating (measured), and a fresh module also means a fresh dynamic provider object, which
- * Pulumi then serializes again (its cache is keyed by the object). So a module stays loaded when
- * nothing could make the next plan see it differently:
+ * Loading the program's modules afresh for every plan costs a re-plan about 100 ms of transpiling
+ * and evaluating (measured). A module may stay loaded only where that cannot change a plan, and in
+ * general it can: a module may create a resource in a callback it starts as it loads, register a
+ * stack transformation, log a warning, read a data file, or keep state (a set of names used) that
+ * the next plan would find full. None of that is visible from outside. So only the modules of the
+ * folders the host is told to keep may stay: the platform's component library (`components/`),
+ * whose modules define classes and functions and keep no state across plans (a warm re-plan of dev
+ * and of prod is tested to equal a fresh host's). Even there, a module stays loaded only when:
  *
- * - the next plan is of the same project, stack, config and program as the last (a module may read
- *   the stack's config or name when it loads, so a different stack loads everything afresh);
+ * - the next plan is of the same project, stack, config, program and environment (a module may
+ *   read the stack's config or name as it loads);
  * - its file is unchanged since it was loaded (size, mtime, ctime and inode);
- * - it is not the program's entry, which registers the stack's resources as it loads;
- * - it registered or read no resource while it loaded (a module that creates a resource at its top
- *   level must run again to create it again);
- * - nothing it loaded is itself loaded afresh (it holds that module's old exports).
+ * - it registered or read no resource while it loaded;
+ * - nothing it loaded was itself loaded afresh (it would hold that module's old exports).
  *
- * Packages (node_modules) and the host's own modules are never unloaded. A module that keeps state
- * across calls (a cache of its own) keeps it across plans of the same stack too, as it would across
- * the resources of one plan; the platform's own bundler resets its per-plan memo for every plan.
+ * Everything else of the program (its entry, the services' declarations, any module of the user's)
+ * loads afresh for every plan, as in a new host. Packages (node_modules) and the host's own modules
+ * are never unloaded.
  */
 import * as fs from "node:fs";
 import Module from "node:module";
@@ -41,6 +43,11 @@ export interface ReloadSummary {
   unloaded: number;
 }
 
+export interface ProgramModulesOptions {
+  /** Folders (absolute) whose modules may stay loaded between plans. @default none */
+  keptFolders?: string[];
+}
+
 export class ProgramModules {
   /** The host's own modules (loaded before any plan): never unloaded. */
   private readonly hostModules = new Set(Object.keys(require.cache));
@@ -53,7 +60,11 @@ export class ProgramModules {
   /** What the last plan was of (project, stack, config, program). */
   private lastPlan?: string;
 
-  constructor() {
+  /** Folders whose modules may stay loaded, each ending with a separator. */
+  private readonly keptFolders: string[];
+
+  constructor(options: ProgramModulesOptions = {}) {
+    this.keptFolders = (options.keptFolders ?? []).map((folder) => path.join(path.resolve(folder), path.sep));
     const modules = this;
     // Node's loader: `load` reads and evaluates a module's file, once, when it is first required.
     const prototype = Module.prototype as unknown as { load(this: Module, filename: string): void };
@@ -95,7 +106,8 @@ export class ProgramModules {
     this.lastPlan = plan;
     const stale = new Set<string>();
     for (const [file, stamp] of this.stamps) {
-      if (!samePlan || file === entry || this.effectful.has(file) || stampOf(file) !== stamp) {
+      const keepable = this.keptFolders.some((folder) => file.startsWith(folder));
+      if (!samePlan || !keepable || file === entry || this.effectful.has(file) || stampOf(file) !== stamp) {
         stale.add(file);
       }
     }

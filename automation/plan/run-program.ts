@@ -5,9 +5,9 @@
  *
  * The mock runtime is process-global, so plans run one at a time here, and each starts clean:
  * `setMocks` resets the runtime's store (stack resource, monitor, options) and `setAllConfig`
- * replaces the whole config. The program's entry loads afresh for every plan, and so does every
- * module of the program that changed or could see the plan differently (program-modules.ts): a
- * changed source is picked up, and no module state leaks between stacks. Packages stay loaded: that
+ * replaces the whole config. The program loads afresh for every plan, except the unchanged modules
+ * of the component library between plans of the same stack (program-modules.ts): a changed source
+ * is picked up, and no module state leaks between plans. Packages stay loaded: that
  * is what makes the second plan fast. A plan that fails ends the host, since the program may have
  * left work pending; the Planner starts another.
  */
@@ -23,8 +23,11 @@ import type { HostReply, HostRequest, PlanPhases, PlanResult } from "./types";
 /** How long this host took to load (the SDKs, the mock runtime), reported with its first plan. */
 let hostStarted = Math.round(performance.now());
 
-/** The program's modules: which stay loaded from one plan to the next. */
-const programModules = new ProgramModules();
+/**
+ * The program's modules: which stay loaded from one plan to the next. Only the component library's
+ * may (`components/` of the project this host plans, its working directory).
+ */
+const programModules = new ProgramModules({ keptFolders: [path.join(process.cwd(), "components")] });
 
 let current: { id: number; stderr: string[] } | undefined;
 

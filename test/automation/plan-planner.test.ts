@@ -27,6 +27,7 @@ describe("the planner", function () {
   describe("one warm host for many stacks", () => {
     let fresh: PlanResult;
     let afterProd: PlanResult;
+    let again: PlanResult;
     let planner: Planner;
     before(async () => {
       planner = new Planner({ maxHosts: 1 });
@@ -35,6 +36,8 @@ describe("the planner", function () {
         // The same host plans prod and then dev: nothing of prod's program may reach dev's plan.
         [fresh] = await Promise.all([alone.plan("dev"), planner.plan("prod")]);
         afterProd = await planner.plan("dev");
+        // The same stack again: the component library's modules stay loaded this time.
+        again = await planner.plan("dev");
       } finally {
         alone.close();
       }
@@ -43,6 +46,10 @@ describe("the planner", function () {
 
     it("plans a stack after another exactly as a fresh host does", () => {
       assert.deepEqual(afterProd, fresh);
+    });
+
+    it("plans the same stack again, with its component modules kept loaded, exactly as a fresh host does", () => {
+      assert.deepEqual(again, fresh);
     });
 
     it("reuses its host instead of starting one per plan", () => {
@@ -84,6 +91,10 @@ describe("the planner", function () {
   describe("a warm host and a changing program", () => {
     let dir: string;
     let planner: Planner;
+    const write = (file: string, text: string) => {
+      fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+      fs.writeFileSync(path.join(dir, file), text);
+    };
     beforeEach(() => {
       dir = scratchProject(topicProgram("first"));
       planner = new Planner({ maxHosts: 1 });
@@ -110,18 +121,18 @@ describe("the planner", function () {
       assert.equal(after.region, "ap-south-1");
     });
 
-    it("picks up a change to a module the program imports, and to whatever imports it", async () => {
-      fs.writeFileSync(path.join(dir, "names.ts"), 'export const topicName = "first-import";\n');
-      fs.writeFileSync(
-        path.join(dir, "make.ts"),
+    it("picks up a change to a component module, and to whatever imports it", async () => {
+      write("components/names.ts", 'export const topicName = "first-import";\n');
+      write(
+        "components/make.ts",
         'import { topicName } from "./names";\nexport const make = () => topicName;\n',
       );
-      fs.writeFileSync(
-        path.join(dir, "index.ts"),
-        'import * as aws from "@pulumi/aws";\nimport { make } from "./make";\nexport const topic = new aws.sns.Topic(make()).name;\n',
+      write(
+        "index.ts",
+        'import * as aws from "@pulumi/aws";\nimport { make } from "./components/make";\nexport const topic = new aws.sns.Topic(make()).name;\n',
       );
       const before = await planner.plan("dev", { projectDir: dir });
-      fs.writeFileSync(path.join(dir, "names.ts"), 'export const topicName = "second-import";\n');
+      write("components/names.ts", 'export const topicName = "second-import";\n');
       const after = await planner.plan("dev", { projectDir: dir });
       assert.ok(before.resources.some((r) => r.name === "first-import"));
       assert.ok(
@@ -130,11 +141,12 @@ describe("the planner", function () {
       );
     });
 
-    it("keeps the program's unchanged modules loaded for another plan of the same stack", async () => {
-      fs.writeFileSync(path.join(dir, "names.ts"), 'export const topicName = "kept";\n');
-      fs.writeFileSync(
-        path.join(dir, "index.ts"),
-        'import * as aws from "@pulumi/aws";\nimport { topicName } from "./names";\nexport const topic = new aws.sns.Topic(topicName).name;\n',
+    it("keeps the component library's unchanged modules loaded for another plan of the same stack", async () => {
+      write("components/names.ts", 'export const topicName = "kept";\n');
+      write("names.ts", 'export const other = "reloaded";\n');
+      write(
+        "index.ts",
+        'import * as aws from "@pulumi/aws";\nimport { topicName } from "./components/names";\nimport { other } from "./names";\nexport const topic = new aws.sns.Topic(topicName + other).name;\n',
       );
       const kept: number[] = [];
       for (let i = 0; i < 2; i++) {
@@ -143,14 +155,14 @@ describe("the planner", function () {
       assert.deepEqual(kept, [0, 1]);
     });
 
-    it("runs a module that creates a resource as it loads again in every plan", async () => {
-      fs.writeFileSync(
-        path.join(dir, "shared.ts"),
+    it("runs a component module that creates a resource as it loads again in every plan", async () => {
+      write(
+        "components/shared.ts",
         'import * as aws from "@pulumi/aws";\nexport const queue = new aws.sqs.Queue("loaded-with-the-module");\n',
       );
-      fs.writeFileSync(
-        path.join(dir, "index.ts"),
-        'import * as aws from "@pulumi/aws";\nimport { queue } from "./shared";\nexport const topic = new aws.sns.Topic("t").name;\nexport const queueName = queue.name;\n',
+      write(
+        "index.ts",
+        'import * as aws from "@pulumi/aws";\nimport { queue } from "./components/shared";\nexport const topic = new aws.sns.Topic("t").name;\nexport const queueName = queue.name;\n',
       );
       const plans = [
         await planner.plan("dev", { projectDir: dir }),
@@ -165,13 +177,57 @@ describe("the planner", function () {
       assert.deepEqual(plans[1], plans[0]);
     });
 
+    it("plans a program whose modules have effects and state as a new host does, every time", async () => {
+      // What no host can see from outside: a resource created in a callback the module starts, a
+      // stack transformation, a warning, a data file read, and state kept across calls.
+      write(
+        "later.ts",
+        'import * as aws from "@pulumi/aws";\nimport * as pulumi from "@pulumi/pulumi";\nexport const queueName = pulumi.output("late").apply((n) => new aws.sqs.Queue(n).name);\n',
+      );
+      write(
+        "autotag.ts",
+        'import * as pulumi from "@pulumi/pulumi";\npulumi.runtime.registerStackTransformation((args) => ({ props: { ...args.props, tags: { team: "core" } }, opts: args.opts }));\n',
+      );
+      write(
+        "warn.ts",
+        'import * as pulumi from "@pulumi/pulumi";\npulumi.log.warn("said as the module loads");\n',
+      );
+      write("name.txt", "alpha");
+      write(
+        "names.ts",
+        'import * as fs from "node:fs";\nconst used = new Set<string>();\nexport function use(name: string) { if (used.has(name)) throw new Error(name + " used twice"); used.add(name); return name; }\nexport const fromFile = fs.readFileSync(__dirname + "/name.txt", "utf8");\n',
+      );
+      write(
+        "index.ts",
+        'import "./autotag";\nimport "./warn";\nimport * as aws from "@pulumi/aws";\nimport { queueName } from "./later";\nimport { fromFile, use } from "./names";\nexport const topic = new aws.sns.Topic(use(fromFile)).name;\nexport const queue = queueName;\n',
+      );
+      const fresh = async () => {
+        const alone = new Planner({ maxHosts: 1 });
+        try {
+          return await alone.plan("dev", { projectDir: dir });
+        } finally {
+          alone.close();
+        }
+      };
+      const first = await planner.plan("dev", { projectDir: dir });
+      assert.deepEqual(await planner.plan("dev", { projectDir: dir }), first);
+      assert.ok(
+        first.resources.some(
+          (r) => r.name === "late" && (r.inputs.tags as { team?: string })?.team === "core",
+        ),
+      );
+      assert.deepEqual(first.warnings, ["said as the module loads"]);
+      write("name.txt", "beta");
+      assert.deepEqual(await planner.plan("dev", { projectDir: dir }), await fresh());
+    });
+
     it("loads every module afresh for another stack: config read as a module loads is the stack's", async () => {
-      fs.writeFileSync(path.join(dir, "Pulumi.prod.yaml"), "config:\n  aws:region: us-west-2\n");
-      fs.writeFileSync(
-        path.join(dir, "settings.ts"),
+      write("Pulumi.prod.yaml", "config:\n  aws:region: us-west-2\n");
+      write(
+        "components/settings.ts",
         'import * as pulumi from "@pulumi/pulumi";\nexport const region = new pulumi.Config("aws").require("region");\n',
       );
-      fs.writeFileSync(path.join(dir, "index.ts"), 'export { region } from "./settings";\n');
+      write("index.ts", 'export { region } from "./components/settings";\n');
       const regions: unknown[] = [];
       for (const stack of ["dev", "prod", "dev"]) {
         regions.push((await planner.plan(stack, { projectDir: dir })).outputs.region);
