@@ -1,6 +1,6 @@
 /**
  * Defers the parts of Pulumi's Node.js SDK that a process of ours rarely needs until first used:
- * the plan hosts (host-preload.ts) and the `platform` command line install this before anything
+ * the plan hosts (host/preload.ts) and the `platform` command line install this before anything
  * loads `@pulumi/pulumi`.
  *
  * `require("@pulumi/pulumi")` loads the Automation API (and through it `@npmcli/arborist`, sigstore

@@ -1,5 +1,5 @@
 /**
- * Plan hosts: child processes (run-program.ts) that keep Pulumi's SDKs loaded and plan one stack
+ * Plan hosts: child processes (host/run-program.ts) that keep Pulumi's SDKs loaded and plan one stack
  * at a time, reused across plans. A host works in one project directory (its working directory,
  * as the engine runs a program), so hosts are pooled per directory, up to a limit shared by all.
  */
@@ -29,9 +29,9 @@ interface Host {
   pending?: { id: number; resolve(reply: HostReply): void };
 }
 
-const HOST_ENTRY = path.join(__dirname, "run-program.ts");
+const HOST_ENTRY = path.join(__dirname, "host", "run-program.ts");
 /** tsx for the program, Node's own loader for packages (see the file). */
-const HOST_LOADER = path.join(__dirname, "host-register.cjs");
+const HOST_LOADER = path.join(__dirname, "host", "register.cjs");
 
 export class HostPool {
   private readonly hosts: Host[] = [];

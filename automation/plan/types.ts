@@ -1,7 +1,7 @@
 import type { RecordedResource } from "./mocks";
 import type { StackConfig } from "./stack-config";
 
-/** What the plan host (run-program.ts) is asked to do. */
+/** What the plan host (host/run-program.ts) is asked to do. */
 export interface PlanRequest {
   stackConfig: StackConfig;
   /** Absolute path of the Pulumi program (`index.ts`). */
@@ -22,7 +22,7 @@ export interface HostRequest {
 export interface PlanPhases {
   /** Loading the host itself (Node.js, tsx, Pulumi's SDK): only on a host's first plan, else 0. */
   hostStartMs: number;
-  /** Program modules kept loaded from the host's last plan (see program-modules.ts). */
+  /** Program modules kept loaded from the host's last plan (see host/program-modules.ts). */
   modulesKept: number;
   /** Config and mock runtime reset. */
   runtimeMs: number;

@@ -9,7 +9,7 @@ import { PROJECT_DIR } from "../../automation/plan/plan";
 function afterPreload(script: string): Record<string, unknown> {
   const output = execFileSync(
     process.execPath,
-    ["--require", "tsx/cjs", "-e", `require("./automation/plan/host-preload.ts");\n${script}`],
+    ["--require", "tsx/cjs", "-e", `require("./automation/plan/host/preload.ts");\n${script}`],
     { cwd: PROJECT_DIR, encoding: "utf8" },
   );
   return JSON.parse(output) as Record<string, unknown>;
@@ -56,7 +56,7 @@ describe("the plan host's preload", function () {
 
 describe("the plan host's loader", function () {
   this.timeout(60_000);
-  const loader = path.join(PROJECT_DIR, "automation", "plan", "host-register.cjs");
+  const loader = path.join(PROJECT_DIR, "automation", "plan", "host", "register.cjs");
   let dir: string;
   before(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-loader-"));

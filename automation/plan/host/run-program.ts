@@ -12,13 +12,13 @@
  * left work pending; the Planner starts another.
  */
 // First: source maps and stack traces off, and parts of the SDK deferred, before the SDK loads.
-import "./host-preload";
+import "./preload";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { inConstructionOrder, installMockRuntime, settled } from "./mocks";
+import { inConstructionOrder, installMockRuntime, settled } from "../mocks";
+import type { HostReply, HostRequest, PlanPhases, PlanResult } from "../types";
 import { ProgramModules } from "./program-modules";
-import type { HostReply, HostRequest, PlanPhases, PlanResult } from "./types";
 
 /** How long this host took to load (the SDKs, the mock runtime), reported with its first plan. */
 let hostStarted = Math.round(performance.now());
@@ -64,7 +64,7 @@ async function prepareHandlerBundles(): Promise<void> {
   if (!fs.existsSync(bundler)) return;
   const { prepareBundles, knownBundles, forgetCheckedBundles } = require(
     bundler,
-  ) as typeof import("../../components/bundle");
+  ) as typeof import("../../../components/bundle");
   if (typeof prepareBundles !== "function" || typeof knownBundles !== "function") return;
   // The bundler may have stayed loaded from the last plan: every bundle is checked again.
   forgetCheckedBundles?.();

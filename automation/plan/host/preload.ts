@@ -10,7 +10,7 @@
  * Then the parts of the SDK that a plan rarely needs are deferred until first used (lazy-sdk.ts),
  * and two of its debugging aids are turned off (below).
  */
-import { deferSdkModules } from "./lazy-sdk";
+import { deferSdkModules } from "../lazy-sdk";
 
 process.setSourceMapsEnabled(false);
 Error.stackTraceLimit = 0;
