@@ -1,6 +1,7 @@
 import pg from "pg";
-import { type StoreHealth, StoreUnavailableError } from "./group-commit";
+import type { StoreHealth } from "./group-commit";
 import { DEFAULT_LEASE_MS, PgCluster } from "./pg-cluster";
+import { PgGroupCommit } from "./pg-group-commit";
 import { migrate } from "./pg-schema";
 import type { RetentionPolicy } from "./retention";
 import type { JobQuery, JobStoreApi, StackStatusRow } from "./store-api";
@@ -15,31 +16,7 @@ import {
 
 /** Jobs pruned per call (a batch, then the next on a later turn). */
 const PRUNE_BATCH = 500;
-/** Delays between attempts to commit writes that failed. */
-const RETRY_DELAYS_MS = [50, 100, 250, 500, 1000, 2000];
 const FINISHED_SQL = [...FINISHED_STATES].map((state) => `'${state}'`).join(", ");
-
-/** A write of a turn: SQL run in the turn's transaction. */
-interface PgWrite {
-  text: string;
-  values: unknown[];
-}
-
-interface Batch {
-  writes: PgWrite[];
-  /** Job documents written (cleared from pendingDocs once committed). */
-  docs: Map<string, string>;
-  /** The first and last event of each job written: one notification per job and batch. */
-  events: Map<string, { first: number; last: number }>;
-  /** A job finished: replicas may claim the jobs behind it. */
-  work: boolean;
-  committed: Promise<void>;
-  resolve: () => void;
-  /** Rejected at the first failed attempt (commitOrFail), resolved with `committed`. */
-  orFail: Promise<void>;
-  resolveOrFail: () => void;
-  rejectOrFail: (error: Error) => void;
-}
 
 export interface PgJobStoreOptions {
   /** `postgres://user:password@host:port/database` (PLATFORM_DATABASE_URL). */
@@ -76,7 +53,7 @@ export function redactUrl(url: string): string {
 /**
  * The job store on PostgreSQL, shared by the service's replicas (PLATFORM_DATABASE_URL). Same
  * contract as the SQLite JobStore: a turn's writes are committed in one transaction
- * (group commit), a write never throws (failed commits are retried in order while the store is
+ * (PgGroupCommit), a write never throws (failed commits are retried in order while the store is
  * `degraded`), reads see committed data plus this process's own job documents not yet committed.
  * Each committed event is announced with NOTIFY, so that every replica can stream it live.
  * `open()` connects and migrates; `cluster` coordinates the replicas.
@@ -85,12 +62,7 @@ export class PgJobStore implements JobStoreApi {
   readonly file: string;
   readonly pool: pg.Pool;
   readonly cluster: PgCluster;
-  onHealthChange: ((health: StoreHealth) => void) | undefined;
-  private batch: Batch | undefined;
-  private committing: Promise<void> = Promise.resolve();
-  private failure: { message: string; since: string } | undefined;
-  private pendingWrites = 0;
-  private readonly pendingDocs = new Map<string, string>();
+  private readonly commits: PgGroupCommit;
   private closed = false;
 
   private constructor(options: PgJobStoreOptions) {
@@ -106,6 +78,8 @@ export class PgJobStore implements JobStoreApi {
     // not crash the process: the query in flight fails (and is retried), the pool reconnects.
     this.pool.on("error", () => {});
     this.pool.on("connect", (client) => client.on("error", () => {}));
+    // `this.flush()`, looked up at each turn (as the SQLite store does).
+    this.commits = new PgGroupCommit(this.pool, this.file, () => setImmediate(() => this.flush()));
     this.cluster = new PgCluster(this, options);
   }
 
@@ -124,18 +98,24 @@ export class PgJobStore implements JobStoreApi {
   }
 
   get health(): StoreHealth {
-    return this.failure
-      ? { state: "degraded", ...this.failure, pendingWrites: this.pendingWrites }
-      : { state: "ok", pendingWrites: this.pendingWrites };
+    return this.commits.health;
+  }
+
+  get onHealthChange(): ((health: StoreHealth) => void) | undefined {
+    return this.commits.onHealthChange;
+  }
+
+  set onHealthChange(listener: ((health: StoreHealth) => void) | undefined) {
+    this.commits.onHealthChange = listener;
   }
 
   assertWritable(): void {
-    if (this.failure) throw this.unavailable();
+    this.commits.assertWritable();
   }
 
   insertJob(job: Job): void {
     const json = JSON.stringify(job);
-    this.write(
+    this.commits.write(
       {
         text: "INSERT INTO platform_jobs (id, created, kind, stage, state, stacks, doc) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         values: [job.id, Date.parse(job.createdAt), job.kind, job.stage, job.state, stacksOf(job), json],
@@ -146,7 +126,7 @@ export class PgJobStore implements JobStoreApi {
   }
 
   updateJob(job: Job, json = JSON.stringify(job)): void {
-    const batch = this.write(
+    const batch = this.commits.write(
       {
         // A finished job never changes (a replica whose lease lapsed cannot overwrite `interrupted`).
         text: `UPDATE platform_jobs SET state = $1, doc = $2 WHERE id = $3 AND state NOT IN (${FINISHED_SQL})`,
@@ -159,7 +139,7 @@ export class PgJobStore implements JobStoreApi {
   }
 
   appendEvent(event: JobEvent): void {
-    const batch = this.write({
+    const batch = this.commits.write({
       text: "INSERT INTO platform_events (job_id, seq, type, data, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
       values: [event.jobId, event.seq, event.type, JSON.stringify(event.data), event.at],
     });
@@ -189,23 +169,19 @@ export class PgJobStore implements JobStoreApi {
   discardJob(_jobId: string): void {}
 
   flush(): void {
-    const batch = this.batch;
-    if (!batch) return;
-    this.batch = undefined;
-    this.committing = this.committing.then(() => this.commit(batch));
+    this.commits.flush();
   }
 
   whenCommitted(): Promise<void> {
-    return this.batch ? this.batch.committed : this.committing;
+    return this.commits.whenCommitted();
   }
 
   commitOrFail(): Promise<void> {
-    if (this.failure) return Promise.reject(this.unavailable());
-    return this.batch ? this.batch.orFail : this.committing;
+    return this.commits.commitOrFail();
   }
 
   async getJobJson(id: string): Promise<string | undefined> {
-    const unsaved = this.pendingDocs.get(id);
+    const unsaved = this.commits.unsavedDoc(id);
     if (unsaved !== undefined) return unsaved;
     const { rows } = await this.pool.query<{ doc: string }>("SELECT doc FROM platform_jobs WHERE id = $1", [
       id,
@@ -233,7 +209,7 @@ export class PgJobStore implements JobStoreApi {
       `SELECT id, doc FROM platform_jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created DESC, arrival DESC LIMIT $${values.length}`,
       values,
     );
-    return rows.map((row) => JSON.parse(this.pendingDocs.get(row.id) ?? row.doc) as Job);
+    return rows.map((row) => JSON.parse(this.commits.unsavedDoc(row.id) ?? row.doc) as Job);
   }
 
   async jobsInStates(states: JobState[]): Promise<Job[]> {
@@ -298,7 +274,7 @@ export class PgJobStore implements JobStoreApi {
    * shows; at most PRUNE_BATCH per call, in a transaction of its own. None while degraded.
    */
   async prune(policy: RetentionPolicy, now = Date.now()): Promise<number> {
-    if (this.failure || (policy.maxAgeMs === undefined && policy.maxCount === undefined)) return 0;
+    if (this.commits.degraded || (policy.maxAgeMs === undefined && policy.maxCount === undefined)) return 0;
     const beyond: string[] = [];
     const values: number[] = [];
     if (policy.maxAgeMs !== undefined) {
@@ -342,113 +318,18 @@ export class PgJobStore implements JobStoreApi {
   async close(): Promise<number> {
     if (this.closed) return 0;
     this.closed = true;
-    this.flush();
     // One last attempt per batch when degraded: what still fails is lost (and counted).
-    const settled = await Promise.race([
-      this.committing.then(() => true),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5_000).unref()),
-    ]);
-    const lost = settled ? 0 : this.pendingWrites;
+    const lost = await this.commits.close();
     await this.cluster.stop();
     await this.pool.end();
     return lost;
   }
 
   private setStatus(stackName: string, column: "last_job" | "rollout" | "drift", ref: object): void {
-    this.write({
+    this.commits.write({
       text: `INSERT INTO platform_stack_status (stack_name, ${column}) VALUES ($1, $2) ON CONFLICT (stack_name) DO UPDATE SET ${column} = excluded.${column}`,
       values: [stackName, JSON.stringify(ref)],
     });
-  }
-
-  private write(write: PgWrite, docId?: string, doc?: string): Batch {
-    let batch = this.batch;
-    if (!batch) {
-      let resolve: () => void = () => {};
-      let resolveOrFail: () => void = () => {};
-      let rejectOrFail: (error: Error) => void = () => {};
-      const committed = new Promise<void>((done) => {
-        resolve = done;
-      });
-      const orFail = new Promise<void>((done, fail) => {
-        resolveOrFail = done;
-        rejectOrFail = fail;
-      });
-      // Nobody may be waiting for the failure: not an unhandled rejection.
-      orFail.catch(() => {});
-      batch = {
-        writes: [],
-        docs: new Map(),
-        events: new Map(),
-        work: false,
-        committed,
-        resolve,
-        orFail,
-        resolveOrFail,
-        rejectOrFail,
-      };
-      this.batch = batch;
-      setImmediate(() => this.flush());
-    }
-    batch.writes.push(write);
-    this.pendingWrites++;
-    if (docId !== undefined && doc !== undefined) {
-      batch.docs.set(docId, doc);
-      this.pendingDocs.set(docId, doc);
-    }
-    return batch;
-  }
-
-  /** Commits a batch, retrying (with backoff, in order: later batches wait) until it is committed. */
-  private async commit(batch: Batch): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.run(batch);
-        break;
-      } catch (error) {
-        const message = `the job store ${this.file} cannot be written: ${(error as Error).message}`;
-        const wasOk = !this.failure;
-        this.failure ??= { message, since: new Date().toISOString() };
-        batch.rejectOrFail(this.unavailable());
-        if (wasOk) this.onHealthChange?.(this.health);
-        if (this.closed && attempt > 0) return;
-        await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[Math.min(attempt, 5)]));
-      }
-    }
-    this.pendingWrites -= batch.writes.length;
-    for (const [id, doc] of batch.docs) if (this.pendingDocs.get(id) === doc) this.pendingDocs.delete(id);
-    if (this.failure) {
-      this.failure = undefined;
-      this.onHealthChange?.(this.health);
-    }
-    batch.resolveOrFail();
-    batch.resolve();
-  }
-
-  private async run(batch: Batch): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query("BEGIN");
-      for (const write of batch.writes) await client.query(write.text, write.values);
-      // Delivered at commit, in commit order: a replica streaming the job fetches what is new.
-      for (const [jobId, { first, last }] of batch.events) {
-        await client.query("SELECT pg_notify('platform_events', $1)", [`${first}-${last}:${jobId}`]);
-      }
-      if (batch.work) await client.query("SELECT pg_notify('platform_work', '')");
-      await client.query("COMMIT");
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
-  }
-
-  private unavailable(): StoreUnavailableError {
-    return new StoreUnavailableError(
-      `${this.failure?.message ?? "the job store cannot be written"}; new jobs are refused until it recovers`,
-      5,
-    );
   }
 }
 
