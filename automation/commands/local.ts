@@ -43,17 +43,21 @@ const untilAborted = (signal?: AbortSignal) =>
     signal?.addEventListener("abort", () => resolve(), { once: true });
   });
 
-/** `platform dev [stack] [--port] [--auth on|off] [--in-memory]`: the stack's local cloud, served until Ctrl-C. */
+/** `platform dev [stack] [--port] [--auth on|off] [--in-memory] [--no-schedules]`: the stack's local cloud, served until Ctrl-C. */
 export const registerDev: RegisterCommand = (program, io) => {
   program
     .command("dev")
     .description(
-      "Serve a stack's API locally from its plan (API Gateway, Lambda in worker threads, DynamoDB on dynalite)",
+      "Serve a stack's API locally from its plan (API Gateway, Lambda in worker threads, DynamoDB on dynalite, SQS, schedules)",
     )
     .argument("[stack]", "stack name", "dev")
     .option("--port <n>", "port of the API on 127.0.0.1", parsePort, 3000)
     .option("--auth <on|off>", "check IAM signatures and API keys as the routes declare", parseAuth, true)
     .option("--in-memory", "keep table data in memory (else under .data/local/<stack>)")
+    .option(
+      "--no-schedules",
+      "do not fire the stack's EventBridge Scheduler schedules (they are listed, not run)",
+    )
     .option(
       "--parameter <name=value...>",
       "an SSM parameter the functions may read (what `aws ssm put-parameter` would hold), repeatable",
@@ -63,7 +67,13 @@ export const registerDev: RegisterCommand = (program, io) => {
     .action(
       async (
         stack: string,
-        options: { port: number; auth: boolean; inMemory?: boolean; parameter: Record<string, string> },
+        options: {
+          port: number;
+          auth: boolean;
+          inMemory?: boolean;
+          schedules: boolean;
+          parameter: Record<string, string>;
+        },
       ) => {
         // The local cloud (dynalite, worker threads) is required when it is run, not at CLI start.
         const { DevServer } = require("../local/dev-server") as typeof DevServerModule;
@@ -72,6 +82,7 @@ export const registerDev: RegisterCommand = (program, io) => {
           port: options.port,
           auth: options.auth,
           inMemory: options.inMemory,
+          schedules: options.schedules,
           parameters: options.parameter,
           print: (line) => io.stdout(`${line}\n`),
         }).catch(planFailed);
@@ -130,9 +141,12 @@ export const registerInvoke: RegisterCommand = (program, io) => {
       // The local cloud (dynalite, worker threads) is required when it is run, not at CLI start.
       const { LocalCloud } = require("../local/cloud") as typeof Cloud;
       const { readableLogLine } = require("../local/dev-server") as typeof DevServerModule;
-      const cloud = await LocalCloud.start({ stack: options.stack, inMemory: options.inMemory }).catch(
-        planFailed,
-      );
+      // One invocation: the stack's schedules do not fire meanwhile.
+      const cloud = await LocalCloud.start({
+        stack: options.stack,
+        inMemory: options.inMemory,
+        schedules: false,
+      }).catch(planFailed);
       try {
         let fn: ReturnType<Cloud.LocalCloud["resolveFunction"]>;
         try {

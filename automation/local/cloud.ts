@@ -1,8 +1,8 @@
 /**
  * The local cloud of one stack: its offline plan served on this machine. Tables in an embedded
  * dynalite, functions in worker threads (their bundles exactly as the plan's archives hold them),
- * the REST API on loopback. `apply` brings it to a new plan (what `up` does on the offline engine);
- * `drift` says how it differs from one.
+ * the REST API on loopback, queues, streams and schedules. `apply` brings it to a new plan (what
+ * `up` does on the offline engine); `drift` says how it differs from one.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import * as path from "node:path";
@@ -13,6 +13,7 @@ import { FunctionPool, type InvokeResult, materializeCode } from "./functions";
 import { LocalGateway, type RequestRecord } from "./gateway";
 import { type LocalFunction, type LocalModel, localModel } from "./model";
 import { LocalQueues } from "./queues";
+import { LocalSchedules, type ScheduleClock, type ScheduleFiring, scheduleProblem } from "./schedules";
 import { LocalStreams } from "./streams";
 import { applyTables, LOCAL_CREDENTIALS, type LocalDynamoDb, startDynamoDb, tableDrift } from "./tables";
 
@@ -38,7 +39,13 @@ export interface LocalCloudOptions {
   unref?: boolean;
   /** Config values that replace the stack file's (`namespace:key`). */
   configOverrides?: Record<string, string>;
+  /** Fire the plan's schedules on their own timers (else only by `schedules.fire`). @default true */
+  schedules?: boolean;
+  /** The schedules' time (tests move it by hand). @default the system clock */
+  scheduleClock?: ScheduleClock;
   onRequest?(record: RequestRecord): void;
+  /** Each step of a scheduled event: a run of its function, a retry, its dead-lettering. */
+  onSchedule?(firing: ScheduleFiring): void;
 }
 
 /** Where plans keep handler bundles by hash, shared by stacks and runs. */
@@ -76,6 +83,8 @@ export class LocalCloud {
   readonly queues: LocalQueues;
   /** The plan's table streams: a DynamoDB proxy for the functions that turns writes into records. */
   readonly streams: LocalStreams;
+  /** The plan's EventBridge Scheduler schedules, firing their functions. */
+  readonly schedules: LocalSchedules;
 
   private constructor(
     private readonly options: LocalCloudOptions,
@@ -97,6 +106,26 @@ export class LocalCloud {
       this.queues,
       model.region,
     );
+    this.schedules = new LocalSchedules({
+      invoke: (name, event) => this.invoke(name, event),
+      sendMessage: (queueName, body, attributes = {}) => {
+        this.queues.handle("SendMessage", {
+          QueueUrl: this.queues.queueUrl(queueName),
+          MessageBody: body,
+          MessageAttributes: Object.fromEntries(
+            Object.entries(attributes).map(([name, value]) => [
+              name,
+              { DataType: "String", StringValue: value },
+            ]),
+          ),
+        });
+      },
+      region: model.region,
+      accountId: model.accountId,
+      clock: options.scheduleClock,
+      timers: options.schedules ?? true,
+      onFiring: options.onSchedule,
+    });
   }
 
   /** Plans the stack (unless a plan is given) and starts its tables, functions and API. */
@@ -139,9 +168,11 @@ export class LocalCloud {
     return this.options.dataDir as string;
   }
 
-  /** Brings tables, functions and the API to `plan`; returns one line per change. */
+  /** Brings tables, functions, the API and schedules to `plan`; returns one line per change. */
   async apply(plan: PlanResult): Promise<string[]> {
     const model = localModel(plan);
+    // A schedule the local cloud cannot run is refused before anything changes.
+    for (const schedule of model.schedules) scheduleProblem(schedule, this.schedules.timers);
     const changes = await applyTables(this.dynamoDb.client, model.tables);
     changes.push(...this.queues.apply(model.queues, model.queueMappings));
     this.streams.apply(model.tables, model.streamMappings);
@@ -184,6 +215,8 @@ export class LocalCloud {
         changes.push(`API ${model.apis[0].name} redeployed`);
       this.gateway.update({ api: model.apis[0], region: model.region, accountId: model.accountId });
     }
+    // Last: a schedule due now fires on the functions just applied.
+    changes.push(...this.schedules.apply(model.schedules, model.eventInvokeConfigs));
     this.model = model;
     this.plan = plan;
     return changes;
@@ -307,6 +340,7 @@ export class LocalCloud {
   }
 
   async close(): Promise<void> {
+    this.schedules.close();
     this.queues.close();
     await this.streams.close();
     await this.controlPlane.close();

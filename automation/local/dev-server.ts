@@ -1,15 +1,16 @@
 /**
  * `platform dev`: a stack's local cloud for a developer. Prints what it serves, one line per
- * request with the function's log lines under it, and re-plans when the program, a handler or a
- * stack file changes: changed functions get new execution environments (requests in flight finish
- * on the old code), changed tables and routes are applied. A plan that fails keeps the last one
- * serving and says why.
+ * request and per scheduled run with the function's log lines under it, and re-plans when the
+ * program, a handler or a stack file changes: changed functions get new execution environments
+ * (requests in flight finish on the old code), changed tables, routes and schedules are applied. A
+ * plan that fails keeps the last one serving and says why.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PROJECT_DIR, planStack } from "../plan/plan";
 import { assetCacheDir, LocalCloud, type LocalCloudOptions } from "./cloud";
 import type { RequestRecord } from "./gateway";
+import type { ScheduleFiring, ScheduleStatus } from "./schedules";
 
 /** What a change to re-plan on looks like: sources of the program, handlers and stack files. */
 const WATCHED = ["index.ts", "components", "functions", "Pulumi.yaml"];
@@ -50,7 +51,43 @@ export function requestLines(record: RequestRecord): string[] {
   return lines;
 }
 
-export interface DevServerOptions extends Omit<LocalCloudOptions, "onRequest"> {
+/**
+ * `schedule platform-dev-orders-reconcile-schedule -> platform-dev-orders-reconcile 85 ms`, the
+ * function's log lines, and what happens next when it failed (a retry, the dead-letter queue).
+ */
+export function scheduleLines(firing: ScheduleFiring): string[] {
+  const { result } = firing;
+  const target = `schedule ${firing.schedule} -> ${firing.functionName ?? "?"}`;
+  if (!result) {
+    const error = firing.deliveryError;
+    return [`${target} not delivered: ${error?.code}: ${error?.message}`, `  │ ${firing.detail}`];
+  }
+  const cold = result.cold ? ` (cold, init ${Math.round(result.initDurationMs ?? 0)} ms)` : "";
+  const run = (firing.run ?? 1) > 1 ? ` run ${firing.run}` : "";
+  const lines = [`${target}${run} ${Math.round(result.durationMs)} ms${cold}`];
+  for (const line of result.logs) lines.push(`  │ ${readableLogLine(line)}`);
+  if (result.error) lines.push(`  │ ${result.error.errorType}: ${result.error.errorMessage}`);
+  if (firing.outcome !== "succeeded") lines.push(`  │ ${firing.detail}`);
+  return lines;
+}
+
+/** The banner's line for a schedule: its expression, target and next fire time (or why none). */
+export function scheduleBannerLine(status: ScheduleStatus, timers: boolean): string {
+  const { schedule } = status;
+  const zone = schedule.timezone === "UTC" ? "" : ` ${schedule.timezone}`;
+  const when = status.problem
+    ? `does not fire: ${status.problem}`
+    : schedule.state === "DISABLED"
+      ? "DISABLED"
+      : !timers
+        ? "not firing: --no-schedules"
+        : status.next === undefined
+          ? "no fire time left"
+          : `next ${new Date(status.next).toISOString()}`;
+  return `  schedule ${schedule.name} ${schedule.expression}${zone} -> ${schedule.functionName ?? schedule.targetArn}  (${when})`;
+}
+
+export interface DevServerOptions extends Omit<LocalCloudOptions, "onRequest" | "onSchedule"> {
   print(line: string): void;
   /** Watch sources and re-plan on change. @default true */
   watch?: boolean;
@@ -75,6 +112,9 @@ export class DevServer {
       ...options,
       onRequest: (record) => {
         for (const line of requestLines(record)) options.print(line);
+      },
+      onSchedule: (firing) => {
+        for (const line of scheduleLines(firing)) options.print(line);
       },
     });
     const server = new DevServer(cloud, options);
@@ -175,6 +215,7 @@ export class DevServer {
         `  queue  ${(queue?.name ?? mapping.eventSourceArn).padEnd(31)} -> ${mapping.functionName}  (${cloud.queues.queueUrl(queue?.name ?? "")})`,
       );
     }
+    for (const status of cloud.schedules.status()) print(scheduleBannerLine(status, cloud.schedules.timers));
     for (const route of api?.routes ?? []) {
       const auth = route.authorization === "AWS_IAM" ? "iam" : route.apiKeyRequired ? "apiKey" : "public";
       print(

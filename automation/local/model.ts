@@ -2,7 +2,8 @@
  * What the local cloud runs, read from a stack's offline plan: the same resource graph `pulumi up`
  * would create, not a second description of the stack. Tables from `aws:dynamodb/table:Table`,
  * functions from `aws:lambda/function:Function` (their archives as the plan recorded them), and the
- * REST API from its resources, methods, `AWS_PROXY` integrations, stage and method settings.
+ * REST API from its resources, methods, `AWS_PROXY` integrations, stage and method settings, EventBridge
+ * Scheduler schedules from `aws:scheduler/schedule:Schedule` (their target resolved to a function).
  */
 import type { RecordedResource } from "../plan/mocks";
 import type { PlanResult } from "../plan/types";
@@ -87,6 +88,49 @@ export interface LocalStreamMapping {
   onFailureQueueName?: string;
 }
 
+/** An EventBridge Scheduler schedule, as planned (its expression is parsed by the scheduler). */
+export interface LocalSchedule {
+  /** The physical name (`platform-dev-orders-reconcile-schedule`). */
+  name: string;
+  groupName: string;
+  /** `arn:aws:scheduler:<region>:<account>:schedule/<group>/<name>`, as Scheduler reports it. */
+  arn: string;
+  /** `rate(...)`, `cron(...)` or `at(...)`, as planned. */
+  expression: string;
+  /** IANA time zone of `cron` and `at` expressions. @default "UTC" */
+  timezone: string;
+  state: "ENABLED" | "DISABLED";
+  /** ISO 8601 instants bounding the invocations, if planned. */
+  startDate?: string;
+  endDate?: string;
+  targetArn: string;
+  /** The physical name of the function the target invokes; absent for a target other than Lambda. */
+  functionName?: string;
+  /** The alias or version the target names (`live`), if any. */
+  qualifier?: string;
+  /** `target.input` as planned (JSON text); absent, Scheduler sends its default notification. */
+  input?: string;
+  /** How long and how often Scheduler retries an event it could not deliver. @default 185 attempts, 86400 s */
+  retryPolicy: { maximumRetryAttempts: number; maximumEventAgeSeconds: number };
+  /** The queue (its name) an undeliverable event goes to once the retries are spent. */
+  deadLetterQueueName?: string;
+}
+
+/**
+ * How Lambda handles a function's asynchronous invocations (a schedule's, for the local cloud):
+ * `aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig`, or Lambda's defaults.
+ */
+export interface LocalEventInvokeConfig {
+  functionName: string;
+  qualifier?: string;
+  /** Retries of a run that failed. @default 2 */
+  maximumRetryAttempts: number;
+  /** @default 21600 */
+  maximumEventAgeSeconds: number;
+  /** The queue (its name) a record of the failed event goes to once the retries are spent. */
+  onFailureQueueName?: string;
+}
+
 export interface LocalModel {
   stack: string;
   stage: string;
@@ -98,11 +142,26 @@ export interface LocalModel {
   queues: LocalQueue[];
   queueMappings: LocalQueueMapping[];
   streamMappings: LocalStreamMapping[];
+  schedules: LocalSchedule[];
+  eventInvokeConfigs: LocalEventInvokeConfig[];
 }
 
 const ofType = (plan: PlanResult, type: string) => plan.resources.filter((r) => r.type === type);
 const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
 const num = (value: unknown): number | undefined => (typeof value === "number" ? value : undefined);
+
+/**
+ * The physical function name and qualifier of a function ARN (`arn:aws:lambda:...:function:<name>`),
+ * an alias ARN (`...:function:<name>:live`), or a plain name: what an event source or target names.
+ */
+export function functionOf(arnOrName: string): { functionName: string; qualifier?: string } {
+  const [functionName, qualifier] = arnOrName.replace(/^arn:aws:lambda:[^:]+:\d+:function:/, "").split(":");
+  return { functionName, qualifier };
+}
+
+/** The queue name of an SQS queue ARN, or none for another ARN. */
+const queueNameOf = (arn: unknown): string | undefined =>
+  typeof arn === "string" && arn.startsWith("arn:aws:sqs:") ? arn.split(":").pop() : undefined;
 
 /** Builds the local model of a planned stack. */
 export function localModel(plan: PlanResult): LocalModel {
@@ -143,15 +202,63 @@ export function localModel(plan: PlanResult): LocalModel {
       .map((mapping) => ({
         eventSourceArn: String(mapping.inputs.eventSourceArn),
         // An alias ARN (`...:function:<name>:live`) or a name.
-        functionName: String(mapping.inputs.functionName)
-          .replace(/^arn:aws:lambda:[^:]+:\d+:function:/, "")
-          .split(":")[0],
+        functionName: functionOf(String(mapping.inputs.functionName)).functionName,
         batchSize: num(mapping.inputs.batchSize) ?? 10,
         reportBatchItemFailures: (
           (mapping.inputs.functionResponseTypes as string[] | undefined) ?? []
         ).includes("ReportBatchItemFailures"),
       })),
     streamMappings: ofType(plan, "aws:lambda/eventSourceMapping:EventSourceMapping").flatMap(streamMapping),
+    schedules: ofType(plan, "aws:scheduler/schedule:Schedule").map((resource) => schedule(plan, resource)),
+    eventInvokeConfigs: ofType(plan, "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig").map(
+      (resource) => {
+        const inputs = resource.outputs;
+        const target = functionOf(String(inputs.functionName));
+        const onFailure = (inputs.destinationConfig as { onFailure?: { destination?: string } } | undefined)
+          ?.onFailure?.destination;
+        return {
+          functionName: target.functionName,
+          qualifier: str(inputs.qualifier) ?? target.qualifier,
+          maximumRetryAttempts: num(inputs.maximumRetryAttempts) ?? 2,
+          maximumEventAgeSeconds: num(inputs.maximumEventAgeInSeconds) ?? 21600,
+          onFailureQueueName: queueNameOf(onFailure),
+        };
+      },
+    ),
+  };
+}
+
+function schedule(plan: PlanResult, resource: RecordedResource): LocalSchedule {
+  const inputs = resource.outputs;
+  const name = str(inputs.name) ?? resource.name;
+  const groupName = str(inputs.groupName) ?? "default";
+  const target = (inputs.target ?? {}) as {
+    arn?: string;
+    input?: string;
+    retryPolicy?: { maximumRetryAttempts?: number; maximumEventAgeInSeconds?: number };
+    deadLetterConfig?: { arn?: string };
+  };
+  const targetArn = String(target.arn ?? "");
+  const lambda = /^arn:aws:lambda:[^:]+:\d+:function:/.test(targetArn) ? functionOf(targetArn) : undefined;
+  return {
+    name,
+    groupName,
+    // Scheduler's own form; the offline plan's mock ARN leaves out `schedule/<group>/`.
+    arn: `arn:aws:scheduler:${plan.region}:${plan.accountId}:schedule/${groupName}/${name}`,
+    expression: String(inputs.scheduleExpression ?? ""),
+    timezone: str(inputs.scheduleExpressionTimezone) ?? "UTC",
+    state: inputs.state === "DISABLED" ? "DISABLED" : "ENABLED",
+    startDate: str(inputs.startDate),
+    endDate: str(inputs.endDate),
+    targetArn,
+    functionName: lambda?.functionName,
+    qualifier: lambda?.qualifier,
+    input: str(target.input),
+    retryPolicy: {
+      maximumRetryAttempts: num(target.retryPolicy?.maximumRetryAttempts) ?? 185,
+      maximumEventAgeSeconds: num(target.retryPolicy?.maximumEventAgeInSeconds) ?? 86400,
+    },
+    deadLetterQueueName: queueNameOf(target.deadLetterConfig?.arn),
   };
 }
 
@@ -168,15 +275,13 @@ function streamMapping(mapping: RecordedResource): LocalStreamMapping[] {
     {
       eventSourceArn: String(inputs.eventSourceArn),
       tableName: table,
-      functionName: String(inputs.functionName)
-        .replace(/^arn:aws:lambda:[^:]+:\d+:function:/, "")
-        .split(":")[0],
+      functionName: functionOf(String(inputs.functionName)).functionName,
       batchSize: num(inputs.batchSize) ?? 100,
       reportBatchItemFailures: ((inputs.functionResponseTypes as string[] | undefined) ?? []).includes(
         "ReportBatchItemFailures",
       ),
       maximumRetryAttempts: num(inputs.maximumRetryAttempts) ?? 3,
-      onFailureQueueName: onFailure?.startsWith("arn:aws:sqs:") ? onFailure.split(":").pop() : undefined,
+      onFailureQueueName: queueNameOf(onFailure),
     },
   ];
 }
