@@ -107,6 +107,8 @@ export class ServerlessFunction extends pulumi.ComponentResource {
   readonly function: aws.lambda.Function;
   readonly alias: aws.lambda.Alias;
   readonly deadLetterQueue?: aws.sqs.Queue;
+  /** The `live` alias's asynchronous invocation settings, when `asyncFailure` is set. */
+  readonly eventInvokeConfig?: aws.lambda.FunctionEventInvokeConfig;
   /** Physical name of the function. */
   readonly functionName: string;
   readonly arn: pulumi.Output<string>;
@@ -265,7 +267,7 @@ export class ServerlessFunction extends pulumi.ComponentResource {
     }
 
     if (args.asyncFailure) {
-      new aws.lambda.FunctionEventInvokeConfig(
+      this.eventInvokeConfig = new aws.lambda.FunctionEventInvokeConfig(
         `${name}-async`,
         {
           functionName: this.function.name,

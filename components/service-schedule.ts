@@ -14,6 +14,8 @@ export interface ServiceScheduleArgs {
   maximumRetryAttempts?: number;
   /** How long an invocation is retried before it goes to the dead-letter queue (60 to 86400 s). @default 3600 */
   maximumEventAgeSeconds?: number;
+  /** Lambda's retries of a run that failed in the function (0 to 2). @default 2 */
+  functionRetryAttempts?: number;
 }
 
 /**
@@ -21,6 +23,12 @@ export interface ServiceScheduleArgs {
  * invoking a function's `live` alias with a retry policy and an encrypted dead-letter queue. Its role
  * may do exactly two things: `lambda:InvokeFunction` on that alias, and `sqs:SendMessage` on that
  * queue (Scheduler delivers dead-letter events with the schedule's role).
+ *
+ * Scheduler invokes Lambda asynchronously: its retry policy and dead-letter queue cover only an
+ * invocation Lambda did not accept (throttled, no permission, no function). A run that fails in the
+ * function is Lambda's to retry, and then, without an on-failure destination, dropped. So the
+ * target's `live` alias gets one (a FunctionEventInvokeConfig), to the same dead-letter queue, and
+ * the function's role may send to it: every failed run ends in that queue, whichever side failed.
  *
  * @example
  * const hourly = new ServiceSchedule("orders-reconcile", { naming, target: fn, expression: "rate(1 hour)" });
@@ -33,6 +41,8 @@ export class ServiceSchedule extends pulumi.ComponentResource {
   readonly schedule: aws.scheduler.Schedule;
   readonly role: aws.iam.Role;
   readonly deadLetterQueue: aws.sqs.Queue;
+  /** The target alias's asynchronous invocation settings: failed runs to the dead-letter queue. */
+  readonly targetFailures: aws.lambda.FunctionEventInvokeConfig;
   private readonly naming: NamingContext;
 
   constructor(
@@ -44,7 +54,16 @@ export class ServiceSchedule extends pulumi.ComponentResource {
     const name = logicalName;
     const retries = args.maximumRetryAttempts ?? 2;
     const eventAge = args.maximumEventAgeSeconds ?? 3600;
+    const functionRetries = args.functionRetryAttempts ?? 2;
     const problems: string[] = [];
+    if (!Number.isInteger(functionRetries) || functionRetries < 0 || functionRetries > 2) {
+      problems.push(`functionRetryAttempts must be an integer from 0 to 2 (got ${functionRetries})`);
+    }
+    if (args.target.eventInvokeConfig) {
+      problems.push(
+        "its target already has asynchronous failure handling (asyncFailure): a function and alias take one, and the schedule sets it to send failed runs to its dead-letter queue",
+      );
+    }
     if (!Number.isInteger(retries) || retries < 0 || retries > 185) {
       problems.push(`maximumRetryAttempts must be an integer from 0 to 185 (got ${retries})`);
     }
@@ -60,6 +79,24 @@ export class ServiceSchedule extends pulumi.ComponentResource {
     this.naming = args.naming;
 
     this.deadLetterQueue = failureQueue(this, `${name}-dlq`, args.naming);
+
+    // A run that failed in the function: after Lambda's retries, to the same queue. Lambda sends it
+    // with the function's role and checks that the role may when the setting is made.
+    const grant = args.target.addPolicy(`${name}-failures`, [
+      { Sid: "SendFailedScheduledRuns", Action: ["sqs:SendMessage"], Resource: [this.deadLetterQueue.arn] },
+    ]);
+    this.targetFailures = new aws.lambda.FunctionEventInvokeConfig(
+      `${name}-target-failures`,
+      {
+        functionName: args.target.function.name,
+        qualifier: args.target.alias.name,
+        maximumRetryAttempts: functionRetries,
+        // Lambda keeps an event at most 6 hours; the schedule's own limit where it is shorter.
+        maximumEventAgeInSeconds: Math.min(eventAge, 21600),
+        destinationConfig: { onFailure: { destination: this.deadLetterQueue.arn } },
+      },
+      { parent: this, dependsOn: [grant] },
+    );
 
     const account = aws.getCallerIdentityOutput({}, { parent: this }).accountId;
     this.role = new aws.iam.Role(

@@ -31,7 +31,7 @@ import {
 } from "./lambda";
 import { lambdaStreamFailureHandling } from "./lambda-event-sources";
 import { cloudwatchLogGroupRetention, lambdaLogGroupRetention } from "./logs";
-import { schedulerTargetFailureHandling } from "./scheduler";
+import { schedulerLambdaTargetOnFailure, schedulerTargetFailureHandling } from "./scheduler";
 import { sqsConsumerFailureHandling, sqsQueueEncryption, sqsVisibilityTimeout } from "./sqs";
 import { secretsOnlyByReference } from "./ssm";
 
@@ -77,5 +77,6 @@ export const policies: Policies = [
   sqsVisibilityTimeout,
   lambdaStreamFailureHandling,
   schedulerTargetFailureHandling,
+  schedulerLambdaTargetOnFailure,
   secretsOnlyByReference,
 ];

@@ -6,9 +6,9 @@ import { flagOverdue } from "./table";
 export const OVERDUE_AFTER_MS = 24 * 3600 * 1000;
 
 /**
- * Invoked hourly by EventBridge Scheduler: flags placed orders older than a day as overdue. A
- * failure throws, so that Scheduler retries it (its retry policy) and then sends the event to the
- * schedule's dead-letter queue.
+ * Invoked hourly by EventBridge Scheduler (asynchronously): flags placed orders older than a day as
+ * overdue. A failure throws, so that Lambda retries the run and then sends it to the alias's
+ * on-failure destination, the schedule's dead-letter queue (ServiceSchedule sets both).
  */
 export async function handler(_event: ScheduledEvent | Record<string, never>, context: Context) {
   logger.addContext(context);

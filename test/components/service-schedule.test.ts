@@ -94,4 +94,52 @@ describe("ServiceSchedule", () => {
       ),
     );
   });
+
+  it("sends a run that failed in the function to its dead-letter queue: an on-failure destination on the live alias", async () => {
+    const { get } = await record(() => schedule("sch-async", { maximumEventAgeSeconds: 600 }));
+
+    // Scheduler invokes Lambda asynchronously: its own DLQ only gets invocations Lambda refused.
+    const config = get(
+      "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
+      "sch-async-target-failures",
+    );
+    const dlq = get("aws:sqs/queue:Queue", "sch-async-dlq");
+    assert.equal(
+      config.inputs.functionName,
+      get("aws:lambda/function:Function", "sch-async-fn-function").outputs.name,
+    );
+    assert.equal(config.inputs.qualifier, "live");
+    assert.deepEqual(config.inputs.destinationConfig, { onFailure: { destination: dlq.outputs.arn } });
+    assert.equal(config.inputs.maximumRetryAttempts, 2);
+    assert.equal(config.inputs.maximumEventAgeInSeconds, 600);
+  });
+
+  it("lets the target's role send exactly to the dead-letter queue, before the destination is set", async () => {
+    const { get, resources } = await record(() => schedule("sch-grant"));
+
+    const grant = get("aws:iam/rolePolicy:RolePolicy", "sch-grant-fn-sch-grant-failures");
+    assert.equal(grant.inputs.role, get("aws:iam/role:Role", "sch-grant-fn-role").id);
+    assert.deepEqual(policyStatements(grant), [
+      {
+        Sid: "SendFailedScheduledRuns",
+        Effect: "Allow",
+        Action: ["sqs:SendMessage"],
+        Resource: [get("aws:sqs/queue:Queue", "sch-grant-dlq").outputs.arn],
+      },
+    ]);
+    const config = resources.find((r) => r.name === "sch-grant-target-failures");
+    assert.ok(config?.dependencies.includes(grant.urn), "the destination is set before the role may send");
+  });
+
+  it("refuses a target that already has asynchronous failure handling, naming why", async () => {
+    await record(() =>
+      assert.throws(
+        () =>
+          schedule("sch-twice", {
+            target: healthFunction("sch-twice-fn", testNaming(), { asyncFailure: { deadLetterQueue: true } }),
+          }),
+        /ServiceSchedule sch-twice: its target already has asynchronous failure handling/,
+      ),
+    );
+  });
 });

@@ -1,11 +1,18 @@
 import * as aws from "@pulumi/aws";
-import { schedulerTargetFailureHandling } from "../../policy/scheduler";
-import { FUNCTION_ARN } from "./factories";
-import { assertNoViolations, assertPolicyMetadata, assertViolation, resourceArgs } from "./util";
+import { schedulerLambdaTargetOnFailure, schedulerTargetFailureHandling } from "../../policy/scheduler";
+import { FUNCTION_ARN, FUNCTION_NAME, functionArgs } from "./factories";
+import {
+  assertNoViolations,
+  assertPolicyMetadata,
+  assertViolation,
+  resourceArgs,
+  stackArgs,
+  type TestResource,
+} from "./util";
 
-/** A schedule as ServiceSchedule builds it, with its target changed. */
-function scheduleArgs(target: Record<string, unknown> = {}) {
-  return resourceArgs(aws.scheduler.Schedule, {
+/** A schedule's properties as ServiceSchedule builds them, with its target changed. */
+function scheduleProps(target: Record<string, unknown> = {}) {
+  return {
     scheduleExpression: "rate(1 hour)",
     flexibleTimeWindow: { mode: "OFF" },
     target: {
@@ -15,8 +22,11 @@ function scheduleArgs(target: Record<string, unknown> = {}) {
       deadLetterConfig: { arn: "arn:aws:sqs:us-east-1:123456789012:app-prod-orders-reconcile-schedule-dlq" },
       ...target,
     },
-  } as never);
+  };
 }
+
+const scheduleArgs = (target: Record<string, unknown> = {}) =>
+  resourceArgs(aws.scheduler.Schedule, scheduleProps(target) as never);
 
 describe("policy scheduler-target-failure-handling", () => {
   it("has the pack's metadata", () => {
@@ -48,6 +58,73 @@ describe("policy scheduler-target-failure-handling", () => {
       schedulerTargetFailureHandling,
       scheduleArgs({ arn: FUNCTION_ARN }),
       "must invoke a Lambda alias",
+    );
+  });
+});
+
+const DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:app-prod-orders-reconcile-schedule-dlq";
+
+/** A function, a schedule invoking its live alias, and the alias's asynchronous settings as given. */
+function scheduledStack(
+  config: Record<string, unknown> | undefined,
+  fn: Record<string, unknown> = {},
+): TestResource[] {
+  const resources: TestResource[] = [
+    { type: aws.lambda.Function, name: "reconcile-function", props: { ...functionArgs(), ...fn } },
+    { type: aws.scheduler.Schedule, name: "reconcile-schedule", props: scheduleProps() },
+  ];
+  if (config) {
+    resources.push({
+      type: aws.lambda.FunctionEventInvokeConfig,
+      name: "reconcile-target-failures",
+      props: { functionName: FUNCTION_NAME, qualifier: "live", maximumRetryAttempts: 2, ...config },
+    });
+  }
+  return resources;
+}
+
+describe("policy scheduler-lambda-target-on-failure", () => {
+  it("has the pack's metadata", () => {
+    assertPolicyMetadata(schedulerLambdaTargetOnFailure);
+  });
+
+  it("passes a scheduled alias whose failed runs go to an on-failure destination, as ServiceSchedule sets it", async () => {
+    await assertNoViolations(
+      schedulerLambdaTargetOnFailure,
+      stackArgs(scheduledStack({ destinationConfig: { onFailure: { destination: DLQ_ARN } } })),
+    );
+  });
+
+  it("passes a scheduled function with a dead-letter queue of its own", async () => {
+    await assertNoViolations(
+      schedulerLambdaTargetOnFailure,
+      stackArgs(scheduledStack(undefined, { deadLetterConfig: { targetArn: DLQ_ARN } })),
+    );
+  });
+
+  it("fails when the scheduled alias has no asynchronous failure handling: failed runs would be dropped", async () => {
+    await assertViolation(
+      schedulerLambdaTargetOnFailure,
+      stackArgs(scheduledStack(undefined)),
+      `schedule reconcile-schedule invokes Lambda ${FUNCTION_NAME}:live asynchronously, and that alias has no on-failure destination`,
+    );
+  });
+
+  it("fails when the on-failure destination is set on another qualifier than the one scheduled", async () => {
+    await assertViolation(
+      schedulerLambdaTargetOnFailure,
+      stackArgs(
+        scheduledStack({ qualifier: "$LATEST", destinationConfig: { onFailure: { destination: DLQ_ARN } } }),
+      ),
+      "has no on-failure destination",
+    );
+  });
+
+  it("fails when the alias's settings have retries but no destination", async () => {
+    await assertViolation(
+      schedulerLambdaTargetOnFailure,
+      stackArgs(scheduledStack({})),
+      "has no on-failure destination",
     );
   });
 });
