@@ -57,7 +57,7 @@ export class ProgramModules {
   private readonly effectful = new Set<string>();
   /** Program modules being loaded, outermost first. */
   private readonly loading: string[] = [];
-  /** What the last plan was of (project, stack, config, program). */
+  /** What the last plan was of (project, stack, config, program, environment). */
   private lastPlan?: string;
 
   /** Folders whose modules may stay loaded, each ending with a separator. */
@@ -133,12 +133,6 @@ export class ProgramModules {
     const kept = this.stamps.size - stale.size;
     this.unload(stale);
     return { kept, unloaded: stale.size };
-  }
-
-  /** After a plan that failed: nothing of it may be reused. */
-  forgetAll(): void {
-    this.unload(new Set(this.stamps.keys()));
-    this.lastPlan = undefined;
   }
 
   private unload(files: Set<string>): void {
