@@ -266,6 +266,21 @@ describe("local schedules delivering to a function", () => {
     assert.equal(event.time, "2025-01-01T00:05:00Z");
     assert.deepEqual(event.resources, [planned().arn]);
     assert.equal(event.detail, "{}");
+    // The shape of events captured from deployed schedules: EventBridge's envelope, version "0",
+    // `detail` a JSON string (not an object, as EventBridge rules send it).
+    assert.deepEqual(Object.keys(event).sort(), [
+      "account",
+      "detail",
+      "detail-type",
+      "id",
+      "region",
+      "resources",
+      "source",
+      "time",
+      "version",
+    ]);
+    assert.equal(event.version, "0");
+    assert.match(String(event.id), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   });
 
   it("never fires a DISABLED schedule", async () => {
