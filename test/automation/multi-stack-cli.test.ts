@@ -5,7 +5,7 @@ import { PlanError } from "../../automation/plan/plan";
 import type { PlanResult } from "../../automation/plan/types";
 import { readStage, selectTargets } from "../../automation/rollout/targets";
 import { type CliRun, cli, runCommand } from "../helpers/cli";
-import { happyStack } from "../policy/factories";
+import { happyStack, unprotectedTable } from "../policy/factories";
 import { planOf } from "../policy/util";
 
 interface FunctionJson {
@@ -92,18 +92,8 @@ describe("platform cost with several stacks", () => {
 });
 
 /** A recorded plan of `stack`: a clean stack, or one with a table without deletion protection. */
-function recordedPlan(stack: string, stage: string, unprotectedTable = false): PlanResult {
-  const table = {
-    type: "aws:dynamodb/table:Table",
-    name: "users-table",
-    props: {
-      name: "users",
-      pointInTimeRecovery: { enabled: true },
-      serverSideEncryption: { enabled: true, kmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/k" },
-      deletionProtectionEnabled: false,
-    },
-  };
-  return { ...planOf(unprotectedTable ? happyStack().concat(table) : happyStack()), stack, stage };
+function recordedPlan(stack: string, stage: string, unprotected = false): PlanResult {
+  return { ...planOf(unprotected ? happyStack().concat(unprotectedTable()) : happyStack()), stack, stage };
 }
 
 /** dev: an advisory violation; prod: a mandatory one; prod's region stacks: clean; pipeline: fails to plan. */

@@ -9,7 +9,7 @@ import { planStack } from "../../automation/plan/plan";
 import { UnknownStackError } from "../../automation/plan/stack-config";
 import type { PlanResult } from "../../automation/plan/types";
 import { runCommand } from "../helpers/cli";
-import { changed, happyStack } from "./factories";
+import { changed, happyStack, unprotectedTable } from "./factories";
 import { planOf } from "./util";
 
 interface Run {
@@ -32,18 +32,7 @@ async function policyCli(plans: Record<string, PlanResult>, ...argv: string[]): 
 
 /** A stack with a table without deletion protection: advisory in dev, mandatory in prod. */
 function stagePlan(stage: "dev" | "prod"): PlanResult {
-  const plan = planOf(
-    happyStack().concat({
-      type: "aws:dynamodb/table:Table",
-      name: "users-table",
-      props: {
-        name: "users",
-        pointInTimeRecovery: { enabled: true },
-        serverSideEncryption: { enabled: true, kmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/k" },
-        deletionProtectionEnabled: false,
-      },
-    }),
-  );
+  const plan = planOf(happyStack().concat(unprotectedTable()));
   return { ...plan, stack: stage, stage };
 }
 

@@ -334,3 +334,17 @@ export function autoNamedStack(): TestResource[] {
     propertyDependencies: { deploymentGroupName: ["fn-group"], functionName: ["fn"] },
   });
 }
+
+/** A DynamoDB table without deletion protection: advisory in dev, mandatory in prod. */
+export function unprotectedTable(): TestResource {
+  return {
+    type: "aws:dynamodb/table:Table",
+    name: "users-table",
+    props: {
+      name: "users",
+      pointInTimeRecovery: { enabled: true },
+      serverSideEncryption: { enabled: true, kmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/k" },
+      deletionProtectionEnabled: false,
+    },
+  };
+}
