@@ -485,28 +485,14 @@ describe("the orders reconciliation schedule in the dev stack's local cloud", fu
   it("retries the failing reconcile function as Lambda does, then sends its record to the on-failure queue the plan gives it", async () => {
     const dlq = cloud.model.queues.find((q) => q.name === reconcile().deadLetterQueueName);
     assert.ok(dlq);
-    // What the platform would plan to keep failed runs: an event invoke config on the live alias.
-    const onFailure = { onFailure: { destination: dlq.arn } };
-    const config = {
-      urn: "urn:pulumi:dev::platform::aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig::orders-reconcile-async",
-      type: "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
-      name: "orders-reconcile-async",
-      custom: true,
-      dependencies: [],
-      propertyDependencies: {},
-      ignoreChanges: [],
-      inputs: {
-        functionName: "platform-dev-orders-reconcile",
-        qualifier: "live",
-        destinationConfig: onFailure,
-      },
-      outputs: {
-        functionName: "platform-dev-orders-reconcile",
-        qualifier: "live",
-        destinationConfig: onFailure,
-      },
-    };
-    await cloud.apply({ ...cloud.plan, resources: [...cloud.plan.resources, config] });
+    // ServiceSchedule gives the scheduled alias an on-failure destination: the schedule's queue.
+    const config = cloud.plan.resources.find(
+      (r) =>
+        r.type === "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig" &&
+        r.inputs.functionName === "platform-dev-orders-reconcile",
+    );
+    assert.deepEqual(config?.inputs.destinationConfig, { onFailure: { destination: dlq.arn } });
+    assert.equal(config?.inputs.qualifier, "live");
     const orders = cloud.model.tables.find((t) => t.name.endsWith("-orders-table"));
     await cloud.dynamoDb.client.send(new DeleteTableCommand({ TableName: orders?.name }));
 
