@@ -42,7 +42,13 @@ function record(entry: string[], args: string[]): Recorded {
     env: { ...process.env, RECORD_MODULES_TO: file },
     timeout: 120_000,
   });
-  const modules = fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n") : [];
+  // No record means the recorder never ran: every "not loaded" check would pass for nothing.
+  assert.ok(fs.existsSync(file), `the process recorded no modules (exit ${run.status}): ${run.stderr}`);
+  const modules = fs.readFileSync(file, "utf8").split("\n");
+  assert.ok(
+    modules.some((module) => module.endsWith(path.join("automation", "cli.ts"))),
+    "cli.ts not among them",
+  );
   return { status: run.status, stdout: run.stdout, stderr: run.stderr, modules };
 }
 
