@@ -105,13 +105,17 @@ export class LocalStreams {
     if (WRITES.has(action)) writes = this.keysWritten(action, JSON.parse(body.toString("utf8") || "{}"));
     const before = await Promise.all(writes.map((w) => this.image(w.table, w.key)));
     const forwarded = await this.forward(request, body);
+    // As on AWS, the stream record exists once the write is acknowledged: it is recorded before the
+    // writer gets its answer, so a consumer that writes its own table sees that record in the round
+    // it runs in, and whoever awaits `deliver()` after a write finds it delivered.
+    if (forwarded.status === 200 && writes.length > 0) {
+      const after = await Promise.all(writes.map((w) => this.image(w.table, w.key)));
+      for (const [index, write] of writes.entries())
+        this.record(write.table, write.key, before[index], after[index]);
+    }
     response.writeHead(forwarded.status, forwarded.headers);
     response.end(forwarded.body);
-    if (forwarded.status !== 200 || writes.length === 0) return;
-    const after = await Promise.all(writes.map((w) => this.image(w.table, w.key)));
-    for (const [index, write] of writes.entries())
-      this.record(write.table, write.key, before[index], after[index]);
-    void this.deliver();
+    if (forwarded.status === 200 && writes.length > 0) void this.deliver();
   }
 
   /** The keys of the items a write touches, in tables whose stream a function consumes. */
@@ -211,7 +215,17 @@ export class LocalStreams {
     this.pending.set(tableName, records);
   }
 
+  /**
+   * Delivers until no consumed table has records waiting: a consumer's own writes (and writes to
+   * a table already passed in this round) are delivered before the promise settles. Each pass
+   * either removes records or spends an attempt, so this ends.
+   */
   private async deliverRound(): Promise<void> {
+    while ([...this.pending].some(([table, records]) => records.length > 0 && this.consumed(table)))
+      await this.deliverPass();
+  }
+
+  private async deliverPass(): Promise<void> {
     for (const [tableName, records] of this.pending) {
       const mapping = this.consumed(tableName);
       if (!mapping) continue;

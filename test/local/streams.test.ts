@@ -6,8 +6,18 @@
 import { strict as assert } from "node:assert";
 import { createHmac } from "node:crypto";
 import * as fs from "node:fs";
-import { GetItemCommand } from "@aws-sdk/client-dynamodb";
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
 import { LocalCloud } from "../../automation/local/cloud";
+import type { InvokeResult } from "../../automation/local/functions";
+import { LocalQueues } from "../../automation/local/queues";
+import { LocalStreams } from "../../automation/local/streams";
+import { LOCAL_CREDENTIALS, type LocalDynamoDb, startDynamoDb } from "../../automation/local/tables";
 import { placeOrder } from "./support";
 
 const SIGNING_KEY = "local-signing-key-for-tests";
@@ -67,5 +77,113 @@ describe("local DynamoDB streams and their consumers", function () {
       fs.rmSync(withoutKey.dataDir, { recursive: true, force: true });
     }
     assert.equal(cloud.queues.depth(failures), before);
+  });
+});
+
+describe("local DynamoDB streams: when a write's record exists", function () {
+  this.timeout(30_000);
+  const TABLE = "orders";
+  const mapping = {
+    eventSourceArn: "arn:aws:dynamodb:eu-west-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000",
+    tableName: TABLE,
+    functionName: "acknowledge",
+    batchSize: 10,
+    reportBatchItemFailures: true,
+    maximumRetryAttempts: 2,
+  };
+  let dynamoDb: LocalDynamoDb;
+  let streams: LocalStreams;
+  let writer: DynamoDBClient;
+  let invoke: (functionName: string, event: unknown) => Promise<InvokeResult>;
+  const ok = (payload: unknown): InvokeResult => ({
+    functionName: "acknowledge",
+    requestId: "r",
+    payload: JSON.stringify(payload),
+    timedOut: false,
+    durationMs: 1,
+  });
+
+  beforeEach(async () => {
+    dynamoDb = await startDynamoDb({ region: "eu-west-1" });
+    await dynamoDb.client.send(
+      new CreateTableCommand({
+        TableName: TABLE,
+        KeySchema: [{ AttributeName: "orderId", KeyType: "HASH" }],
+        AttributeDefinitions: [{ AttributeName: "orderId", AttributeType: "S" }],
+        BillingMode: "PAY_PER_REQUEST",
+      }),
+    );
+    streams = new LocalStreams(
+      dynamoDb.endpoint,
+      (name, event) => invoke(name, event),
+      new LocalQueues(
+        async () => ok(null),
+        () => "http://127.0.0.1:1",
+        "eu-west-1",
+        "123456789012",
+      ),
+      "eu-west-1",
+    );
+    streams.apply(
+      [
+        {
+          name: TABLE,
+          hashKey: "orderId",
+          attributes: [],
+          globalSecondaryIndexes: [],
+          streamViewType: "NEW_AND_OLD_IMAGES",
+        },
+      ],
+      [mapping],
+    );
+    writer = new DynamoDBClient({
+      endpoint: await streams.listen(),
+      region: "eu-west-1",
+      credentials: LOCAL_CREDENTIALS,
+    });
+  });
+  afterEach(async () => {
+    writer.destroy();
+    await streams.close();
+    await dynamoDb.close();
+  });
+
+  it("holds a write's record before the writer gets its answer", async () => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    invoke = async () => {
+      await held; // the consumer has not finished: nothing has been taken off the stream
+      return ok({ batchItemFailures: [] });
+    };
+    await writer.send(new PutItemCommand({ TableName: TABLE, Item: { orderId: { S: "o-1" } } }));
+    assert.equal(streams.backlog(TABLE), 1, "the INSERT is on the stream when PutItem returns");
+    release();
+    await streams.deliver();
+    assert.equal(streams.backlog(TABLE), 0);
+  });
+
+  it("delivers the records a consumer writes to its own table before deliver() settles", async () => {
+    const seen: string[] = [];
+    invoke = async (_name, event) => {
+      for (const record of (event as { Records: { eventName: string }[] }).Records) {
+        seen.push(record.eventName);
+        if (record.eventName === "INSERT")
+          await writer.send(
+            new UpdateItemCommand({
+              TableName: TABLE,
+              Key: { orderId: { S: "o-2" } },
+              UpdateExpression: "SET acknowledged = :t",
+              ExpressionAttributeValues: { ":t": { BOOL: true } },
+            }),
+          );
+      }
+      return ok({ batchItemFailures: [] });
+    };
+    await writer.send(new PutItemCommand({ TableName: TABLE, Item: { orderId: { S: "o-2" } } }));
+    await streams.deliver();
+    assert.deepEqual(seen, ["INSERT", "MODIFY"]);
+    assert.equal(streams.backlog(TABLE), 0);
   });
 });
