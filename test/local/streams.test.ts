@@ -101,6 +101,8 @@ describe("local DynamoDB streams: when a write's record exists", function () {
     payload: JSON.stringify(payload),
     timedOut: false,
     durationMs: 1,
+    cold: false,
+    logs: [],
   });
 
   beforeEach(async () => {
