@@ -184,8 +184,20 @@ export function formatRequestTime(time: Date): string {
 
 const digest = (text: string) => createHash("sha256").update(text).digest();
 const ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
-/** A short lowercase id like API Gateway's resource and deployment ids (`f6ylys`), stable per input. */
-const shortId = (text: string) => [...digest(text).subarray(0, 6)].map((b) => ID_ALPHABET[b % 36]).join("");
+const shortIds = new Map<string, string>();
+/**
+ * A short lowercase id like API Gateway's resource and deployment ids (`f6ylys`), stable per input.
+ * Remembered: an emulated API asks for the same few (one per route and stage) on every request.
+ */
+function shortId(text: string): string {
+  let id = shortIds.get(text);
+  if (id === undefined) {
+    id = [...digest(text).subarray(0, 6)].map((b) => ID_ALPHABET[b % 36]).join("");
+    if (shortIds.size >= 1024) shortIds.clear();
+    shortIds.set(text, id);
+  }
+  return id;
+}
 
 /** The execute-api host name of an API. */
 export function apiDomainName(apiId: string, region: string): string {

@@ -6,7 +6,8 @@
  * machine's load weighs on both alike: a bare `node:http` server (another child) doing the same
  * DynamoDB read with the same SDK on a dynalite set up the same way. Also start-up to the first
  * answer, a cold function's first request, and memory over the run and after 50 handler reloads.
- * Throws when a target of issue 20 is missed. Run alone with `npx tsx test/bench/local.bench.ts`;
+ * The target points (GET /users/{id} at 10 and 50 connections) are measured in three interleaved
+ * pairs and judged on the median ratio. Throws when a target of issue 20 is missed. Run alone with `npx tsx test/bench/local.bench.ts`;
  * `LOCAL_BENCH_CPU_PROF=<dir>` writes CPU profiles of the local cloud's process there (one per
  * thread: the gateway and dynalite, and each worker); `LOCAL_BENCH_CLOUD_DIR=<dir>` serves a copy of
  * automation/local instead (to measure a change to it before making it).
@@ -30,6 +31,13 @@ const SECONDS = 5;
 const WARM_UP_SECONDS = 1;
 const WARM_UP_USERS_SECONDS = 5;
 const RELOADS = 50;
+/**
+ * Pairs (ceiling, then local) measured for each target point. One 5 s pair's p99 ratio moves by a
+ * third from run to run on this machine (1.50x to 2.15x for the same code at 50 connections); the
+ * target is judged on the median of the pairs' ratios.
+ */
+const TARGET_ROUNDS = 3;
+const TARGET_CONNECTIONS = [10, 50];
 
 const TARGETS = {
   /** GET /users/{id} at 10 and 50 connections, as a fraction of the ceiling's requests/s. */
@@ -164,6 +172,8 @@ interface Point {
   errors: number;
   /** CPU time of the server's process (all its threads) per request: steadier than req/s on a busy machine. */
   cpuMicrosecondsPerRequest: number;
+  /** Which pair of a target point (1 to TARGET_ROUNDS): a local point's ceiling is the one of its round. */
+  round?: number;
 }
 
 function requestsFor(route: Route): autocannon.Request[] {
@@ -224,22 +234,38 @@ export async function measure(
   };
 }
 
+/** The ceiling's point measured in the same pair as a local point. */
+function ceilingOf(points: Point[], local: Point): Point | undefined {
+  return points.find(
+    (p) =>
+      p.server === "ceiling" &&
+      p.route === local.route &&
+      p.connections === local.connections &&
+      p.round === local.round,
+  );
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+
 const fixed = (value: number, digits: number, width: number) => value.toFixed(digits).padStart(width);
 
 function printPoints(points: Point[]): void {
   console.log(
-    `${"route".padEnd(16)}${"conns".padStart(5)}  ${"server".padEnd(8)}${"req/s".padStart(7)}${"p50 ms".padStart(8)}${"p99 ms".padStart(8)}${"requests".padStart(10)}${"errors".padStart(8)}${"CPU us/req".padStart(11)}  ratio req/s  ratio p99`,
+    `${"route".padEnd(19)}${"conns".padStart(5)}  ${"server".padEnd(8)}${"req/s".padStart(7)}${"p50 ms".padStart(8)}${"p99 ms".padStart(8)}${"requests".padStart(10)}${"errors".padStart(8)}${"CPU us/req".padStart(11)}  ratio req/s  ratio p99`,
   );
   for (const point of points) {
-    const ceiling = points.find(
-      (p) => p.server === "ceiling" && p.route === point.route && p.connections === point.connections,
-    );
+    const ceiling = ceilingOf(points, point);
     const ratios =
       point.server === "local" && ceiling
         ? `  ${fixed(point.requestsPerSecond / ceiling.requestsPerSecond, 2, 10)}x ${fixed(point.p99 / ceiling.p99, 2, 9)}x`
         : "";
+    const route = point.round ? `${point.route} #${point.round}` : point.route;
     console.log(
-      `${point.route.padEnd(16)}${String(point.connections).padStart(5)}  ${point.server.padEnd(8)}${fixed(point.requestsPerSecond, 0, 7)}${fixed(point.p50, 2, 8)}${fixed(point.p99, 2, 8)}${String(point.total).padStart(10)}${String(point.errors).padStart(8)}${fixed(point.cpuMicrosecondsPerRequest, 0, 11)}${ratios}`,
+      `${route.padEnd(19)}${String(point.connections).padStart(5)}  ${point.server.padEnd(8)}${fixed(point.requestsPerSecond, 0, 7)}${fixed(point.p50, 2, 8)}${fixed(point.p99, 2, 8)}${String(point.total).padStart(10)}${String(point.errors).padStart(8)}${fixed(point.cpuMicrosecondsPerRequest, 0, 11)}${ratios}`,
     );
   }
 }
@@ -282,8 +308,11 @@ export async function run(): Promise<void> {
     const series: { when: string; memory: Memory }[] = [];
     for (const connections of CONNECTIONS) {
       for (const route of ["GET /health", "GET /users/{id}"] as Route[]) {
-        points.push(await measure(ceiling, "ceiling", route, connections));
-        points.push(await measure(cloud, "local", route, connections));
+        const target = route === "GET /users/{id}" && TARGET_CONNECTIONS.includes(connections);
+        for (let round = 1; round <= (target ? TARGET_ROUNDS : 1); round += 1) {
+          points.push({ ...(await measure(ceiling, "ceiling", route, connections)), round });
+          points.push({ ...(await measure(cloud, "local", route, connections)), round });
+        }
       }
       series.push({
         when: `after ${connections} connections`,
@@ -344,22 +373,25 @@ export async function run(): Promise<void> {
     );
     for (const line of SERVERLESS_OFFLINE) console.log(line);
 
-    for (const connections of [10, 50]) {
-      const local = points.find(
-        (p) => p.server === "local" && p.route === "GET /users/{id}" && p.connections === connections,
-      ) as Point;
-      const reference = points.find(
-        (p) => p.server === "ceiling" && p.route === "GET /users/{id}" && p.connections === connections,
-      ) as Point;
-      const throughput = local.requestsPerSecond / reference.requestsPerSecond;
-      const p99 = local.p99 / reference.p99;
+    for (const connections of TARGET_CONNECTIONS) {
+      const pairs = points
+        .filter((p) => p.server === "local" && p.route === "GET /users/{id}" && p.connections === connections)
+        .map((local) => ({ local, reference: ceilingOf(points, local) as Point }));
+      const throughputs = pairs.map((p) => p.local.requestsPerSecond / p.reference.requestsPerSecond);
+      const p99s = pairs.map((p) => p.local.p99 / p.reference.p99);
+      const throughput = median(throughputs);
+      const p99 = median(p99s);
+      const rounds = (ratios: number[]) => ratios.map((r) => `${r.toFixed(2)}x`).join(", ");
+      console.log(
+        `GET /users/{id} at ${connections} connections, median of ${pairs.length} pairs: throughput ${throughput.toFixed(2)}x the ceiling's (${rounds(throughputs)}; target >= ${TARGETS.minThroughputRatio}x), p99 ${p99.toFixed(2)}x (${rounds(p99s)}; target <= ${TARGETS.maxP99Ratio}x)`,
+      );
       if (throughput < TARGETS.minThroughputRatio)
         problems.push(
-          `GET /users/{id} at ${connections} connections: ${throughput.toFixed(2)}x the ceiling's throughput (target >= ${TARGETS.minThroughputRatio}x)`,
+          `GET /users/{id} at ${connections} connections: ${throughput.toFixed(2)}x the ceiling's throughput, median of ${rounds(throughputs)} (target >= ${TARGETS.minThroughputRatio}x)`,
         );
       if (p99 > TARGETS.maxP99Ratio)
         problems.push(
-          `GET /users/{id} at ${connections} connections: p99 ${local.p99.toFixed(1)} ms = ${p99.toFixed(2)}x the ceiling's ${reference.p99.toFixed(1)} ms (target <= ${TARGETS.maxP99Ratio}x)`,
+          `GET /users/{id} at ${connections} connections: p99 ${p99.toFixed(2)}x the ceiling's, median of ${rounds(p99s)} (target <= ${TARGETS.maxP99Ratio}x)`,
         );
     }
     for (const point of points)
