@@ -1,5 +1,6 @@
 import * as assert from "node:assert/strict";
 import { physicalName } from "../../components/naming";
+import { AWS_REGIONS } from "../../components/settings";
 
 const context = { app: "platform", stage: "prod", region: "eu-west-1" };
 
@@ -33,5 +34,21 @@ describe("physicalName", () => {
     const east = physicalName({ ...context, region: "us-east-1" }, "users-list-role", { global: true });
     const west = physicalName({ ...context, region: "us-west-2" }, "users-list-role", { global: true });
     assert.notEqual(east, west);
+  });
+
+  it("never exceeds the limit it is given, for the longest app, stage and names in every region", () => {
+    // The longest app (20) and stage (10) the settings accept; a service (24) and function (24) name.
+    const longest = { app: "a".repeat(20), stage: "s".repeat(10) };
+    const name = `${"v".repeat(24)}-${"f".repeat(24)}-schedule-failed`;
+    // The limits the components pass: CodeStar connection 32, hook 49, IAM/Lambda/Scheduler 64,
+    // SQS 80, CodeDeploy/CodePipeline/Budgets 100, IAM policy/API 128, CodeBuild 150, alarms 255.
+    for (const region of [...AWS_REGIONS, "us-gov-west-1", "cn-northwest-1"]) {
+      for (const maxLength of [32, 49, 64, 80, 100, 128, 150, 255, 256]) {
+        for (const global of [false, true]) {
+          const physical = physicalName({ ...longest, region }, name, { maxLength, global });
+          assert.ok(physical.length <= maxLength, `${physical} (${region}, ${maxLength}, global ${global})`);
+        }
+      }
+    }
   });
 });
