@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { failureQueue, queueAlarm } from "./failure-queue";
 import { type NamingContext, physicalName } from "./naming";
 import type { ServerlessFunction } from "./serverless-function";
+import { queueBatchingProblems } from "./service-validation";
 
 /** Lambda's guidance: a queue's visibility timeout is at least six times its consumer's timeout. */
 export const VISIBILITY_PER_CONSUMER_TIMEOUT = 6;
@@ -17,6 +18,20 @@ export interface ServiceQueueArgs {
   maxReceiveCount?: number;
   /** Alarm when the oldest message is older than this. @default 900 */
   oldestMessageAgeSeconds?: number;
+}
+
+/** How a consumer receives the queue's messages (Lambda's limits for a standard queue). */
+export interface QueueSubscriptionOptions {
+  /** Messages per invocation, 1 to 10000; above 10 it needs `maxBatchingWindowSeconds` of at least 1. @default 10 */
+  batchSize?: number;
+  /**
+   * Seconds Lambda may wait to fill a batch, 0 to 300. Lambda refuses a `batchSize` above 10
+   * without a window of at least 1 s, so such a subscription must set one: it is the latency a
+   * message may wait for its batch to fill.
+   * @default 0 (no waiting)
+   * @example { batchSize: 100, maxBatchingWindowSeconds: 5 }
+   */
+  maxBatchingWindowSeconds?: number;
 }
 
 /**
@@ -86,14 +101,19 @@ export class ServiceQueue extends pulumi.ComponentResource {
   /**
    * Subscribes `fn`'s `live` alias (so CodeDeploy shifts the consumer too), reporting failed
    * messages one by one; grants exactly the actions the mapping needs, on this queue only.
+   * Throws when Lambda would refuse the batching (see {@link QueueSubscriptionOptions}).
    */
-  subscribe(
-    fn: ServerlessFunction,
-    options: { batchSize?: number; maxBatchingWindowSeconds?: number } = {},
-  ): aws.lambda.EventSourceMapping {
+  subscribe(fn: ServerlessFunction, options: QueueSubscriptionOptions = {}): aws.lambda.EventSourceMapping {
     if (fn.timeoutSeconds > this.consumerTimeoutSeconds) {
       throw new Error(
         `ServiceQueue ${this.logicalName}: consumer ${fn.functionName} times out after ${fn.timeoutSeconds} s, more than the consumerTimeoutSeconds (${this.consumerTimeoutSeconds}) its visibility timeout was sized for`,
+      );
+    }
+    const batching = { ...options, batchSize: options.batchSize ?? 10 };
+    const problems = queueBatchingProblems(batching);
+    if (problems.length > 0) {
+      throw new Error(
+        `ServiceQueue ${this.logicalName}: subscription of ${fn.logicalName}: ${problems.map((p) => `${p.field} ${p.message}`).join("; ")}`,
       );
     }
     const grant = fn.addPolicy(`${this.logicalName}-consume`, [
@@ -104,8 +124,8 @@ export class ServiceQueue extends pulumi.ComponentResource {
       {
         eventSourceArn: this.queue.arn,
         functionName: fn.aliasArn,
-        batchSize: options.batchSize ?? 10,
-        maximumBatchingWindowInSeconds: options.maxBatchingWindowSeconds,
+        batchSize: batching.batchSize,
+        maximumBatchingWindowInSeconds: batching.maxBatchingWindowSeconds,
         functionResponseTypes: ["ReportBatchItemFailures"],
       },
       // Lambda checks the role's permissions when the mapping is created.

@@ -4,6 +4,10 @@ import type { DataTable } from "./data-table";
 import { failureQueue, queueAlarm } from "./failure-queue";
 import type { NamingContext } from "./naming";
 import type { ServerlessFunction } from "./serverless-function";
+import { streamMappingProblems } from "./service-validation";
+
+/** Where a new mapping starts reading: the oldest record the stream keeps (24 h), or only new ones. */
+export const STARTING_POSITIONS = ["TRIM_HORIZON", "LATEST"] as const;
 
 /**
  * What a DynamoDB stream event source mapping needs of its function's role, on the stream
@@ -27,8 +31,18 @@ export interface StreamSubscriptionArgs {
   maximumRetryAttempts?: number;
   /** Records older than this go to the failure queue unprocessed (60 to 604800 s). @default 3600 */
   maximumRecordAgeSeconds?: number;
-  /** @default "LATEST" */
-  startingPosition?: "LATEST" | "TRIM_HORIZON";
+  /**
+   * Where the mapping starts reading when it is created or replaced. `TRIM_HORIZON` starts at the
+   * oldest record the stream keeps (24 hours), so the writes made while the mapping was being
+   * created (Lambda takes minutes to start polling) are delivered too; with `LATEST` they are
+   * lost, silently. The price: a replaced mapping delivers again what its predecessor already
+   * handled, so the consumer must be idempotent (the orders acknowledge consumer is:
+   * `acknowledgedAt` is set only if absent), and records older than `maximumRecordAgeSeconds` go
+   * to the failure queue instead (its alarm fires). Choose `LATEST` only for a consumer that must
+   * not see old records and may miss some.
+   * @default "TRIM_HORIZON"
+   */
+  startingPosition?: (typeof STARTING_POSITIONS)[number];
 }
 
 /**
@@ -58,16 +72,18 @@ export class StreamSubscription extends pulumi.ComponentResource {
     const batchSize = args.batchSize ?? 100;
     const retries = args.maximumRetryAttempts ?? 3;
     const recordAge = args.maximumRecordAgeSeconds ?? 3600;
-    const problems: string[] = [];
-    const intIn = (field: string, value: number, min: number, max: number) => {
-      if (!Number.isInteger(value) || value < min || value > max) {
-        problems.push(`${field} must be an integer from ${min} to ${max} (got ${value})`);
-      }
-    };
-    intIn("batchSize", batchSize, 1, 10000);
+    const startingPosition = args.startingPosition ?? "TRIM_HORIZON";
     // -1 (Lambda's default) would retry a poison batch until its records expire, blocking the shard.
-    intIn("maximumRetryAttempts", retries, 0, 10000);
-    intIn("maximumRecordAgeSeconds", recordAge, 60, 604800);
+    const problems = streamMappingProblems({
+      batchSize,
+      maximumRetryAttempts: retries,
+      maximumRecordAgeSeconds: recordAge,
+    }).map((problem) => `${problem.field} ${problem.message}`);
+    if (!(STARTING_POSITIONS as readonly string[]).includes(startingPosition)) {
+      problems.push(
+        `startingPosition must be ${STARTING_POSITIONS.join(" or ")} (got ${JSON.stringify(startingPosition)})`,
+      );
+    }
     if (problems.length > 0) throw new Error(`StreamSubscription ${name}: ${problems.join("; ")}`);
     this.naming = args.naming;
     const fn = args.consumer;
@@ -93,7 +109,7 @@ export class StreamSubscription extends pulumi.ComponentResource {
       {
         eventSourceArn: args.table.streamArn,
         functionName: fn.aliasArn,
-        startingPosition: args.startingPosition ?? "LATEST",
+        startingPosition,
         batchSize,
         bisectBatchOnFunctionError: true,
         maximumRetryAttempts: retries,

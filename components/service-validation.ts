@@ -61,6 +61,71 @@ function routeKey(method: string, template: string): string {
 
 const list = (names: Iterable<string>) => [...names].join(", ") || "none";
 
+/** One thing wrong with an event source mapping's settings: the field and what it must be. */
+export interface MappingProblem {
+  field: string;
+  message: string;
+}
+
+/** Lambda's range for a batching window, on queues and streams alike. */
+export const MAX_BATCHING_WINDOW_SECONDS = 300;
+/** Lambda's largest batch from a standard SQS queue or a DynamoDB stream. */
+export const MAX_BATCH_SIZE = 10000;
+/** The largest SQS batch Lambda accepts without a batching window of at least 1 s. */
+export const MAX_SQS_BATCH_WITHOUT_WINDOW = 10;
+
+function integerProblem(field: string, value: number | undefined, min: number, max: number) {
+  if (value === undefined || (Number.isInteger(value) && value >= min && value <= max)) return [];
+  return [{ field, message: `must be an integer from ${min} to ${max} (got ${value})` }];
+}
+
+/**
+ * What Lambda would refuse in an SQS mapping's batching (standard queues): a batch size of 1 to
+ * 10000, a window of 0 to 300 s, and a window of at least 1 s for a batch size above 10
+ * (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html). Unset values are
+ * Lambda's defaults (10 messages, no window).
+ */
+export function queueBatchingProblems(options: {
+  batchSize?: number;
+  maxBatchingWindowSeconds?: number;
+}): MappingProblem[] {
+  const { batchSize, maxBatchingWindowSeconds: window } = options;
+  const problems = [
+    ...integerProblem("batchSize", batchSize, 1, MAX_BATCH_SIZE),
+    ...integerProblem("maxBatchingWindowSeconds", window, 0, MAX_BATCHING_WINDOW_SECONDS),
+  ];
+  if (
+    problems.length === 0 &&
+    batchSize !== undefined &&
+    batchSize > MAX_SQS_BATCH_WITHOUT_WINDOW &&
+    (window ?? 0) < 1
+  ) {
+    problems.push({
+      field: "maxBatchingWindowSeconds",
+      message: `must be from 1 to ${MAX_BATCHING_WINDOW_SECONDS} when batchSize is above ${MAX_SQS_BATCH_WITHOUT_WINDOW} (batchSize ${batchSize}, window ${window ?? 0}): Lambda refuses larger SQS batches without a batching window`,
+    });
+  }
+  return problems;
+}
+
+/**
+ * What Lambda (or the platform, stricter) would refuse in a DynamoDB stream mapping: a batch size
+ * of 1 to 10000, retries of 0 to 10000 and a record age of 60 to 604800 s. Lambda also accepts -1
+ * (unbounded) for both bounds; the platform does not, so that a poison record cannot block its shard
+ * until it expires (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html).
+ */
+export function streamMappingProblems(options: {
+  batchSize?: number;
+  maximumRetryAttempts?: number;
+  maximumRecordAgeSeconds?: number;
+}): MappingProblem[] {
+  return [
+    ...integerProblem("batchSize", options.batchSize, 1, MAX_BATCH_SIZE),
+    ...integerProblem("maximumRetryAttempts", options.maximumRetryAttempts, 0, 10000),
+    ...integerProblem("maximumRecordAgeSeconds", options.maximumRecordAgeSeconds, 60, 604800),
+  ];
+}
+
 /**
  * Checks every declaration before anything is created, and throws one error listing each problem
  * as `service <name>: <field>: <what is wrong>` (unknown handler files, access to a table, queue or
@@ -186,6 +251,9 @@ export function validateServices(services: readonly ServiceDeclaration[], projec
               `the service has no queue ${trigger.queue} (its queues: ${list(Object.keys(queues))})`,
             );
           }
+          for (const wrong of queueBatchingProblems(trigger)) {
+            problem(`${field}.trigger.${wrong.field}`, wrong.message);
+          }
           break;
         case "stream": {
           const table = tables[trigger.table];
@@ -196,6 +264,9 @@ export function validateServices(services: readonly ServiceDeclaration[], projec
             );
           } else if (table.stream === undefined) {
             problem(`${field}.trigger.table`, `table ${trigger.table} declares no stream`);
+          }
+          for (const wrong of streamMappingProblems(trigger)) {
+            problem(`${field}.trigger.${wrong.field}`, wrong.message);
           }
           break;
         }

@@ -57,6 +57,64 @@ describe("ServiceQueue", () => {
     });
   });
 
+  /** Subscribes a fresh consumer to a fresh queue with `options`, under the mock runtime. */
+  function subscribe(name: string, options: Parameters<ServiceQueue["subscribe"]>[1]) {
+    const queue = new ServiceQueue(name, { naming: testNaming(), consumerTimeoutSeconds: 10 });
+    return queue.subscribe(healthFunction(`${name}-fn`), options);
+  }
+
+  it("takes batches of 10 without a batching window by default", async () => {
+    const { get } = await record(() => subscribe("sq-default", {}));
+
+    const mapping = get(MAPPING, "sq-default-sq-default-fn-mapping").inputs;
+    assert.equal(mapping.batchSize, 10);
+    assert.equal(mapping.maximumBatchingWindowInSeconds, undefined);
+  });
+
+  it("passes a batch size above 10 with its batching window to the mapping", async () => {
+    const { get } = await record(() => subscribe("sq-big", { batchSize: 500, maxBatchingWindowSeconds: 5 }));
+
+    const mapping = get(MAPPING, "sq-big-sq-big-fn-mapping").inputs;
+    assert.equal(mapping.batchSize, 500);
+    assert.equal(mapping.maximumBatchingWindowInSeconds, 5);
+  });
+
+  it("rejects a batch size above 10 without a batching window of at least 1 s, as Lambda does", async () => {
+    await record(() =>
+      assert.throws(
+        () => subscribe("sq-nowindow", { batchSize: 100 }),
+        /ServiceQueue sq-nowindow: subscription of sq-nowindow-fn: maxBatchingWindowSeconds must be from 1 to 300 when batchSize is above 10 \(batchSize 100, window 0\)/,
+      ),
+    );
+  });
+
+  it("rejects a batch size above 10 with a batching window of 0", async () => {
+    await record(() =>
+      assert.throws(
+        () => subscribe("sq-zerowindow", { batchSize: 11, maxBatchingWindowSeconds: 0 }),
+        /maxBatchingWindowSeconds must be from 1 to 300 when batchSize is above 10 \(batchSize 11, window 0\)/,
+      ),
+    );
+  });
+
+  it("rejects a batch size outside 1 to 10000, naming the field and the range", async () => {
+    await record(() =>
+      assert.throws(
+        () => subscribe("sq-zero", { batchSize: 0 }),
+        /ServiceQueue sq-zero: subscription of sq-zero-fn: batchSize must be an integer from 1 to 10000 \(got 0\)/,
+      ),
+    );
+  });
+
+  it("rejects a batching window above 300 s, naming the field and the range", async () => {
+    await record(() =>
+      assert.throws(
+        () => subscribe("sq-longwindow", { batchSize: 100, maxBatchingWindowSeconds: 301 }),
+        /maxBatchingWindowSeconds must be an integer from 0 to 300 \(got 301\)/,
+      ),
+    );
+  });
+
   it("alarms on any message in the dead-letter queue and on the oldest message's age", async () => {
     const { get } = await record(() =>
       new ServiceQueue("sq-alarms", { naming: testNaming(), consumerTimeoutSeconds: 10 }).createAlarms(

@@ -33,7 +33,36 @@ describe("StreamSubscription", () => {
     const mapping = get(MAPPING, "ss-alias-mapping").inputs;
     assert.equal(mapping.eventSourceArn, get(TABLE, "ss-alias-t-table").outputs.streamArn);
     assert.equal(mapping.functionName, get("aws:lambda/alias:Alias", "ss-alias-fn-alias").outputs.arn);
-    assert.equal(mapping.startingPosition, "LATEST");
+  });
+
+  it("starts at the oldest record the stream keeps (TRIM_HORIZON) by default, so writes made while the mapping is created are delivered", async () => {
+    const { get } = await record(() => subscription("ss-start"));
+
+    assert.equal(get(MAPPING, "ss-start-mapping").inputs.startingPosition, "TRIM_HORIZON");
+  });
+
+  it("starts at LATEST when asked to", async () => {
+    const { get } = await record(() => subscription("ss-latest", { startingPosition: "LATEST" }));
+
+    assert.equal(get(MAPPING, "ss-latest-mapping").inputs.startingPosition, "LATEST");
+  });
+
+  it("rejects a starting position DynamoDB streams do not have, naming the allowed ones", async () => {
+    await record(() =>
+      assert.throws(
+        () => subscription("ss-at", { startingPosition: "AT_TIMESTAMP" as never }),
+        /StreamSubscription ss-at: startingPosition must be TRIM_HORIZON or LATEST \(got "AT_TIMESTAMP"\)/,
+      ),
+    );
+  });
+
+  it("rejects a batch size above 10000, naming the field and the range", async () => {
+    await record(() =>
+      assert.throws(
+        () => subscription("ss-big", { batchSize: 10001 }),
+        /StreamSubscription ss-big: batchSize must be an integer from 1 to 10000 \(got 10001\)/,
+      ),
+    );
   });
 
   it("bisects failing batches, bounds retries and record age, and reports failed records alone", async () => {

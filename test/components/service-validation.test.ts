@@ -130,6 +130,81 @@ describe("service declarations", () => {
     );
   });
 
+  /** The service with a `work` function triggered by its `jobs` queue, batching as given. */
+  function queueConsumer(batching: { batchSize?: number; maxBatchingWindowSeconds?: number }) {
+    return service({
+      queues: { jobs: {} },
+      functions: {
+        work: {
+          handler: "functions/health/index.ts",
+          trigger: { type: "queue", queue: "jobs", ...batching },
+        },
+      },
+    });
+  }
+
+  /** The service with a streamed table and a `watch` function triggered by its stream, as given. */
+  function streamConsumer(settings: {
+    batchSize?: number;
+    maximumRetryAttempts?: number;
+    maximumRecordAgeSeconds?: number;
+  }) {
+    return service({
+      tables: { things: { hashKey: { name: "id", type: "S" }, stream: "NEW_IMAGE" } },
+      functions: {
+        watch: {
+          handler: "functions/health/index.ts",
+          trigger: { type: "stream", table: "things", ...settings },
+        },
+      },
+    });
+  }
+
+  it("accepts a queue trigger with a batch size above 10 and a batching window", () => {
+    validateServices([queueConsumer({ batchSize: 100, maxBatchingWindowSeconds: 5 })], ROOT);
+  });
+
+  it("rejects a queue trigger with a batch size above 10 and no batching window, naming the allowed window", () => {
+    assert.match(
+      problems([queueConsumer({ batchSize: 100 })]),
+      /service things: functions\.work\.trigger\.maxBatchingWindowSeconds: must be from 1 to 300 when batchSize is above 10 \(batchSize 100, window 0\)/,
+    );
+  });
+
+  it("rejects a queue trigger batch size outside 1 to 10000", () => {
+    assert.match(
+      problems([queueConsumer({ batchSize: 20000, maxBatchingWindowSeconds: 5 })]),
+      /service things: functions\.work\.trigger\.batchSize: must be an integer from 1 to 10000 \(got 20000\)/,
+    );
+  });
+
+  it("rejects a queue trigger batching window above 300 s", () => {
+    assert.match(
+      problems([queueConsumer({ maxBatchingWindowSeconds: 600 })]),
+      /service things: functions\.work\.trigger\.maxBatchingWindowSeconds: must be an integer from 0 to 300 \(got 600\)/,
+    );
+  });
+
+  it("rejects a stream trigger batch size of 0", () => {
+    assert.match(
+      problems([streamConsumer({ batchSize: 0 })]),
+      /service things: functions\.watch\.trigger\.batchSize: must be an integer from 1 to 10000 \(got 0\)/,
+    );
+  });
+
+  it("rejects unbounded stream retries (-1) and a record age below 60 s", () => {
+    const message = problems([streamConsumer({ maximumRetryAttempts: -1, maximumRecordAgeSeconds: 30 })]);
+
+    assert.match(
+      message,
+      /functions\.watch\.trigger\.maximumRetryAttempts: must be an integer from 0 to 10000 \(got -1\)/,
+    );
+    assert.match(
+      message,
+      /functions\.watch\.trigger\.maximumRecordAgeSeconds: must be an integer from 60 to 604800 \(got 30\)/,
+    );
+  });
+
   it("rejects access to a secret the service does not declare", () => {
     const bad = service({
       functions: { get: { ...get("GET /things/{id}", "/things/x"), access: { secrets: ["token"] } } },

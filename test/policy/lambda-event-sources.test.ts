@@ -11,7 +11,7 @@ function streamMapping(change: Record<string, unknown> = {}) {
   return resourceArgs(aws.lambda.EventSourceMapping, {
     eventSourceArn: STREAM_ARN,
     functionName: `${FUNCTION_ARN}:live`,
-    startingPosition: "LATEST",
+    startingPosition: "TRIM_HORIZON",
     bisectBatchOnFunctionError: true,
     maximumRetryAttempts: 3,
     maximumRecordAgeInSeconds: 3600,
