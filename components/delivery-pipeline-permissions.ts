@@ -30,6 +30,21 @@ export const DEPLOY_STAR_ACTIONS = [
   "logs:DescribeQueryDefinitions",
   "logs:DeleteQueryDefinition",
   "cloudwatch:GetMetricData",
+  // The rollout's health gate asks for metric and composite alarms: CloudWatch returns composite
+  // alarms only to callers allowed cloudwatch:DescribeAlarms on "*" (DescribeAlarms API reference).
+  "cloudwatch:DescribeAlarms",
+];
+
+/**
+ * The services the deploy role may pass the application's roles to: Lambda (execution roles),
+ * API Gateway (its CloudWatch role), CodeDeploy (deployment groups) and EventBridge Scheduler
+ * (schedules' roles, ServiceSchedule).
+ */
+export const PASS_ROLE_SERVICES = [
+  "lambda.amazonaws.com",
+  "apigateway.amazonaws.com",
+  "codedeploy.amazonaws.com",
+  "scheduler.amazonaws.com",
 ];
 
 /**
@@ -39,13 +54,22 @@ export const DEPLOY_STAR_ACTIONS = [
  * This is the one deliberate exception to least privilege: a deployment creates, changes and
  * deletes every kind of resource the program declares, so the role gets whole services (`lambda:*`,
  * `dynamodb:*`, ...), but only on resources whose names start with the application's prefix, IAM
- * only on the application's roles and policies, and KMS key administration on keys (whose ARNs
- * carry no name). The permissions boundary (deployBoundaryStatements) caps it further.
+ * only on the application's roles and policies, KMS key administration on keys (whose ARNs carry
+ * no name) and key use through DynamoDB only. The permissions boundary (deployBoundaryStatements)
+ * caps it further. test/components/deploy-role.test.ts checks it against every call the rollout of
+ * the real stacks makes.
  */
 export function deployStatements(scope: DeployScope): Statement[] {
   const { partition: p, accountId: a, app } = scope;
+  // partition and accountId are Outputs: a template literal would stringify them into
+  // "Calling [toString] on an [Output<T>]..." instead of their values.
   const arn = (service: string, region: string, resource: string) =>
-    `arn:${p}:${service}:${region}:${a}:${resource}`;
+    pulumi.interpolate`arn:${p}:${service}:${region}:${a}:${resource}`;
+  const apiGateway = (path: string) => pulumi.interpolate`arn:${p}:apigateway:*::${path}`;
+  const iam = (resource: string) => pulumi.interpolate`arn:${p}:iam::${a}:${resource}`;
+  // CanaryDeployment's hooks are named CodeDeployHook_<app>-... (the managed CodeDeploy role may
+  // invoke only functions named so), and their log groups after them.
+  const hooks = `CodeDeployHook_${app}-*`;
   return [
     {
       Sid: "ApplicationServices",
@@ -59,9 +83,11 @@ export function deployStatements(scope: DeployScope): Statement[] {
         "cloudwatch:*",
         "logs:*",
         "budgets:*",
+        "scheduler:*",
       ],
       Resource: [
         arn("lambda", "*", `function:${app}-*`),
+        arn("lambda", "*", `function:${hooks}`),
         arn("lambda", "*", "event-source-mapping:*"),
         arn("dynamodb", "*", `table/${app}-*`),
         arn("sqs", "*", `${app}-*`),
@@ -72,9 +98,14 @@ export function deployStatements(scope: DeployScope): Statement[] {
         arn("cloudwatch", "*", `alarm:${app}-*`),
         arn("cloudwatch", "", `dashboard/${app}-*`),
         arn("logs", "*", `log-group:/aws/lambda/${app}-*`),
+        arn("logs", "*", `log-group:/aws/lambda/${hooks}`),
         arn("logs", "*", `log-group:/aws/apigateway/${app}-*`),
         arn("logs", "*", "log-group:API-Gateway-Execution-Logs_*"),
         arn("budgets", "", `budget/${app}-*`),
+        // EventBridge Scheduler: a schedule's ARN is schedule/<group>/<name>, and ServiceSchedule
+        // puts each schedule in a group of its own named with the prefix.
+        arn("scheduler", "*", `schedule-group/${app}-*`),
+        arn("scheduler", "*", `schedule/${app}-*/*`),
       ],
     },
     {
@@ -88,14 +119,14 @@ export function deployStatements(scope: DeployScope): Statement[] {
         "apigateway:DELETE",
       ],
       Resource: [
-        `arn:${p}:apigateway:*::/restapis`,
-        `arn:${p}:apigateway:*::/restapis/*`,
-        `arn:${p}:apigateway:*::/account`,
-        `arn:${p}:apigateway:*::/apikeys`,
-        `arn:${p}:apigateway:*::/apikeys/*`,
-        `arn:${p}:apigateway:*::/usageplans`,
-        `arn:${p}:apigateway:*::/usageplans/*`,
-        `arn:${p}:apigateway:*::/tags/*`,
+        apiGateway("/restapis"),
+        apiGateway("/restapis/*"),
+        apiGateway("/account"),
+        apiGateway("/apikeys"),
+        apiGateway("/apikeys/*"),
+        apiGateway("/usageplans"),
+        apiGateway("/usageplans/*"),
+        apiGateway("/tags/*"),
       ],
     },
     {
@@ -127,7 +158,7 @@ export function deployStatements(scope: DeployScope): Statement[] {
         "iam:CreatePolicyVersion",
         "iam:DeletePolicyVersion",
       ],
-      Resource: [`arn:${p}:iam::${a}:role/${app}-*`, `arn:${p}:iam::${a}:policy/${app}-*`],
+      Resource: [iam(`role/${app}-*`), iam(`policy/${app}-*`)],
     },
     {
       Sid: "KeyAdministration",
@@ -150,11 +181,31 @@ export function deployStatements(scope: DeployScope): Statement[] {
       Resource: [arn("kms", "*", "key/*"), arn("kms", "*", `alias/${app}-*`)],
     },
     {
+      // DynamoDB uses the caller's identity on a customer-managed table key (at CreateTable and on
+      // a key change): these operations, through DynamoDB only (AWS KMS developer guide, "How
+      // Amazon DynamoDB uses AWS KMS"). kms:ReEncrypt* and kms:GenerateDataKey* there are exactly
+      // the four actions listed.
+      Sid: "TableKeysThroughDynamoDB",
+      Effect: "Allow",
+      Action: [
+        "kms:CreateGrant",
+        "kms:DescribeKey",
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+        "kms:GenerateDataKey",
+        "kms:GenerateDataKeyWithoutPlaintext",
+      ],
+      Resource: [arn("kms", "*", "key/*")],
+      Condition: { StringLike: { "kms:ViaService": "dynamodb.*.amazonaws.com" } },
+    },
+    {
       // Lambda Insights layers are published by AWS accounts, and DescribeLogGroups lists them all.
       Sid: "ReadLayersAndLogGroups",
       Effect: "Allow",
       Action: ["lambda:GetLayerVersion", "logs:DescribeLogGroups"],
-      Resource: [`arn:${p}:lambda:*:*:layer:*`, arn("logs", "*", "log-group:*")],
+      Resource: [pulumi.interpolate`arn:${p}:lambda:*:*:layer:*`, arn("logs", "*", "log-group:*")],
     },
     { Sid: "NoResourceArn", Effect: "Allow", Action: DEPLOY_STAR_ACTIONS, Resource: "*" },
   ];
@@ -195,15 +246,7 @@ export function deployBoundaryStatements(scope: BoundaryScope): Statement[] {
       Effect: "Deny",
       Action: ["iam:PassRole"],
       Resource: "*",
-      Condition: {
-        StringNotEquals: {
-          "iam:PassedToService": [
-            "lambda.amazonaws.com",
-            "apigateway.amazonaws.com",
-            "codedeploy.amazonaws.com",
-          ],
-        },
-      },
+      Condition: { StringNotEquals: { "iam:PassedToService": PASS_ROLE_SERVICES } },
     },
   ];
 }

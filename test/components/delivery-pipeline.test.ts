@@ -167,6 +167,8 @@ describe("DeliveryPipeline", () => {
       (s) => s.Sid === "ApplicationServices",
     )!;
     for (const resource of services.Resource as string[]) {
+      // A resolved ARN: an Output interpolated without pulumi.interpolate reads "arn:Calling [toString]...".
+      assert.match(resource, /^arn:aws:[a-z0-9-]+:[a-z0-9*-]*:123456789012:/, resource);
       assert.ok(
         resource.includes(`${naming.app}-`) ||
           /event-source-mapping:\*|deploymentconfig:\*|API-Gateway-Execution-Logs_\*/.test(resource),
