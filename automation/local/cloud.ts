@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import * as path from "node:path";
 import { PROJECT_DIR, planStack } from "../plan/plan";
 import type { PlanResult } from "../plan/types";
+import { type AsyncStep, LocalAsyncInvocations } from "./async-invoke";
 import { LocalControlPlane } from "./control-plane";
 import { FunctionPool, type InvokeResult, materializeCode } from "./functions";
 import { LocalGateway, type RequestRecord } from "./gateway";
@@ -41,11 +42,13 @@ export interface LocalCloudOptions {
   configOverrides?: Record<string, string>;
   /** Fire the plan's schedules on their own timers (else only by `schedules.fire`). @default true */
   schedules?: boolean;
-  /** The schedules' time (tests move it by hand). @default the system clock */
+  /** The time of the cloud's timers: schedules and Lambda's retries (tests move it by hand). @default the system clock */
   scheduleClock?: ScheduleClock;
   onRequest?(record: RequestRecord): void;
   /** Each step of a scheduled event: a run of its function, a retry, its dead-lettering. */
   onSchedule?(firing: ScheduleFiring): void;
+  /** Each step of an event a function sent another with `InvocationType: Event`. */
+  onAsyncInvoke?(step: AsyncStep): void;
 }
 
 /** Where plans keep handler bundles by hash, shared by stacks and runs. */
@@ -78,13 +81,18 @@ export class LocalCloud {
   readonly credentials = LOCAL_CREDENTIALS;
   private readonly pools = new Map<string, FunctionPool>();
   private gateway?: LocalGateway;
-  private readonly controlPlane = new LocalControlPlane((name, event) => this.invoke(name, event));
+  private readonly controlPlane = new LocalControlPlane(
+    (name, event) => this.invoke(name, event),
+    (name) => this.pools.has(name),
+  );
   /** The plan's SQS queues, their API (through the control plane) and their consumers' polling. */
   readonly queues: LocalQueues;
   /** The plan's table streams: a DynamoDB proxy for the functions that turns writes into records. */
   readonly streams: LocalStreams;
   /** The plan's EventBridge Scheduler schedules, firing their functions. */
   readonly schedules: LocalSchedules;
+  /** Lambda's asynchronous invocations (Invoke with `Event`, schedules): retries and destinations. */
+  readonly lambda: LocalAsyncInvocations;
 
   private constructor(
     private readonly options: LocalCloudOptions,
@@ -106,7 +114,23 @@ export class LocalCloud {
       this.queues,
       model.region,
     );
+    this.lambda = new LocalAsyncInvocations({
+      invoke: (name, event) => this.invoke(name, event),
+      sendMessage: (queueName, body, attributes = {}) => {
+        this.queues.handle("SendMessage", {
+          QueueUrl: this.queues.queueUrl(queueName),
+          MessageBody: body,
+          MessageAttributes: attributes,
+        });
+      },
+      region: model.region,
+      accountId: model.accountId,
+      clock: options.scheduleClock,
+      onStep: options.onAsyncInvoke,
+    });
+    this.controlPlane.lambda = this.lambda;
     this.schedules = new LocalSchedules({
+      lambda: this.lambda,
       invoke: (name, event) => this.invoke(name, event),
       sendMessage: (queueName, body, attributes = {}) => {
         this.queues.handle("SendMessage", {
@@ -216,7 +240,7 @@ export class LocalCloud {
       this.gateway.update({ api: model.apis[0], region: model.region, accountId: model.accountId });
     }
     // Last: a schedule due now fires on the functions just applied.
-    changes.push(...this.schedules.apply(model.schedules, model.eventInvokeConfigs));
+    changes.push(...this.schedules.apply(model.schedules, model.eventInvokeConfigs, model.functions));
     this.model = model;
     this.plan = plan;
     return changes;

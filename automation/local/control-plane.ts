@@ -1,13 +1,15 @@
 /**
  * The few AWS APIs the functions of a stack call on each other, served locally so that the real
  * CodeDeploy hook code runs unchanged in the local cloud: Lambda `Invoke` (restJson1,
- * `POST /2015-03-31/functions/<name>/invocations`) and CodeDeploy's `GetDeployment`,
+ * `POST /2015-03-31/functions/<name>/invocations`; `X-Amz-Invocation-Type` `RequestResponse`,
+ * `Event` (202 at once, then Lambda's retries and destinations) or `DryRun`) and CodeDeploy's `GetDeployment`,
  * `GetApplicationRevision` and `PutLifecycleEventHookExecutionStatus` (awsJson1_1). Functions reach
  * it through `AWS_ENDPOINT_URL_LAMBDA` and `AWS_ENDPOINT_URL_CODEDEPLOY`, as the SDK reads them.
  */
 import { randomUUID } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
+import type { LocalAsyncInvocations } from "./async-invoke";
 import type { InvokeResult } from "./functions";
 import { type LocalQueues, SqsError } from "./queues";
 
@@ -28,10 +30,16 @@ export class LocalControlPlane {
 
   /** The queues SQS calls go to (set by the cloud once it has them). */
   queues?: LocalQueues;
+  /** Where an `Event` invocation goes once accepted (set by the cloud). */
+  lambda?: LocalAsyncInvocations;
   /** SSM parameters by name, as an operator would have put them (`platform dev --parameter`). */
   parameters: Record<string, string> = {};
 
-  constructor(private readonly invoke: (functionName: string, event: unknown) => Promise<InvokeResult>) {
+  constructor(
+    private readonly invoke: (functionName: string, event: unknown) => Promise<InvokeResult>,
+    /** Whether the cloud runs a function (by physical name): an `Event` or `DryRun` call checks it first. */
+    private readonly runs: (functionName: string) => boolean = () => true,
+  ) {
     this.server = http.createServer((request, response) => {
       this.handle(request, response).catch((error: unknown) => {
         this.reply(response, 500, { __type: "ServiceException", message: String(error) });
@@ -105,9 +113,21 @@ export class LocalControlPlane {
 
     const invoke = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(url.pathname);
     if (request.method === "POST" && invoke) {
-      const functionName = decodeURIComponent(invoke[1])
+      const [functionName, nameQualifier] = decodeURIComponent(invoke[1])
         .replace(/^arn:aws:lambda:[^:]+:\d+:function:/, "")
-        .split(":")[0];
+        .split(":");
+      const qualifier = url.searchParams.get("Qualifier") ?? nameQualifier;
+      const invocationType = String(request.headers["x-amz-invocation-type"] ?? "RequestResponse");
+      if (!["RequestResponse", "Event", "DryRun"].includes(invocationType))
+        return this.reply(
+          response,
+          400,
+          {
+            Type: "User",
+            message: `1 validation error detected: Value '${invocationType}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]`,
+          },
+          { "x-amzn-ErrorType": "ValidationException" },
+        );
       let event: unknown;
       try {
         event = body === "" ? {} : JSON.parse(body);
@@ -118,6 +138,19 @@ export class LocalControlPlane {
           { Type: "User", message: "Could not parse request body into json" },
           { "x-amzn-ErrorType": "InvalidRequestContentException" },
         );
+      }
+      if (invocationType !== "RequestResponse") {
+        if (!this.runs(functionName))
+          return this.reply(
+            response,
+            404,
+            { Type: "User", Message: `Function not found: ${functionName}` },
+            { "x-amzn-ErrorType": "ResourceNotFoundException" },
+          );
+        if (invocationType === "DryRun") return this.reply(response, 204, "");
+        if (!this.lambda) throw new Error("the local cloud has no asynchronous invocations");
+        const { requestId } = this.lambda.accept({ functionName, qualifier, event });
+        return this.reply(response, 202, "", { "x-amzn-RequestId": requestId });
       }
       let result: InvokeResult;
       try {

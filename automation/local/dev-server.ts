@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PROJECT_DIR, planStack } from "../plan/plan";
+import type { AsyncStep } from "./async-invoke";
 import { assetCacheDir, LocalCloud, type LocalCloudOptions } from "./cloud";
 import type { RequestRecord } from "./gateway";
 import type { ScheduleFiring, ScheduleStatus } from "./schedules";
@@ -71,6 +72,19 @@ export function scheduleLines(firing: ScheduleFiring): string[] {
   return lines;
 }
 
+/** `event -> platform-dev-orders-notify:live run 2 12 ms`, its log lines, and what Lambda does next. */
+export function asyncInvokeLines(step: AsyncStep): string[] {
+  const { result } = step;
+  const target = `event -> ${step.functionName}${step.qualifier ? `:${step.qualifier}` : ""}`;
+  const cold = result.cold ? ` (cold, init ${Math.round(result.initDurationMs ?? 0)} ms)` : "";
+  const run = step.run > 1 ? ` run ${step.run}` : "";
+  const lines = [`${target}${run} ${Math.round(result.durationMs)} ms${cold}`];
+  for (const line of result.logs) lines.push(`  │ ${readableLogLine(line)}`);
+  if (result.error) lines.push(`  │ ${result.error.errorType}: ${result.error.errorMessage}`);
+  if (step.outcome !== "succeeded") lines.push(`  │ ${step.detail}`);
+  return lines;
+}
+
 /** The banner's line for a schedule: its expression, target and next fire time (or why none). */
 export function scheduleBannerLine(status: ScheduleStatus, timers: boolean): string {
   const { schedule } = status;
@@ -87,7 +101,8 @@ export function scheduleBannerLine(status: ScheduleStatus, timers: boolean): str
   return `  schedule ${schedule.name} ${schedule.expression}${zone} -> ${schedule.functionName ?? schedule.targetArn}  (${when})`;
 }
 
-export interface DevServerOptions extends Omit<LocalCloudOptions, "onRequest" | "onSchedule"> {
+export interface DevServerOptions
+  extends Omit<LocalCloudOptions, "onRequest" | "onSchedule" | "onAsyncInvoke"> {
   print(line: string): void;
   /** Watch sources and re-plan on change. @default true */
   watch?: boolean;
@@ -115,6 +130,9 @@ export class DevServer {
       },
       onSchedule: (firing) => {
         for (const line of scheduleLines(firing)) options.print(line);
+      },
+      onAsyncInvoke: (step) => {
+        for (const line of asyncInvokeLines(step)) options.print(line);
       },
     });
     const server = new DevServer(cloud, options);

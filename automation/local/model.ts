@@ -34,6 +34,8 @@ export interface LocalFunction {
   runtime: string;
   /** Provisioned concurrency on the qualifier callers invoke (environments initialized ahead). */
   provisionedConcurrency?: number;
+  /** The queue (its name) of the function's `DeadLetterConfig`: asynchronous events Lambda gave up on. */
+  deadLetterQueueName?: string;
 }
 
 /** How API Gateway authorizes a method: `NONE`, `AWS_IAM`, or an API key on top of either. */
@@ -337,7 +339,13 @@ function lambdaFunction(resource: RecordedResource): LocalFunction {
     timeoutSeconds: num(inputs.timeout) ?? 3,
     architecture: (inputs.architectures as string[] | undefined)?.[0] ?? "x86_64",
     runtime: str(inputs.runtime) ?? "nodejs22.x",
+    ...deadLetterQueue(inputs.deadLetterConfig),
   };
+}
+
+function deadLetterQueue(config: unknown): Pick<LocalFunction, "deadLetterQueueName"> {
+  const queueName = queueNameOf((config as { targetArn?: unknown } | undefined)?.targetArn);
+  return queueName ? { deadLetterQueueName: queueName } : {};
 }
 
 /** `arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function ARN>/invocations`. */

@@ -20,8 +20,14 @@ interface Message {
   visibleAt: number;
   receiptHandle?: string;
   deadLetterSourceArn?: string;
-  messageAttributes: Record<string, { DataType: string; StringValue?: string; BinaryValue?: string }>;
+  messageAttributes: MessageAttributes;
 }
+
+/** A message's attributes as the SQS API carries them (binary values base64-encoded). */
+export type MessageAttributes = Record<
+  string,
+  { DataType: string; StringValue?: string; BinaryValue?: string }
+>;
 
 interface QueueState {
   queue: LocalQueue;
@@ -29,6 +35,42 @@ interface QueueState {
 }
 
 const md5 = (text: string) => createHash("md5").update(text).digest("hex");
+
+/**
+ * SQS's `MD5OfMessageAttributes`: over the attributes in name order, each as its length-prefixed
+ * (4 bytes, big-endian) name and data type, a transport byte (1 string or number, 2 binary) and
+ * its length-prefixed value.
+ */
+export function md5OfMessageAttributes(attributes: MessageAttributes): string | undefined {
+  const names = Object.keys(attributes).sort();
+  if (names.length === 0) return undefined;
+  const hash = createHash("md5");
+  const field = (bytes: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    hash.update(length).update(bytes);
+  };
+  for (const name of names) {
+    const { DataType, StringValue, BinaryValue } = attributes[name];
+    field(Buffer.from(name, "utf8"));
+    field(Buffer.from(DataType, "utf8"));
+    const binary = BinaryValue !== undefined;
+    hash.update(Buffer.from([binary ? 2 : 1]));
+    field(binary ? Buffer.from(BinaryValue, "base64") : Buffer.from(StringValue ?? "", "utf8"));
+  }
+  return hash.digest("hex");
+}
+
+/** Whether `name` is asked for by a receive's name list (`All`, `.*`, a name, or a `prefix.*`). */
+const asked = (names: unknown, name: string): boolean =>
+  Array.isArray(names) &&
+  names.some(
+    (wanted) =>
+      wanted === "All" ||
+      wanted === ".*" ||
+      wanted === name ||
+      (typeof wanted === "string" && wanted.endsWith(".*") && name.startsWith(wanted.slice(0, -1))),
+  );
 
 /** An SQS error as the JSON protocol returns it. */
 export class SqsError extends Error {
@@ -193,15 +235,34 @@ export class LocalQueues {
           (input.MessageAttributes ?? {}) as Message["messageAttributes"],
           Number(input.DelaySeconds ?? 0),
         );
-        return { MessageId: message.messageId, MD5OfMessageBody: md5(message.body) };
+        return {
+          MessageId: message.messageId,
+          MD5OfMessageBody: md5(message.body),
+          MD5OfMessageAttributes: md5OfMessageAttributes(message.messageAttributes),
+        };
       }
       case "SendMessageBatch": {
         const state = this.byUrl(input.QueueUrl);
-        const entries = (input.Entries ?? []) as { Id: string; MessageBody: string; DelaySeconds?: number }[];
+        const entries = (input.Entries ?? []) as {
+          Id: string;
+          MessageBody: string;
+          DelaySeconds?: number;
+          MessageAttributes?: MessageAttributes;
+        }[];
         return {
           Successful: entries.map((entry) => {
-            const message = this.enqueue(state, entry.MessageBody, {}, Number(entry.DelaySeconds ?? 0));
-            return { Id: entry.Id, MessageId: message.messageId, MD5OfMessageBody: md5(message.body) };
+            const message = this.enqueue(
+              state,
+              entry.MessageBody,
+              entry.MessageAttributes ?? {},
+              Number(entry.DelaySeconds ?? 0),
+            );
+            return {
+              Id: entry.Id,
+              MessageId: message.messageId,
+              MD5OfMessageBody: md5(message.body),
+              MD5OfMessageAttributes: md5OfMessageAttributes(message.messageAttributes),
+            };
           }),
           Failed: [],
         };
@@ -214,13 +275,38 @@ export class LocalQueues {
           max,
           input.VisibilityTimeout === undefined ? undefined : Number(input.VisibilityTimeout),
         );
+        // The attributes a receive asks for (`MessageAttributeNames`), and the system ones
+        // (`MessageSystemAttributeNames`, or the older `AttributeNames`).
+        const systemNames = input.MessageSystemAttributeNames ?? input.AttributeNames;
         return {
-          Messages: messages.map((m) => ({
-            MessageId: m.messageId,
-            ReceiptHandle: m.receiptHandle,
-            Body: m.body,
-            MD5OfBody: md5(m.body),
-          })),
+          Messages: messages.map((m) => {
+            const attributes = Object.fromEntries(
+              Object.entries(m.messageAttributes).filter(([name]) =>
+                asked(input.MessageAttributeNames, name),
+              ),
+            );
+            const system = Object.fromEntries(
+              Object.entries({
+                ApproximateReceiveCount: String(m.receiveCount),
+                SentTimestamp: String(m.sentTimestamp),
+                ApproximateFirstReceiveTimestamp: String(m.firstReceiveTimestamp ?? m.sentTimestamp),
+                DeadLetterQueueSourceArn: m.deadLetterSourceArn,
+              }).filter(([name, value]) => value !== undefined && asked(systemNames, name)),
+            );
+            return {
+              MessageId: m.messageId,
+              ReceiptHandle: m.receiptHandle,
+              Body: m.body,
+              MD5OfBody: md5(m.body),
+              ...(Object.keys(attributes).length > 0
+                ? {
+                    MessageAttributes: attributes,
+                    MD5OfMessageAttributes: md5OfMessageAttributes(attributes),
+                  }
+                : {}),
+              ...(Object.keys(system).length > 0 ? { Attributes: system } : {}),
+            };
+          }),
         };
       }
       case "DeleteMessage":

@@ -8,37 +8,15 @@
  * filled in, or Scheduler's default notification when the target has none.
  */
 import { randomBytes, randomUUID } from "node:crypto";
+import { type AsyncStep, LocalAsyncInvocations, type LocalClock, systemClock } from "./async-invoke";
 import type { InvokeResult } from "./functions";
-import type { LocalEventInvokeConfig, LocalSchedule } from "./model";
+import type { LocalEventInvokeConfig, LocalFunction, LocalSchedule } from "./model";
 import { nextFireTime, parseScheduleExpression, type ScheduleExpression } from "./schedule-expression";
 
 /** Time as the scheduler sees it; tests pass a clock they move by hand. */
-export interface ScheduleClock {
-  now(): number;
-  /** Calls `callback` after `delayMs`; the scheduler re-arms when woken early. */
-  setTimer(callback: () => void, delayMs: number): unknown;
-  clearTimer(timer: unknown): void;
-}
+export type ScheduleClock = LocalClock;
+export { systemClock };
 
-/** setTimeout fires at once past 2^31-1 ms: a longer wait (rate(30 days)) wakes early and re-arms. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-
-export const systemClock: ScheduleClock = {
-  now: () => Date.now(),
-  setTimer: (callback, delayMs) => {
-    const timer = setTimeout(callback, Math.min(Math.max(0, delayMs), MAX_TIMEOUT_MS));
-    // A schedule never keeps the process alive on its own.
-    timer.unref();
-    return timer;
-  },
-  clearTimer: (timer) => clearTimeout(timer as NodeJS.Timeout),
-};
-
-/** Lambda's waits before the asynchronous retries of a failed run (its documented one, then two minutes). */
-const LAMBDA_RETRY_DELAYS_MS = [60_000, 120_000];
-type AsyncConfig = Omit<LocalEventInvokeConfig, "functionName" | "qualifier">;
-/** Lambda's defaults for a function without an event invoke config. */
-const LAMBDA_ASYNC_DEFAULTS: AsyncConfig = { maximumRetryAttempts: 2, maximumEventAgeSeconds: 21600 };
 /** Scheduler backs off between deliveries; locally 1 s, doubling, at most a minute. */
 const deliveryBackoffMs = (attempt: number) => Math.min(60_000, 1000 * 2 ** (attempt - 1));
 
@@ -81,6 +59,11 @@ export interface LocalSchedulesOptions {
   accountId: string;
   /** @default systemClock */
   clock?: ScheduleClock;
+  /**
+   * Lambda's asynchronous side, shared with the cloud's Lambda API (its clock is then the one used).
+   * @default one of the scheduler's own, on `clock`
+   */
+  lambda?: LocalAsyncInvocations;
   /** Fire on their own timers (else only by `fire`). @default true */
   timers?: boolean;
   onFiring?(firing: ScheduleFiring): void;
@@ -162,16 +145,30 @@ export function scheduleProblem(
 
 export class LocalSchedules {
   private readonly entries = new Map<string, Entry>();
-  private eventInvokeConfigs: LocalEventInvokeConfig[] = [];
   private readonly clock: ScheduleClock;
-  private readonly sleepers = new Set<{ timer: unknown; wake(ran: boolean): void }>();
-  /** Invocations under way (`idle` waits for none). */
-  private running = 0;
-  private readonly idleWaiters: (() => void)[] = [];
+  /** Lambda's asynchronous side: its runs, retries and destinations, and the waits between them. */
+  private readonly lambda: LocalAsyncInvocations;
   private closed = false;
 
   constructor(private readonly options: LocalSchedulesOptions) {
-    this.clock = options.clock ?? systemClock;
+    this.lambda =
+      options.lambda ??
+      new LocalAsyncInvocations({
+        invoke: options.invoke,
+        sendMessage: (queueName, body, attributes) =>
+          options.sendMessage(
+            queueName,
+            body,
+            attributes &&
+              Object.fromEntries(
+                Object.entries(attributes).map(([name, value]) => [name, value.StringValue]),
+              ),
+          ),
+        region: options.region,
+        accountId: options.accountId,
+        clock: options.clock,
+      });
+    this.clock = this.lambda.clock;
   }
 
   /** Schedules fire on their own timers. */
@@ -183,9 +180,13 @@ export class LocalSchedules {
    * Brings the schedules to the plan; returns one line per change. With timers on, an expression
    * the local cloud cannot run fails the whole apply (before anything changes), naming it.
    */
-  apply(schedules: LocalSchedule[], eventInvokeConfigs: LocalEventInvokeConfig[]): string[] {
+  apply(
+    schedules: LocalSchedule[],
+    eventInvokeConfigs: LocalEventInvokeConfig[],
+    functions: Pick<LocalFunction, "name" | "deadLetterQueueName">[] = [],
+  ): string[] {
     const checked = schedules.map((schedule) => this.check(schedule));
-    this.eventInvokeConfigs = eventInvokeConfigs;
+    this.lambda.apply(eventInvokeConfigs, functions);
     const changes: string[] = [];
     const wanted = new Set(schedules.map((s) => s.name));
     for (const [name, entry] of this.entries) {
@@ -229,24 +230,15 @@ export class LocalSchedules {
   }
 
   /** Resolves once no invocation is under way (retries waiting on a timer do not count). */
-  async idle(): Promise<void> {
-    for (;;) {
-      // A turn of the event loop lets a finished invocation's next step (a retry's timer) happen first.
-      await new Promise((resolve) => setImmediate(resolve));
-      if (this.running === 0) return;
-      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-    }
+  idle(): Promise<void> {
+    return this.lambda.idle();
   }
 
   /** Stops every timer; events waiting for a retry are given up. */
   close(): void {
     this.closed = true;
     for (const entry of this.entries.values()) this.disarm(entry);
-    for (const sleeper of this.sleepers) {
-      this.clock.clearTimer(sleeper.timer);
-      sleeper.wake(false);
-    }
-    this.sleepers.clear();
+    this.lambda.close();
   }
 
   private check(schedule: LocalSchedule): Entry {
@@ -284,32 +276,6 @@ export class LocalSchedules {
     entry.timer = undefined;
   }
 
-  /** Waits `delayMs` on the clock; false when the scheduler closed meanwhile. */
-  private sleep(delayMs: number): Promise<boolean> {
-    if (this.closed) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const sleeper = {
-        timer: undefined as unknown,
-        wake: (ran: boolean) => resolve(ran && !this.closed),
-      };
-      sleeper.timer = this.clock.setTimer(() => {
-        this.sleepers.delete(sleeper);
-        sleeper.wake(true);
-      }, delayMs);
-      this.sleepers.add(sleeper);
-    });
-  }
-
-  private async invoke(functionName: string, event: unknown): Promise<InvokeResult> {
-    this.running += 1;
-    try {
-      return await this.options.invoke(functionName, event);
-    } finally {
-      this.running -= 1;
-      if (this.running === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-    }
-  }
-
   private report(firing: ScheduleFiring): ScheduleFiring {
     this.options.onFiring?.(firing);
     return firing;
@@ -330,7 +296,7 @@ export class LocalSchedules {
       });
       let result: InvokeResult;
       try {
-        result = await this.invoke(functionName, event);
+        result = await this.lambda.invoke(functionName, event);
       } catch (error) {
         if (this.closed)
           return { ...base, deliveryAttempt, event, outcome: "dropped", detail: "the local cloud closed" };
@@ -341,12 +307,18 @@ export class LocalSchedules {
         const tooOld = this.clock.now() + delayMs - scheduledTime > maximumEventAgeSeconds * 1000;
         if (deliveryAttempt <= maximumRetryAttempts && !tooOld) {
           this.report({ ...failed, outcome: "retrying", detail: `Scheduler retries in ${delayMs / 1000} s` });
-          if (await this.sleep(delayMs)) continue;
+          if (await this.lambda.sleep(delayMs)) continue;
           return { ...failed, outcome: "dropped", detail: "the local cloud closed" };
         }
         return this.report(this.deadLetter(schedule, failed, executionId));
       }
-      return this.runAsync(schedule, { ...base, deliveryAttempt, event }, result);
+      const accepted = { ...base, deliveryAttempt, event };
+      const step = await this.lambda.complete(
+        { functionName, qualifier: schedule.qualifier, event },
+        result,
+        (next) => this.report(this.firing(accepted, next)),
+      );
+      return this.firing(accepted, step);
     }
   }
 
@@ -378,84 +350,19 @@ export class LocalSchedules {
     };
   }
 
-  /** Lambda's side of an accepted event: retries a failed run, then its on-failure destination. */
-  private async runAsync(
-    schedule: LocalSchedule,
-    accepted: Omit<ScheduleFiring, "outcome" | "detail">,
-    first: InvokeResult,
-  ): Promise<ScheduleFiring> {
-    const functionName = accepted.functionName as string;
-    const configs = this.eventInvokeConfigs.filter((c) => c.functionName === functionName);
-    const config: AsyncConfig =
-      configs.find((c) => c.qualifier === schedule.qualifier) ??
-      configs.find((c) => !c.qualifier) ??
-      LAMBDA_ASYNC_DEFAULTS;
-    const acceptedAt = this.clock.now();
-    let result = first;
-    for (let run = 1; ; run += 1) {
-      const step = { ...accepted, run, result };
-      if (!result.error) return this.report({ ...step, outcome: "succeeded", detail: "succeeded" });
-      const delayMs = LAMBDA_RETRY_DELAYS_MS[Math.min(run - 1, LAMBDA_RETRY_DELAYS_MS.length - 1)];
-      const tooOld = this.clock.now() + delayMs - acceptedAt > config.maximumEventAgeSeconds * 1000;
-      if (run <= config.maximumRetryAttempts && !tooOld) {
-        this.report({
-          ...step,
-          outcome: "retrying",
-          detail: `Lambda retries the event in ${delayMs / 1000} s`,
-        });
-        if (!(await this.sleep(delayMs)))
-          return { ...step, outcome: "dropped", detail: "the local cloud closed" };
-        try {
-          result = await this.invoke(functionName, accepted.event);
-        } catch (error) {
-          return this.report({ ...step, outcome: "dropped", detail: (error as Error).message });
-        }
-        continue;
-      }
-      const queueName = config.onFailureQueueName;
-      if (!queueName)
-        return this.report({
-          ...step,
-          outcome: "dropped",
-          detail: `Lambda gave up after ${run} runs; ${functionName} has no on-failure destination, so the event is dropped (as on AWS: the schedule's dead-letter queue only gets events Lambda did not accept)`,
-        });
-      try {
-        this.options.sendMessage(queueName, JSON.stringify(this.failureRecord(schedule, step, tooOld)));
-      } catch (error) {
-        return this.report({
-          ...step,
-          outcome: "dropped",
-          detail: `its on-failure destination: ${(error as Error).message}`,
-        });
-      }
-      return this.report({
-        ...step,
-        outcome: "dead-lettered",
-        queueName,
-        detail: `Lambda gave up after ${run} runs: sent to on-failure destination ${queueName}`,
-      });
-    }
-  }
-
-  /** What Lambda sends an on-failure destination for an asynchronous event. */
-  private failureRecord(
-    schedule: LocalSchedule,
-    step: Omit<ScheduleFiring, "outcome" | "detail">,
-    tooOld: boolean,
-  ): unknown {
-    const result = step.result as InvokeResult;
-    return {
-      version: "1.0",
-      timestamp: new Date(this.clock.now()).toISOString(),
-      requestContext: {
-        requestId: result.requestId,
-        functionArn: `arn:aws:lambda:${this.options.region}:${this.options.accountId}:function:${step.functionName}:${schedule.qualifier ?? "$LATEST"}`,
-        condition: tooOld ? "EventAgeExceeded" : "RetriesExhausted",
-        approximateInvokeCount: step.run,
-      },
-      requestPayload: step.event,
-      responseContext: { statusCode: 200, executedVersion: "$LATEST", functionError: "Unhandled" },
-      responsePayload: result.error,
+  /** A step of Lambda's handling of a delivered event, as a firing of its schedule. */
+  private firing(accepted: Omit<ScheduleFiring, "outcome" | "detail">, step: AsyncStep): ScheduleFiring {
+    const firing: ScheduleFiring = {
+      ...accepted,
+      run: step.run,
+      result: step.result,
+      outcome: step.outcome,
+      detail: step.detail,
     };
+    if (step.queueNames?.[0]) firing.queueName = step.queueNames[0];
+    if (step.outcome === "dropped" && !step.queueNames && /no on-failure destination/.test(step.detail))
+      firing.detail +=
+        " (as on AWS: the schedule's dead-letter queue only gets events Lambda did not accept)";
+    return firing;
   }
 }

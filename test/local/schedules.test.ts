@@ -17,46 +17,9 @@ import { nextFireTime, parseScheduleExpression } from "../../automation/local/sc
 import {
   LocalSchedules,
   type LocalSchedulesOptions,
-  type ScheduleClock,
   type ScheduleFiring,
 } from "../../automation/local/schedules";
-
-/** A clock that moves only when told to, running the timers due on the way. */
-class ManualClock implements ScheduleClock {
-  private timers: { id: number; at: number; callback: () => void }[] = [];
-  private ids = 0;
-
-  constructor(public time: number) {}
-
-  now = () => this.time;
-  setTimer = (callback: () => void, delayMs: number) => {
-    this.ids += 1;
-    this.timers.push({ id: this.ids, at: this.time + Math.max(0, delayMs), callback });
-    return this.ids;
-  };
-  clearTimer = (timer: unknown) => {
-    this.timers = this.timers.filter((t) => t.id !== timer);
-  };
-
-  get pending(): number {
-    return this.timers.length;
-  }
-
-  /** Moves time on by `ms`, running each timer due meanwhile and waiting for the invocations it starts. */
-  async advance(ms: number, schedules: LocalSchedules): Promise<void> {
-    const end = this.time + ms;
-    for (;;) {
-      // An invocation under way may yet set a retry's timer.
-      await schedules.idle();
-      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.timers = this.timers.filter((t) => t !== due);
-      this.time = Math.max(this.time, due.at);
-      due.callback();
-    }
-    this.time = end;
-  }
-}
+import { ManualClock } from "./support";
 
 const T0 = Date.parse("2025-01-01T00:00:00Z");
 const MINUTE = 60_000;

@@ -1,4 +1,5 @@
 import { SignatureV4 } from "@smithy/signature-v4";
+import type { LocalClock } from "../../automation/local/async-invoke";
 import { type LocalCredentials, Sha256 } from "../../automation/local/auth";
 
 /**
@@ -53,4 +54,41 @@ export async function placeOrder(
   if (response.status !== 201)
     throw new Error(`POST /orders answered ${response.status}: ${await response.text()}`);
   return ((await response.json()) as { orderId: string }).orderId;
+}
+
+/** A clock that moves only when told to, running the timers due on the way. */
+export class ManualClock implements LocalClock {
+  private timers: { id: number; at: number; callback: () => void }[] = [];
+  private ids = 0;
+
+  constructor(public time: number) {}
+
+  now = () => this.time;
+  setTimer = (callback: () => void, delayMs: number) => {
+    this.ids += 1;
+    this.timers.push({ id: this.ids, at: this.time + Math.max(0, delayMs), callback });
+    return this.ids;
+  };
+  clearTimer = (timer: unknown) => {
+    this.timers = this.timers.filter((t) => t.id !== timer);
+  };
+
+  get pending(): number {
+    return this.timers.length;
+  }
+
+  /** Moves time on by `ms`, running each timer due meanwhile and waiting for the invocations it starts. */
+  async advance(ms: number, schedules: { idle(): Promise<void> }): Promise<void> {
+    const end = this.time + ms;
+    for (;;) {
+      // An invocation under way may yet set a retry's timer.
+      await schedules.idle();
+      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((t) => t !== due);
+      this.time = Math.max(this.time, due.at);
+      due.callback();
+    }
+    this.time = end;
+  }
 }
