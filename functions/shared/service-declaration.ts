@@ -82,9 +82,12 @@ export interface QueueTrigger {
   type: "queue";
   /** A key of the service's `queues`. */
   queue: string;
-  /** @default 10 */
+  /** Messages per invocation, 1 to 10000. @default 10 */
   batchSize?: number;
-  /** @default 0 */
+  /**
+   * Seconds Lambda may wait to fill a batch, 0 to 300; at least 1 when `batchSize` is above 10
+   * (Lambda refuses the mapping otherwise). @default 0
+   */
   maxBatchingWindowSeconds?: number;
 }
 
@@ -92,7 +95,7 @@ export interface StreamTrigger {
   type: "stream";
   /** A key of the service's `tables`; the table must declare `stream`. */
   table: string;
-  /** @default 100 */
+  /** Records per invocation, 1 to 10000. @default 100 */
   batchSize?: number;
   /** Retries of a failing batch (after bisecting) before it goes to the on-failure queue. @default 3 */
   maximumRetryAttempts?: number;
