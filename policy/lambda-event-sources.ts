@@ -49,3 +49,21 @@ export const lambdaStreamFailureHandling: ResourceValidationPolicy = {
     }
   }),
 };
+
+export const lambdaStreamStartingPosition: ResourceValidationPolicy = {
+  name: "lambda-stream-mapping-starting-position",
+  description:
+    "Checks whether Lambda event source mappings on DynamoDB streams start at the oldest record the stream keeps (TRIM_HORIZON): one starting at LATEST never delivers the writes made while it is created or replaced, and nothing reports them.",
+  enforcementLevel: "advisory",
+  validateResource: validateResourceOfType(aws.lambda.EventSourceMapping, (mapping, args, report) => {
+    const source = readKnown(() => mapping.eventSourceArn as unknown);
+    if (!source.known || typeof source.value !== "string" || !/^arn:[^:]+:dynamodb:/.test(source.value))
+      return;
+    const position = readKnown(() => mapping.startingPosition as unknown);
+    if (position.known && position.value === "LATEST") {
+      report(
+        `Lambda event source mapping ${args.name} starts at LATEST: the table's writes made while the mapping is created or replaced are never delivered. Start at TRIM_HORIZON (the consumer must then be idempotent: a replaced mapping delivers the last 24 hours again).`,
+      );
+    }
+  }),
+};

@@ -29,7 +29,7 @@ import {
   lambdaSupportedRuntime,
   lambdaTracingActive,
 } from "./lambda";
-import { lambdaStreamFailureHandling } from "./lambda-event-sources";
+import { lambdaStreamFailureHandling, lambdaStreamStartingPosition } from "./lambda-event-sources";
 import { cloudwatchLogGroupRetention, lambdaLogGroupRetention } from "./logs";
 import { schedulerLambdaTargetOnFailure, schedulerTargetFailureHandling } from "./scheduler";
 import { sqsConsumerFailureHandling, sqsQueueEncryption, sqsVisibilityTimeout } from "./sqs";
@@ -76,6 +76,7 @@ export const policies: Policies = [
   sqsConsumerFailureHandling,
   sqsVisibilityTimeout,
   lambdaStreamFailureHandling,
+  lambdaStreamStartingPosition,
   schedulerTargetFailureHandling,
   schedulerLambdaTargetOnFailure,
   secretsOnlyByReference,

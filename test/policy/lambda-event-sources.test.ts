@@ -1,5 +1,6 @@
+import { strict as assert } from "node:assert";
 import * as aws from "@pulumi/aws";
-import { lambdaStreamFailureHandling } from "../../policy/lambda-event-sources";
+import { lambdaStreamFailureHandling, lambdaStreamStartingPosition } from "../../policy/lambda-event-sources";
 import { FUNCTION_ARN } from "./factories";
 import { assertNoViolations, assertPolicyMetadata, assertViolation, resourceArgs, UNKNOWN } from "./util";
 
@@ -79,5 +80,37 @@ describe("policy lambda-stream-mapping-failure-handling", () => {
       streamMapping({ eventSourceArn: UNKNOWN, bisectBatchOnFunctionError: false }),
       "must set bisectBatchOnFunctionError to true",
     );
+  });
+});
+
+describe("policy lambda-stream-mapping-starting-position", () => {
+  it("has the pack's metadata", () => {
+    assertPolicyMetadata(lambdaStreamStartingPosition);
+  });
+
+  it("passes a stream mapping that starts at TRIM_HORIZON", async () => {
+    await assertNoViolations(lambdaStreamStartingPosition, streamMapping());
+  });
+
+  it("flags a DynamoDB stream mapping that starts at LATEST, saying which writes it loses", async () => {
+    await assertViolation(
+      lambdaStreamStartingPosition,
+      streamMapping({ startingPosition: "LATEST" }),
+      "writes made while the mapping is created or replaced are never delivered",
+    );
+  });
+
+  it("leaves a Kinesis mapping at LATEST alone (a stream of its own, read by position on purpose)", async () => {
+    await assertNoViolations(
+      lambdaStreamStartingPosition,
+      streamMapping({
+        eventSourceArn: "arn:aws:kinesis:us-east-1:123456789012:stream/app-prod-clicks",
+        startingPosition: "LATEST",
+      }),
+    );
+  });
+
+  it("is advisory: a stage may choose LATEST", () => {
+    assert.equal(lambdaStreamStartingPosition.enforcementLevel, "advisory");
   });
 });
