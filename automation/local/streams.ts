@@ -29,6 +29,8 @@ interface StreamRecord {
 }
 
 const WRITES = new Set(["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"]);
+/** Passes of one delivery round before a consumer that keeps writing its own table is called a loop. */
+const MAX_PASSES = 10;
 
 export class LocalStreams {
   private readonly server: http.Server;
@@ -38,6 +40,11 @@ export class LocalStreams {
   private readonly pending = new Map<string, StreamRecord[]>();
   private sequence = 0;
   private round: Promise<void> = Promise.resolve();
+  /** Writes to consumed tables, one at a time: each record's images are those of its own write. */
+  private writing: Promise<void> = Promise.resolve();
+  /** Tables already warned about for a consumer that keeps writing them. */
+  private readonly looping = new Set<string>();
+  private closed = false;
 
   constructor(
     private readonly dynamoEndpoint: string,
@@ -71,6 +78,7 @@ export class LocalStreams {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.client.destroy();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
@@ -81,6 +89,11 @@ export class LocalStreams {
   /** Records waiting for their consumer, per table. */
   backlog(tableName: string): number {
     return this.pending.get(tableName)?.length ?? 0;
+  }
+
+  /** The records waiting for a table's consumer, oldest first (copies). */
+  pendingRecords(tableName: string): unknown[] {
+    return structuredClone(this.pending.get(tableName) ?? []);
   }
 
   /** Delivers what is pending to the consumers, after any delivery in progress. */
@@ -103,19 +116,45 @@ export class LocalStreams {
     const action = String(request.headers["x-amz-target"] ?? "").split(".")[1] ?? "";
     let writes: { table: string; key: Item }[] = [];
     if (WRITES.has(action)) writes = this.keysWritten(action, JSON.parse(body.toString("utf8") || "{}"));
-    const before = await Promise.all(writes.map((w) => this.image(w.table, w.key)));
-    const forwarded = await this.forward(request, body);
-    // As on AWS, the stream record exists once the write is acknowledged: it is recorded before the
-    // writer gets its answer, so a consumer that writes its own table sees that record in the round
-    // it runs in, and whoever awaits `deliver()` after a write finds it delivered.
-    if (forwarded.status === 200 && writes.length > 0) {
-      const after = await Promise.all(writes.map((w) => this.image(w.table, w.key)));
-      for (const [index, write] of writes.entries())
-        this.record(write.table, write.key, before[index], after[index]);
-    }
+    const forwarded =
+      writes.length === 0
+        ? await this.forward(request, body)
+        : await this.recordedWrite(request, body, writes);
     response.writeHead(forwarded.status, forwarded.headers);
     response.end(forwarded.body);
-    if (forwarded.status === 200 && writes.length > 0) void this.deliver();
+    if (forwarded.status === 200 && writes.length > 0)
+      this.deliver().catch((error: unknown) => {
+        // Nothing awaits this round (the writer has its answer): its failure is shown, not left unhandled.
+        if (!this.closed) process.emitWarning(`local DynamoDB streams: ${(error as Error).message}`);
+      });
+  }
+
+  /**
+   * A write to a consumed table, with its stream record: the item's image before, the write, the
+   * image after, one write at a time so that concurrent writes to an item give one record each with
+   * the right images. As on AWS, the record exists once the write is acknowledged: it is made before
+   * the writer gets its answer, so whoever awaits `deliver()` after a write finds it delivered.
+   */
+  private recordedWrite(
+    request: http.IncomingMessage,
+    body: Buffer,
+    writes: { table: string; key: Item }[],
+  ): Promise<{ status: number; headers: http.OutgoingHttpHeaders; body: Buffer }> {
+    const done = this.writing.then(async () => {
+      const before = await Promise.all(writes.map((w) => this.image(w.table, w.key)));
+      const forwarded = await this.forward(request, body);
+      if (forwarded.status === 200) {
+        const after = await Promise.all(writes.map((w) => this.image(w.table, w.key)));
+        for (const [index, write] of writes.entries())
+          this.record(write.table, write.key, before[index], after[index]);
+      }
+      return forwarded;
+    });
+    this.writing = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    return done;
   }
 
   /** The keys of the items a write touches, in tables whose stream a function consumes. */
@@ -217,21 +256,45 @@ export class LocalStreams {
 
   /**
    * Delivers until no consumed table has records waiting: a consumer's own writes (and writes to
-   * a table already passed in this round) are delivered before the promise settles. Each pass
-   * either removes records or spends an attempt, so this ends.
+   * a table already passed in this round) are delivered before the promise settles. A pass
+   * delivers only what was waiting when it began, so a consumer that writes its table on every
+   * record (a recursive loop, endless on AWS too) ends the round after MAX_PASSES with a warning;
+   * the next write starts another.
    */
   private async deliverRound(): Promise<void> {
-    while ([...this.pending].some(([table, records]) => records.length > 0 && this.consumed(table)))
+    for (let pass = 1; this.waiting().length > 0; pass += 1) {
+      if (this.closed) return;
+      if (pass > MAX_PASSES) {
+        for (const table of this.waiting()) {
+          if (this.looping.has(table)) continue;
+          this.looping.add(table);
+          const consumer = this.consumed(table)?.functionName;
+          process.emitWarning(
+            `local DynamoDB streams: ${consumer} keeps writing table ${table}, whose stream invokes it (a recursive loop: on AWS it runs, and bills, until stopped); delivery goes on with each new write`,
+          );
+        }
+        return;
+      }
       await this.deliverPass();
+    }
   }
 
+  /** The consumed tables with records waiting. */
+  private waiting(): string[] {
+    return [...this.pending]
+      .filter(([table, records]) => records.length > 0 && this.consumed(table))
+      .map(([table]) => table);
+  }
+
+  /** Delivers, table by table, the records waiting when the pass reaches the table. */
   private async deliverPass(): Promise<void> {
     for (const [tableName, records] of this.pending) {
       const mapping = this.consumed(tableName);
       if (!mapping) continue;
       let attempts = 0;
-      while (records.length > 0) {
-        const batch = records.slice(0, mapping.batchSize);
+      let remaining = records.length;
+      while (remaining > 0 && !this.closed) {
+        const batch = records.slice(0, Math.min(mapping.batchSize, remaining));
         const result = await this.invoke(mapping.functionName, { Records: batch });
         let firstFailed = -1;
         if (result.error || result.payload === undefined) firstFailed = 0;
@@ -244,13 +307,16 @@ export class LocalStreams {
         }
         if (firstFailed < 0) {
           records.splice(0, batch.length);
+          remaining -= batch.length;
           attempts = 0;
           continue;
         }
         records.splice(0, firstFailed); // the records before the first failure are done
+        remaining -= firstFailed;
         attempts += 1;
         if (attempts > mapping.maximumRetryAttempts) {
           const failedBatch = records.splice(0, batch.length - firstFailed);
+          remaining -= failedBatch.length;
           this.sendToOnFailure(mapping, failedBatch, result);
           attempts = 0;
         }

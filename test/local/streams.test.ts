@@ -83,14 +83,15 @@ describe("local DynamoDB streams and their consumers", function () {
 describe("local DynamoDB streams: when a write's record exists", function () {
   this.timeout(30_000);
   const TABLE = "orders";
-  const mapping = {
-    eventSourceArn: "arn:aws:dynamodb:eu-west-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000",
-    tableName: TABLE,
-    functionName: "acknowledge",
+  const AUDIT = "audit";
+  const mappingOf = (tableName: string, functionName: string) => ({
+    eventSourceArn: `arn:aws:dynamodb:eu-west-1:123456789012:table/${tableName}/stream/2026-01-01T00:00:00.000`,
+    tableName,
+    functionName,
     batchSize: 10,
     reportBatchItemFailures: true,
     maximumRetryAttempts: 2,
-  };
+  });
   let dynamoDb: LocalDynamoDb;
   let streams: LocalStreams;
   let writer: DynamoDBClient;
@@ -107,14 +108,15 @@ describe("local DynamoDB streams: when a write's record exists", function () {
 
   beforeEach(async () => {
     dynamoDb = await startDynamoDb({ region: "eu-west-1" });
-    await dynamoDb.client.send(
-      new CreateTableCommand({
-        TableName: TABLE,
-        KeySchema: [{ AttributeName: "orderId", KeyType: "HASH" }],
-        AttributeDefinitions: [{ AttributeName: "orderId", AttributeType: "S" }],
-        BillingMode: "PAY_PER_REQUEST",
-      }),
-    );
+    for (const TableName of [TABLE, AUDIT])
+      await dynamoDb.client.send(
+        new CreateTableCommand({
+          TableName,
+          KeySchema: [{ AttributeName: "orderId", KeyType: "HASH" }],
+          AttributeDefinitions: [{ AttributeName: "orderId", AttributeType: "S" }],
+          BillingMode: "PAY_PER_REQUEST",
+        }),
+      );
     streams = new LocalStreams(
       dynamoDb.endpoint,
       (name, event) => invoke(name, event),
@@ -127,16 +129,14 @@ describe("local DynamoDB streams: when a write's record exists", function () {
       "eu-west-1",
     );
     streams.apply(
-      [
-        {
-          name: TABLE,
-          hashKey: "orderId",
-          attributes: [],
-          globalSecondaryIndexes: [],
-          streamViewType: "NEW_AND_OLD_IMAGES",
-        },
-      ],
-      [mapping],
+      [TABLE, AUDIT].map((name) => ({
+        name,
+        hashKey: "orderId",
+        attributes: [],
+        globalSecondaryIndexes: [],
+        streamViewType: "NEW_AND_OLD_IMAGES",
+      })),
+      [mappingOf(TABLE, "acknowledge"), mappingOf(AUDIT, "auditor")],
     );
     writer = new DynamoDBClient({
       endpoint: await streams.listen(),
@@ -187,5 +187,101 @@ describe("local DynamoDB streams: when a write's record exists", function () {
     await streams.deliver();
     assert.deepEqual(seen, ["INSERT", "MODIFY"]);
     assert.equal(streams.backlog(TABLE), 0);
+  });
+
+  it("delivers a write made during a round to a table the round had passed, before deliver() settles", async () => {
+    const seen: string[] = [];
+    invoke = async (name, event) => {
+      for (const record of (event as { Records: { eventName: string }[] }).Records) {
+        seen.push(`${name} ${record.eventName}`);
+        // The auditor writes the orders table, which comes before its own in the round.
+        if (name === "auditor")
+          await writer.send(new PutItemCommand({ TableName: TABLE, Item: { orderId: { S: "from-audit" } } }));
+      }
+      return ok({ batchItemFailures: [] });
+    };
+    await writer.send(new PutItemCommand({ TableName: TABLE, Item: { orderId: { S: "o-3" } } }));
+    await streams.deliver();
+    seen.length = 0;
+    await writer.send(new PutItemCommand({ TableName: AUDIT, Item: { orderId: { S: "a-1" } } }));
+    await streams.deliver();
+    assert.deepEqual(seen, ["auditor INSERT", "acknowledge INSERT"]);
+    assert.equal(streams.backlog(TABLE), 0);
+  });
+
+  it("ends a round whose consumer writes its own table on every record, warning of the loop", async () => {
+    let runs = 0;
+    invoke = async () => {
+      runs += 1;
+      await writer.send(
+        new UpdateItemCommand({
+          TableName: TABLE,
+          Key: { orderId: { S: "o-loop" } },
+          UpdateExpression: "ADD seen :one",
+          ExpressionAttributeValues: { ":one": { N: "1" } },
+        }),
+      );
+      return ok({ batchItemFailures: [] });
+    };
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on("warning", onWarning);
+    try {
+      await writer.send(new PutItemCommand({ TableName: TABLE, Item: { orderId: { S: "o-loop" } } }));
+      await streams.deliver();
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.ok(runs >= 10, `the consumer ran ${runs} times`);
+      assert.ok(
+        warnings.some((w) => /acknowledge keeps writing table orders/.test(w)),
+        warnings.join("\n"),
+      );
+    } finally {
+      invoke = async () => ok({ batchItemFailures: [] });
+      process.off("warning", onWarning);
+    }
+  });
+
+  it("records concurrent writes to one item one by one, each with the images of its own write", async () => {
+    invoke = () => new Promise<InvokeResult>(() => {}); // the consumer holds the records
+    await Promise.all(
+      Array.from({ length: 10 }, () =>
+        writer.send(
+          new UpdateItemCommand({
+            TableName: TABLE,
+            Key: { orderId: { S: "o-count" } },
+            UpdateExpression: "ADD n :one",
+            ExpressionAttributeValues: { ":one": { N: "1" } },
+          }),
+        ),
+      ),
+    );
+    const records = streams.pendingRecords(TABLE) as {
+      eventName: string;
+      dynamodb: { OldImage?: { n: { N: string } }; NewImage: { n: { N: string } } };
+    }[];
+    assert.deepEqual(
+      records.map((r) => `${r.eventName} ${r.dynamodb.OldImage?.n.N ?? "-"}->${r.dynamodb.NewImage.n.N}`),
+      ["INSERT -->1", ...Array.from({ length: 9 }, (_, i) => `MODIFY ${i + 1}->${i + 2}`)],
+    );
+  });
+
+  it("keeps the records and warns when the consumer cannot be invoked, without an unhandled rejection", async () => {
+    invoke = async () => {
+      throw new Error("function acknowledge is not running");
+    };
+    let onWarning: (warning: Error) => void = () => {};
+    const warned = new Promise<Error>((resolve) => {
+      onWarning = (warning) => {
+        if (/local DynamoDB streams/.test(warning.message)) resolve(warning);
+      };
+      process.on("warning", onWarning);
+    });
+    try {
+      await writer.send(new PutItemCommand({ TableName: TABLE, Item: { orderId: { S: "o-4" } } }));
+      assert.match((await warned).message, /function acknowledge is not running/);
+      assert.equal(streams.backlog(TABLE), 1);
+    } finally {
+      process.off("warning", onWarning);
+    }
   });
 });
