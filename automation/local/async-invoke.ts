@@ -65,8 +65,11 @@ export interface AsyncStep extends AcceptedEvent {
 }
 
 export interface LocalAsyncInvocationsOptions {
-  /** Lambda's synchronous invoke of a function by physical name; throws when the cloud does not run it. */
-  invoke(functionName: string, event: unknown): Promise<InvokeResult>;
+  /**
+   * Lambda's synchronous invoke of a function by physical name, under the given request id (an
+   * event's retries keep its id, as on Lambda); throws when the cloud does not run it.
+   */
+  invoke(functionName: string, event: unknown, requestId?: string): Promise<InvokeResult>;
   /** Sends a message to a local queue by name; throws when the plan has no such queue. */
   sendMessage(
     queueName: string,
@@ -112,10 +115,11 @@ export class LocalAsyncInvocations {
    */
   accept(accepted: AcceptedEvent): { requestId: string; done: Promise<AsyncStep> } {
     const requestId = randomUUID();
+    const acceptedAt = this.clock.now();
     const done = (async () => {
       await new Promise((resolve) => setImmediate(resolve));
-      const first = await this.invoke(accepted.functionName, accepted.event);
-      return this.complete(accepted, first, (step) => this.options.onStep?.(step));
+      const first = await this.invoke(accepted.functionName, accepted.event, requestId);
+      return this.complete(accepted, first, (step) => this.options.onStep?.(step), acceptedAt);
     })();
     done.catch((error: unknown) => {
       process.emitWarning(`asynchronous invoke of ${accepted.functionName}: ${(error as Error).message}`);
@@ -124,33 +128,37 @@ export class LocalAsyncInvocations {
   }
 
   /**
-   * Lambda's side of an accepted event whose first run gave `first`: retries while it fails, then
-   * gives up to the on-failure destination and dead-letter queue. Each step goes to `report`;
-   * resolves with the last.
+   * Lambda's side of an accepted event whose first run gave `first`: retries while it fails (under
+   * the first run's request id), then gives up to the on-failure destination and dead-letter queue.
+   * Each step goes to `report`; resolves with the last. `acceptedAt`: when Lambda took the event,
+   * where its age counts from.
    */
   async complete(
     accepted: AcceptedEvent,
     first: InvokeResult,
     report: (step: AsyncStep) => void,
+    acceptedAt: number = this.clock.now(),
   ): Promise<AsyncStep> {
     const done = (step: AsyncStep) => {
       report(step);
       return step;
     };
     const config = this.config(accepted);
-    const acceptedAt = this.clock.now();
     let result = first;
     for (let run = 1; ; run += 1) {
       const step = { ...accepted, run, result };
       if (!result.error) return done({ ...step, outcome: "succeeded", detail: "succeeded" });
       const delayMs = RETRY_DELAYS_MS[Math.min(run - 1, RETRY_DELAYS_MS.length - 1)];
-      const tooOld = this.clock.now() + delayMs - acceptedAt > config.maximumEventAgeSeconds * 1000;
-      if (run <= config.maximumRetryAttempts && !tooOld) {
+      // The age matters only for a retry Lambda would make: with none left, the retries are spent.
+      const retriesLeft = run <= config.maximumRetryAttempts;
+      const tooOld =
+        retriesLeft && this.clock.now() + delayMs - acceptedAt > config.maximumEventAgeSeconds * 1000;
+      if (retriesLeft && !tooOld) {
         report({ ...step, outcome: "retrying", detail: `Lambda retries the event in ${delayMs / 1000} s` });
         if (!(await this.sleep(delayMs)))
           return { ...step, outcome: "dropped", detail: "the local cloud closed" };
         try {
-          result = await this.invoke(accepted.functionName, accepted.event);
+          result = await this.invoke(accepted.functionName, accepted.event, first.requestId);
         } catch (error) {
           return done({ ...step, outcome: "dropped", detail: (error as Error).message });
         }
@@ -197,10 +205,10 @@ export class LocalAsyncInvocations {
   }
 
   /** One run of a function, counted for `idle`. */
-  async invoke(functionName: string, event: unknown): Promise<InvokeResult> {
+  async invoke(functionName: string, event: unknown, requestId?: string): Promise<InvokeResult> {
     this.running += 1;
     try {
-      return await this.options.invoke(functionName, event);
+      return await this.options.invoke(functionName, event, requestId);
     } finally {
       this.running -= 1;
       if (this.running === 0) for (const wake of this.idleWaiters.splice(0)) wake();

@@ -83,7 +83,7 @@ export class LocalCloud {
   private gateway?: LocalGateway;
   private readonly controlPlane = new LocalControlPlane(
     (name, event) => this.invoke(name, event),
-    (name) => this.pools.has(name),
+    (name, qualifier) => this.pools.has(name) && this.hasQualifier(name, qualifier),
   );
   /** The plan's SQS queues, their API (through the control plane) and their consumers' polling. */
   readonly queues: LocalQueues;
@@ -115,7 +115,7 @@ export class LocalCloud {
       model.region,
     );
     this.lambda = new LocalAsyncInvocations({
-      invoke: (name, event) => this.invoke(name, event),
+      invoke: (name, event, requestId) => this.invoke(name, event, requestId),
       sendMessage: (queueName, body, attributes = {}) => {
         this.queues.handle("SendMessage", {
           QueueUrl: this.queues.queueUrl(queueName),
@@ -304,12 +304,23 @@ export class LocalCloud {
     return fn;
   }
 
-  /** Invokes a function as Lambda's synchronous Invoke would. */
-  invoke(name: string, event: unknown): Promise<InvokeResult> {
+  /** Invokes a function as Lambda's synchronous Invoke would (a retry of an event keeps its request id). */
+  invoke(name: string, event: unknown, requestId?: string): Promise<InvokeResult> {
     const fn = this.resolveFunction(name);
     const pool = this.pools.get(fn.name);
     if (!pool) throw new Error(`function ${fn.name} is not running`);
-    return pool.invoke(event);
+    return pool.invoke(event, requestId);
+  }
+
+  /** Whether a function has this qualifier: `$LATEST`, a version number, or a planned alias. */
+  private hasQualifier(functionName: string, qualifier: string | undefined): boolean {
+    if (qualifier === undefined || qualifier === "$LATEST" || /^\d+$/.test(qualifier)) return true;
+    return this.plan.resources.some(
+      (r) =>
+        r.type === "aws:lambda/alias:Alias" &&
+        r.inputs.name === qualifier &&
+        String(r.inputs.functionName).replace(/^arn:aws:lambda:[^:]+:\d+:function:/, "") === functionName,
+    );
   }
 
   /** Execution environments per function, for tests and the dev server's status. */

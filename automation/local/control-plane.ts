@@ -37,8 +37,11 @@ export class LocalControlPlane {
 
   constructor(
     private readonly invoke: (functionName: string, event: unknown) => Promise<InvokeResult>,
-    /** Whether the cloud runs a function (by physical name): an `Event` or `DryRun` call checks it first. */
-    private readonly runs: (functionName: string) => boolean = () => true,
+    /**
+     * Whether the cloud runs a function (by physical name) with that qualifier (an alias, a version
+     * or `$LATEST`): every call checks it first, as Lambda answers 404 for either missing.
+     */
+    private readonly runs: (functionName: string, qualifier?: string) => boolean = () => true,
   ) {
     this.server = http.createServer((request, response) => {
       this.handle(request, response).catch((error: unknown) => {
@@ -116,7 +119,18 @@ export class LocalControlPlane {
       const [functionName, nameQualifier] = decodeURIComponent(invoke[1])
         .replace(/^arn:aws:lambda:[^:]+:\d+:function:/, "")
         .split(":");
-      const qualifier = url.searchParams.get("Qualifier") ?? nameQualifier;
+      const queryQualifier = url.searchParams.get("Qualifier") ?? undefined;
+      if (queryQualifier !== undefined && nameQualifier !== undefined && queryQualifier !== nameQualifier)
+        return this.reply(
+          response,
+          400,
+          {
+            Type: "User",
+            message: "The derived qualifier from the function name does not match the specified qualifier.",
+          },
+          { "x-amzn-ErrorType": "InvalidParameterValueException" },
+        );
+      const qualifier = queryQualifier ?? nameQualifier;
       const invocationType = String(request.headers["x-amz-invocation-type"] ?? "RequestResponse");
       if (!["RequestResponse", "Event", "DryRun"].includes(invocationType))
         return this.reply(
@@ -139,14 +153,14 @@ export class LocalControlPlane {
           { "x-amzn-ErrorType": "InvalidRequestContentException" },
         );
       }
+      if (!this.runs(functionName, qualifier))
+        return this.reply(
+          response,
+          404,
+          { Type: "User", Message: `Function not found: ${functionName}${qualifier ? `:${qualifier}` : ""}` },
+          { "x-amzn-ErrorType": "ResourceNotFoundException" },
+        );
       if (invocationType !== "RequestResponse") {
-        if (!this.runs(functionName))
-          return this.reply(
-            response,
-            404,
-            { Type: "User", Message: `Function not found: ${functionName}` },
-            { "x-amzn-ErrorType": "ResourceNotFoundException" },
-          );
         if (invocationType === "DryRun") return this.reply(response, 204, "");
         if (!this.lambda) throw new Error("the local cloud has no asynchronous invocations");
         const { requestId } = this.lambda.accept({ functionName, qualifier, event });

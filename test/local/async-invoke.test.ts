@@ -29,16 +29,19 @@ interface Run {
   functionName: string;
   event: unknown;
   at: number;
+  requestId: string;
 }
 
 /** A function that fails while `failing` is set, recording each run and when it ran. */
 function fakeFunction(clock: ManualClock, failing: { message: string } | undefined) {
   const runs: Run[] = [];
-  const invoke = async (functionName: string, event: unknown): Promise<InvokeResult> => {
-    runs.push({ functionName, event, at: clock.now() });
+  const invoke = async (functionName: string, event: unknown, id?: string): Promise<InvokeResult> => {
+    // As the function pool does: the given request id, else a new one.
+    const requestId = id ?? `req-${runs.length + 1}`;
+    runs.push({ functionName, event, at: clock.now(), requestId });
     const base = {
       functionName,
-      requestId: `req-${runs.length}`,
+      requestId,
       timedOut: false,
       durationMs: 3,
       cold: false,
@@ -133,13 +136,13 @@ describe("Lambda's asynchronous invocation in the local cloud", () => {
     const local = queues();
     const lambda = asyncLambda(clock, fn.invoke, local);
     lambda.apply([], [{ name: FUNCTION, deadLetterQueueName: "notify-dlq" }]);
-    const { done } = lambda.accept({ functionName: FUNCTION, event: { orderId: "o-1" } });
+    const { requestId, done } = lambda.accept({ functionName: FUNCTION, event: { orderId: "o-1" } });
     await clock.advance(10 * MINUTE, lambda);
     await done;
     const [message] = received(local, "notify-dlq");
     assert.deepEqual(JSON.parse(message.Body), { orderId: "o-1" });
     assert.deepEqual(message.MessageAttributes, {
-      RequestID: { DataType: "String", StringValue: "req-3" },
+      RequestID: { DataType: "String", StringValue: requestId },
       ErrorCode: { DataType: "Number", StringValue: "200" },
       ErrorMessage: { DataType: "String", StringValue: "Error: downstream unavailable" },
     });
@@ -180,6 +183,39 @@ describe("Lambda's asynchronous invocation in the local cloud", () => {
     assert.equal(record.requestContext.approximateInvokeCount, 2);
     assert.deepEqual(record.requestPayload, { orderId: "o-2" });
     assert.equal(record.responseContext.functionError, "Unhandled");
+  });
+
+  it("runs every retry under the request id Lambda answered the Event with, and reports that id", async () => {
+    const clock = new ManualClock(T0);
+    const fn = fakeFunction(clock, { message: "boom" });
+    const local = queues();
+    const lambda = asyncLambda(clock, fn.invoke, local);
+    lambda.apply([config({ onFailureQueueName: "notify-failures" })], []);
+    const { requestId, done } = lambda.accept({ functionName: FUNCTION, event: {} });
+    await clock.advance(10 * MINUTE, lambda);
+    await done;
+    assert.deepEqual(
+      fn.runs.map((r) => r.requestId),
+      [requestId, requestId, requestId],
+    );
+    assert.equal(JSON.parse(received(local, "notify-failures")[0].Body).requestContext.requestId, requestId);
+  });
+
+  it("says the retries were spent, not the age, when the last run fails within the event's age", async () => {
+    const clock = new ManualClock(T0);
+    const fn = fakeFunction(clock, { message: "boom" });
+    const local = queues();
+    const lambda = asyncLambda(clock, fn.invoke, local);
+    lambda.apply([config({ maximumEventAgeSeconds: 240, onFailureQueueName: "notify-failures" })], []);
+    const { done } = lambda.accept({ functionName: FUNCTION, event: {} });
+    await clock.advance(10 * MINUTE, lambda);
+    const step = await done;
+    assert.equal(step.run, 3);
+    assert.doesNotMatch(step.detail, /maximum age/);
+    assert.equal(
+      JSON.parse(received(local, "notify-failures")[0].Body).requestContext.condition,
+      "RetriesExhausted",
+    );
   });
 
   it("uses the invoked alias's event invoke config over the function's", async () => {
@@ -324,6 +360,36 @@ describe("the local Lambda API's invocation types, through the SDK's LambdaClien
     }
   });
 
+  it("refuses an alias the function does not have with ResourceNotFoundException", async () => {
+    const strict = new LocalControlPlane(
+      fn.invoke,
+      (name, qualifier) => name === FUNCTION && qualifier !== "nope",
+    );
+    const strictClient = new LambdaClient({
+      endpoint: await strict.listen(),
+      region: REGION,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    try {
+      await assert.rejects(
+        strictClient.send(new InvokeCommand({ FunctionName: `${FUNCTION}:nope`, InvocationType: "Event" })),
+        (error: Error) => error.name === "ResourceNotFoundException",
+      );
+    } finally {
+      strictClient.destroy();
+      await strict.close();
+    }
+  });
+
+  it("refuses a Qualifier that differs from the one in the function name", async () => {
+    await assert.rejects(
+      client.send(
+        new InvokeCommand({ FunctionName: `${FUNCTION}:live`, Qualifier: "1", InvocationType: "Event" }),
+      ),
+      (error: Error) => error.name === "InvalidParameterValueException",
+    );
+  });
+
   it("answers an unknown invocation type 400 with Lambda's validation message", async () => {
     await assert.rejects(
       client.send(new InvokeCommand({ FunctionName: FUNCTION, InvocationType: "Later" as "Event" })),
@@ -392,6 +458,12 @@ describe("an Event invocation of the dev stack's reconcile function, end to end 
     );
     assert.equal(answer.StatusCode, 202);
     await clock.advance(3 * MINUTE, cloud.lambda);
+    // Each run in the function's worker had the request id Lambda answered with.
+    assert.ok(answer.$metadata.requestId);
+    assert.deepEqual(
+      steps.map((s) => s.result.requestId),
+      [answer.$metadata.requestId, answer.$metadata.requestId, answer.$metadata.requestId],
+    );
     assert.deepEqual(
       steps.map((s) => [s.run, s.outcome]),
       [
