@@ -134,6 +134,7 @@ export function deployStatements(scope: DeployScope): Statement[] {
       Effect: "Allow",
       Action: [
         "iam:CreateRole",
+        "iam:PutRolePermissionsBoundary",
         "iam:DeleteRole",
         "iam:GetRole",
         "iam:UpdateRole",
@@ -211,19 +212,177 @@ export function deployStatements(scope: DeployScope): Statement[] {
   ];
 }
 
-/** What the boundary always denies: the pipeline's own roles and key, and the boundary itself. */
+/**
+ * The name of the application role boundary (applicationBoundaryStatements): the pipeline stack
+ * creates it, and the application's stacks name it in `platform:roleBoundary` without a cross-stack
+ * reference. One pipeline stack per application and account owns it.
+ */
+export const applicationBoundaryName = (app: string) => `${app}-application-boundary`;
+
+/**
+ * The permissions boundary of every role the application's stacks create: at most what the
+ * platform's application roles need (test/components/deploy-role.test.ts checks every statement of
+ * every planned role of dev and prod against it), on the application's resources where their ARNs
+ * carry its prefix. The deploy role may create, change and pass roles only with this boundary
+ * (deployBoundaryStatements), so a role it creates never holds more than this, whatever its inline
+ * policy says. No IAM action: an application role cannot create or change roles in turn.
+ *
+ * Where names are not the application's: SSM parameters (services declare any path) and KMS keys
+ * (ARNs carry ids) are allowed account-wide, keys through DynamoDB and SSM only; the API Gateway
+ * logging role serves every REST API of the account and region, so it writes any log group.
+ */
+export function applicationBoundaryStatements(scope: DeployScope): Statement[] {
+  const { partition: p, accountId: a, app } = scope;
+  const arn = (service: string, resource: string) =>
+    pulumi.interpolate`arn:${p}:${service}:*:${a}:${resource}`;
+  const hooks = `CodeDeployHook_${app}-*`;
+  return [
+    {
+      // Functions' own log groups (hooks are named CodeDeployHook_<app>-...), and the Lambda
+      // Insights extension's /aws/lambda-insights (CloudWatchLambdaInsightsExecutionRolePolicy).
+      Sid: "FunctionLogs",
+      Effect: "Allow",
+      Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+      Resource: [
+        arn("logs", `log-group:/aws/lambda/${app}-*`),
+        arn("logs", `log-group:/aws/lambda/${hooks}`),
+        arn("logs", "log-group:/aws/lambda-insights"),
+        arn("logs", "log-group:/aws/lambda-insights:*"),
+      ],
+    },
+    {
+      // The API Gateway account role (AmazonAPIGatewayPushToCloudWatchLogs) writes the execution and
+      // access logs of every REST API in the account and region; API Gateway never reads them.
+      Sid: "ApiGatewayLogs",
+      Effect: "Allow",
+      Action: [
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "logs:DescribeLogGroups",
+        "logs:DescribeLogStreams",
+      ],
+      Resource: [arn("logs", "log-group:*")],
+    },
+    {
+      Sid: "Tracing",
+      Effect: "Allow",
+      Action: ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+      Resource: "*",
+    },
+    {
+      // Custom metrics only in the application's namespaces (`<app>`, `<app>/...`).
+      Sid: "CustomMetrics",
+      Effect: "Allow",
+      Action: ["cloudwatch:PutMetricData"],
+      Resource: "*",
+      Condition: { StringLike: { "cloudwatch:namespace": [app, `${app}/*`] } },
+    },
+    {
+      // Data-plane actions on the application's tables, their indexes and streams.
+      Sid: "Tables",
+      Effect: "Allow",
+      Action: [
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:DescribeTable",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+      ],
+      Resource: [arn("dynamodb", `table/${app}-*`)],
+    },
+    {
+      Sid: "QueuesAndTopics",
+      Effect: "Allow",
+      Action: [
+        "sqs:SendMessage",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sns:Publish",
+      ],
+      Resource: [arn("sqs", `${app}-*`), arn("sns", `${app}-*`)],
+    },
+    {
+      // Schedules, on-failure destinations and canary hooks invoke the application's functions
+      // (any version or alias); CodeDeploy (AWSCodeDeployRoleForLambda) invokes the hooks and moves
+      // the aliases.
+      Sid: "Functions",
+      Effect: "Allow",
+      Action: [
+        "lambda:InvokeFunction",
+        "lambda:GetAlias",
+        "lambda:UpdateAlias",
+        "lambda:GetProvisionedConcurrencyConfig",
+      ],
+      Resource: [arn("lambda", `function:${app}-*`), arn("lambda", `function:${hooks}`)],
+    },
+    {
+      // Canary hooks report their verdict and read their deployment; CodeDeploy reads the alarms
+      // (composite ones only with "*", see DEPLOY_STAR_ACTIONS).
+      Sid: "Deployments",
+      Effect: "Allow",
+      Action: [
+        "codedeploy:PutLifecycleEventHookExecutionStatus",
+        "codedeploy:GetDeployment",
+        "codedeploy:GetApplicationRevision",
+      ],
+      Resource: [arn("codedeploy", `deploymentgroup:${app}-*`), arn("codedeploy", `application:${app}-*`)],
+    },
+    { Sid: "ReadAlarms", Effect: "Allow", Action: ["cloudwatch:DescribeAlarms"], Resource: "*" },
+    {
+      // ServiceSecrets: services name their SecureString parameters freely.
+      Sid: "ReadParameters",
+      Effect: "Allow",
+      Action: ["ssm:GetParameter"],
+      Resource: [arn("ssm", "parameter/*")],
+    },
+    {
+      // Table keys used through DynamoDB, parameter keys through SSM; never a key directly.
+      Sid: "KeysThroughDynamoDBAndSsm",
+      Effect: "Allow",
+      Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+      Resource: [arn("kms", "key/*")],
+      Condition: { StringLike: { "kms:ViaService": ["dynamodb.*.amazonaws.com", "ssm.*.amazonaws.com"] } },
+    },
+  ];
+}
+
+/** What the boundary always denies: the pipeline's own roles and key, and the boundaries. */
 export interface BoundaryScope extends DeployScope {
   /** ARNs of the pipeline's own roles and artifact key (their names share the application's prefix). */
   pipelineArns: pulumi.Input<string>[];
   /** The boundary policy's own ARN (a role could otherwise rewrite its ceiling). */
   boundaryArn: pulumi.Input<string>;
+  /** The application role boundary's ARN: every role the deploy role creates or changes carries it. */
+  applicationBoundaryArn: pulumi.Input<string>;
 }
+
+/** Actions that give a role permissions or a boundary: allowed only on roles bounded by the application boundary. */
+export const BOUNDED_ROLE_ACTIONS = [
+  "iam:CreateRole",
+  "iam:PutRolePermissionsBoundary",
+  "iam:PutRolePolicy",
+  "iam:AttachRolePolicy",
+];
 
 /**
  * The deploy role's permissions boundary: the same ceiling as its statements (a grant added to the
  * role later, by a transform or by hand, cannot reach beyond the application's resources) and
  * explicit denials of what would let a deployment escape it: changing the pipeline's roles, its
- * artifact key or this boundary, removing or replacing a role's boundary, and passing roles to services the
+ * artifact key or either boundary policy, creating a role or granting one anything unless it
+ * carries the application boundary (`iam:PermissionsBoundary`, AWS's pattern for delegated role
+ * creation: else a new `<app>-x` role with `Action: "*"` passed to a function would make the
+ * deployment account admin), removing a role's boundary, and passing roles to services the
  * application does not use.
  */
 export function deployBoundaryStatements(scope: BoundaryScope): Statement[] {
@@ -233,12 +392,19 @@ export function deployBoundaryStatements(scope: BoundaryScope): Statement[] {
       Sid: "DenyPipelineResourcesAndBoundary",
       Effect: "Deny",
       Action: ["iam:*", "kms:*"],
-      Resource: [...scope.pipelineArns, scope.boundaryArn],
+      Resource: [...scope.pipelineArns, scope.boundaryArn, scope.applicationBoundaryArn],
     },
     {
-      Sid: "DenyBoundaryChanges",
+      Sid: "DenyRolesWithoutApplicationBoundary",
       Effect: "Deny",
-      Action: ["iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary"],
+      Action: BOUNDED_ROLE_ACTIONS,
+      Resource: "*",
+      Condition: { StringNotEquals: { "iam:PermissionsBoundary": scope.applicationBoundaryArn } },
+    },
+    {
+      Sid: "DenyBoundaryRemoval",
+      Effect: "Deny",
+      Action: ["iam:DeleteRolePermissionsBoundary"],
       Resource: "*",
     },
     {

@@ -2,6 +2,8 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { createArtifactStore } from "./delivery-pipeline-artifacts";
 import {
+  applicationBoundaryName,
+  applicationBoundaryStatements,
   deployAccess,
   deployBoundaryStatements,
   deployStatements,
@@ -93,7 +95,9 @@ function buildspec(commands: string[], install: string[] = []): string {
  * blocked, a `verify` build (`npm ci`, `npm test`, `platform policy` of every stage) and a
  * `deploy` build per stage (`platform rollout <stage>`), each stage after the first behind a
  * manual approval. Roles are least privilege except the deploy role, whose breadth is documented
- * in delivery-pipeline-permissions.ts and capped by a permissions boundary.
+ * in delivery-pipeline-permissions.ts and capped by a permissions boundary. The roles it creates
+ * must carry the application role boundary (`<app>-application-boundary`, created here): the
+ * stages set `platform:roleBoundary` to it, so this stack must be deployed before them.
  *
  * @example
  * new DeliveryPipeline("delivery", {
@@ -110,6 +114,11 @@ export class DeliveryPipeline extends pulumi.ComponentResource {
   readonly connectionArn: pulumi.Output<string>;
   readonly deployRole: aws.iam.Role;
   readonly boundary: aws.iam.Policy;
+  /**
+   * The permissions boundary every role of the application's stacks must carry (the deploy role
+   * creates and changes no other): `<app>-application-boundary`, the stages' `platform:roleBoundary`.
+   */
+  readonly applicationBoundary: aws.iam.Policy;
 
   constructor(name: string, args: DeliveryPipelineArgs, opts?: pulumi.ComponentResourceOptions) {
     super(DeliveryPipeline.type, name, {}, opts);
@@ -251,6 +260,16 @@ export class DeliveryPipeline extends pulumi.ComponentResource {
     const boundaryName = physicalName(naming, `${name}-deploy-boundary`, { global: true, maxLength: 128 });
     const boundaryArn = pulumi.interpolate`arn:${partition}:iam::${accountId}:policy/${boundaryName}`;
     const scope = { partition, accountId, app: naming.app };
+    const applicationBoundaryPolicyName = applicationBoundaryName(naming.app);
+    this.applicationBoundary = new aws.iam.Policy(
+      `${name}-application-boundary`,
+      {
+        name: applicationBoundaryPolicyName,
+        description: `Permissions boundary of every role ${deployRoleName} creates: the application's resources only`,
+        policy: document(applicationBoundaryStatements(scope)),
+      },
+      parent,
+    );
     this.boundary = new aws.iam.Policy(
       `${name}-deploy-boundary`,
       {
@@ -260,6 +279,9 @@ export class DeliveryPipeline extends pulumi.ComponentResource {
           deployBoundaryStatements({
             ...scope,
             boundaryArn,
+            // Named, not this.applicationBoundary.arn: the same ARN either way, and the deploy
+            // boundary need not wait for the policy.
+            applicationBoundaryArn: pulumi.interpolate`arn:${partition}:iam::${accountId}:policy/${applicationBoundaryPolicyName}`,
             pipelineArns: [
               roleArn(roleName("verify")),
               roleArn(deployRoleName),
@@ -435,6 +457,7 @@ export class DeliveryPipeline extends pulumi.ComponentResource {
       artifactBucket: this.artifactBucket.id,
       connectionArn: this.connectionArn,
       deployRole: this.deployRole.arn,
+      applicationBoundary: this.applicationBoundary.arn,
     });
   }
 }

@@ -1,3 +1,4 @@
+import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { ServiceDeclaration } from "../functions/shared/service-declaration";
 import { ApiGatewayAccountSettings } from "./account-settings";
@@ -12,6 +13,7 @@ import { type AlarmSource, buildService } from "./service-builder";
 import type { ServiceQueue } from "./service-queue";
 import { validateServices } from "./service-validation";
 import type { Settings } from "./settings";
+import { roleBoundaryTransformation } from "./transform";
 
 export interface PlatformArgs {
   /** The stack's validated settings (`loadSettings()`). */
@@ -34,6 +36,11 @@ export const HEALTH_PATH = "/health";
  * (tables, functions, routes, queues, ...), their monitoring and their canary deployment. The
  * platform's name prefixes what the services share (API, health function, monitoring, deployment);
  * each service's pieces are prefixed with the service's name.
+ *
+ * With `platform:roleBoundary` set, every IAM role below it carries that permissions boundary (one
+ * transformation, over any component's or transform's own value); unset, the default, no role has
+ * one. The pipeline's deploy role creates no role without the pipeline's application boundary, so
+ * the stages it rolls out set it, while a developer's own stack leaves it unset.
  *
  * @example
  * const platform = new Platform("users", { settings: loadSettings(), services: [usersService] });
@@ -61,7 +68,7 @@ export class Platform extends pulumi.ComponentResource {
   readonly dashboardUrl: pulumi.Output<string>;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
-    super(Platform.type, name, {}, opts);
+    super(Platform.type, name, {}, withRoleBoundary(args.settings, opts));
     const { settings, services } = args;
     // Before any resource: a bad declaration fails the program with every problem listed.
     validateServices(services, args.projectRoot ?? PROJECT_ROOT);
@@ -192,4 +199,25 @@ export class Platform extends pulumi.ComponentResource {
       dashboardUrl: this.dashboardUrl,
     });
   }
+}
+
+/**
+ * `platform:roleBoundary` as an ARN: an ARN as given, a policy name as the deploying account's
+ * customer-managed policy of that name.
+ */
+export function roleBoundaryArn(boundary: string): pulumi.Input<string> {
+  if (boundary.startsWith("arn:")) return boundary;
+  const { accountId } = aws.getCallerIdentityOutput({});
+  const { partition } = aws.getPartitionOutput({});
+  return pulumi.interpolate`arn:${partition}:iam::${accountId}:policy/${boundary}`;
+}
+
+/** The platform's options, with the stack's role boundary on every role below it when one is set. */
+function withRoleBoundary(
+  settings: Settings,
+  opts: pulumi.ComponentResourceOptions | undefined,
+): pulumi.ComponentResourceOptions | undefined {
+  if (settings.roleBoundary === undefined) return opts;
+  const boundary = roleBoundaryTransformation(roleBoundaryArn(settings.roleBoundary));
+  return { ...opts, transformations: [...(opts?.transformations ?? []), boundary] };
 }

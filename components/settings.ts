@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Cron } from "croner";
 import { z } from "zod";
+import { applicationBoundaryName } from "./delivery-pipeline-permissions";
 import { LAMBDA_INSIGHTS_VERSION, lambdaInsightsLayerArn, lambdaInsightsRegions } from "./lambda-insights";
 
 /** The config namespace of every platform setting (`platform:<key>` in the stack files). */
@@ -98,6 +99,9 @@ export function isCronExpression(expression: string): boolean {
     return false;
   }
 }
+
+/** An IAM policy name (IAM's character set, at most 128). */
+const POLICY_NAME = /^[\w+=,.@-]{1,128}$/;
 
 const oneOf = (values: readonly (string | number)[]) => `one of ${values.join(", ")}`;
 const intRange = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -259,6 +263,19 @@ export const SETTINGS_FIELDS = {
     schema: intRange(1, 1000),
     default: 80,
   },
+  roleBoundary: {
+    kind: "string",
+    allowed: `"" (no boundary), a customer-managed policy name of this account (the pipeline stack's is ${applicationBoundaryName("<app>")}) or a policy ARN (arn:aws:iam::123456789012:policy/name)`,
+    schema: z
+      .string()
+      .refine(
+        (value) =>
+          value === "" ||
+          POLICY_NAME.test(value) ||
+          /^arn:aws[a-z-]*:iam::(\d{12}|aws):policy\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,128}$/.test(value),
+      ),
+    default: "",
+  },
 } satisfies Record<string, Field>;
 
 export type SettingsKey = keyof typeof SETTINGS_FIELDS;
@@ -304,6 +321,13 @@ export interface Settings {
   };
   /** Traffic assumptions of the stage, for cost estimates. */
   traffic: { monthlyRequests: number; averageDurationMs: number };
+  /**
+   * The permissions boundary every IAM role of the stack carries (`platform:roleBoundary`): a policy
+   * ARN, or a policy name of the deploying account. Undefined (the default): no boundary, so a
+   * developer's own stack deploys without the pipeline stack; the stages the pipeline rolls out set
+   * the pipeline's `<app>-application-boundary`, since its deploy role creates no role without it.
+   */
+  roleBoundary?: string;
 }
 
 /** Thrown when stack config is invalid; `problems` has one line per bad key. */
@@ -427,6 +451,7 @@ export function parseSettings(raw: RawConfig, context: { stack: string; region?:
           : undefined,
     },
     traffic: { monthlyRequests: v.monthlyRequests, averageDurationMs: v.averageDurationMs },
+    roleBoundary: v.roleBoundary === "" ? undefined : v.roleBoundary,
   };
 }
 

@@ -20,3 +20,18 @@ export function applyTransform<T extends object>(
   if (typeof transform === "function") return transform(args, opts) ?? args;
   return { ...args, ...transform };
 }
+
+/** The Pulumi type of an IAM role. */
+const ROLE_TYPE = "aws:iam/role:Role";
+
+/**
+ * A resource transformation that sets `permissionsBoundary` on every IAM role of a component and
+ * its children, over whatever the component or a `transform` gave: the one place the platform's
+ * roles get the stack's `platform:roleBoundary` (components/platform.ts).
+ *
+ * @example new Platform("users", args, { transformations: [roleBoundaryTransformation(boundaryArn)] })
+ */
+export function roleBoundaryTransformation(boundaryArn: pulumi.Input<string>): pulumi.ResourceTransformation {
+  return ({ type, props, opts }) =>
+    type === ROLE_TYPE ? { props: { ...props, permissionsBoundary: boundaryArn }, opts } : undefined;
+}

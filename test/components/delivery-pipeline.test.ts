@@ -160,6 +160,37 @@ describe("DeliveryPipeline", () => {
     );
   });
 
+  it("creates the application role boundary named <app>-application-boundary, with no IAM action", async () => {
+    const naming = testNaming("pipeline");
+    const { get } = await record(() => new DeliveryPipeline("dp-appb", args({ naming })));
+    const boundary = get(POLICY, "dp-appb-application-boundary");
+    assert.equal(boundary.inputs.name, `${naming.app}-application-boundary`);
+    const actions = allActions(policyStatements(boundary));
+    assert.deepEqual(
+      actions.filter((action) => action.startsWith("iam:") || action.includes("*")),
+      [],
+    );
+  });
+
+  it("lets the deploy role create, bound and grant only roles that carry the application boundary", async () => {
+    const { get } = await record(() => new DeliveryPipeline("dp-appd", args()));
+    const applicationBoundary = get(POLICY, "dp-appd-application-boundary").outputs.arn as string;
+    const statements = policyStatements(get(POLICY, "dp-appd-deploy-boundary"));
+    const deny = statements.find((s) => s.Sid === "DenyRolesWithoutApplicationBoundary")!;
+    assert.deepEqual(deny.Action, [
+      "iam:CreateRole",
+      "iam:PutRolePermissionsBoundary",
+      "iam:PutRolePolicy",
+      "iam:AttachRolePolicy",
+    ]);
+    assert.deepEqual(deny.Condition, { StringNotEquals: { "iam:PermissionsBoundary": applicationBoundary } });
+    const protectedArns = statements.find((s) => s.Sid === "DenyPipelineResourcesAndBoundary")!.Resource;
+    assert.ok(
+      (protectedArns as string[]).includes(applicationBoundary),
+      "the application boundary is unchangeable",
+    );
+  });
+
   it("scopes the deploy role's service-wide actions to resources named with the application's prefix", async () => {
     const naming = testNaming("pipeline");
     const { get } = await record(() => new DeliveryPipeline("dp-scope", args({ naming })));

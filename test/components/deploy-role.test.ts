@@ -3,6 +3,7 @@ import type { RecordedResource } from "../../automation/plan/mocks";
 import { planStack } from "../../automation/plan/plan";
 import { projectDirOf } from "../../automation/plan/projects";
 import type { PlanResult } from "../../automation/plan/types";
+import { applicationBoundaryName } from "../../components/delivery-pipeline-permissions";
 import { asArray, globToRegExp, lambdaFunctionName } from "../../policy/util";
 
 // What `platform rollout <stage>` asks AWS for with the pipeline's deploy role, checked against that
@@ -19,7 +20,12 @@ interface Call {
 }
 
 /** The condition keys the evaluator knows; a statement testing any other key fails the test. */
-const MODELLED_KEYS = ["iam:PassedToService", "kms:ViaService"] as const;
+const MODELLED_KEYS = [
+  "iam:PassedToService",
+  "kms:ViaService",
+  "iam:PermissionsBoundary",
+  "cloudwatch:namespace",
+] as const;
 type ModelledKey = (typeof MODELLED_KEYS)[number];
 
 interface Where {
@@ -60,6 +66,22 @@ const deploymentGroupArn = (w: Where, app: string, group: string, region = w.reg
   arn(w, "codedeploy", `deploymentgroup:${app}/${group}`, region);
 
 /**
+ * The planned boundary of the role named `name` as the request's iam:PermissionsBoundary: the one a
+ * CreateRole or PutRolePermissionsBoundary sets, the role's own for PutRolePolicy and
+ * AttachRolePolicy. Absent when the role has none.
+ */
+function boundaryContext(w: Where, name: string): Call["context"] {
+  const role = w.plan.resources.find(
+    (r) => r.type === "aws:iam/role:Role" && (r.inputs.name ?? r.outputs.name) === name,
+  );
+  if (!role) throw new Error(`no role ${name} in the plan`);
+  const boundary = role.inputs.permissionsBoundary;
+  return typeof boundary === "string" ? { "iam:PermissionsBoundary": boundary } : {};
+}
+const withContext = (calls: Call[], context: Call["context"]): Call[] =>
+  calls.map((call) => ({ ...call, context: { ...call.context, ...context } }));
+
+/**
  * What DynamoDB does with the caller's identity on a customer-managed table key (AWS KMS developer
  * guide, "How Amazon DynamoDB uses AWS KMS": kms:Encrypt, kms:Decrypt, kms:ReEncrypt*,
  * kms:GenerateDataKey*, kms:DescribeKey, kms:CreateGrant), each through DynamoDB.
@@ -87,16 +109,25 @@ const tableKeyCalls = (w: Where, keyArn: string): Call[] =>
 const CALLS: Record<string, (r: RecordedResource, w: Where) => Call[]> = {
   "aws:iam/role:Role": (r, w) => {
     const role = roleArn(w, text(r, "name"), optional(r, "path"));
-    return [
-      ...on(role, "iam:CreateRole", "iam:GetRole"),
-      // A role created with a boundary also needs iam:PutRolePermissionsBoundary.
-      ...(r.inputs.permissionsBoundary ? on(role, "iam:PutRolePermissionsBoundary") : []),
-    ];
+    return withContext(
+      [
+        ...on(role, "iam:CreateRole", "iam:GetRole"),
+        // A role created with a boundary also needs iam:PutRolePermissionsBoundary.
+        ...(r.inputs.permissionsBoundary ? on(role, "iam:PutRolePermissionsBoundary") : []),
+      ],
+      boundaryContext(w, text(r, "name")),
+    );
   },
   "aws:iam/rolePolicy:RolePolicy": (r, w) =>
-    on(roleArn(w, text(r, "role")), "iam:PutRolePolicy", "iam:GetRolePolicy"),
+    withContext(
+      on(roleArn(w, text(r, "role")), "iam:PutRolePolicy", "iam:GetRolePolicy"),
+      boundaryContext(w, text(r, "role")),
+    ),
   "aws:iam/rolePolicyAttachment:RolePolicyAttachment": (r, w) =>
-    on(roleArn(w, text(r, "role")), "iam:AttachRolePolicy", "iam:ListAttachedRolePolicies"),
+    withContext(
+      on(roleArn(w, text(r, "role")), "iam:AttachRolePolicy", "iam:ListAttachedRolePolicies"),
+      boundaryContext(w, text(r, "role")),
+    ),
   "aws:iam/policy:Policy": (r, w) =>
     on(`arn:${w.partition}:iam::${w.account}:policy/${text(r, "name")}`, "iam:CreatePolicy", "iam:GetPolicy"),
   "aws:apigateway/account:Account": (r, w) => [
@@ -374,6 +405,8 @@ interface DeployRole {
   /** The role's inline policies, together. */
   identity: Statement[];
   boundary: Statement[];
+  /** The application role boundary the pipeline stack plans (every application role must carry it). */
+  applicationBoundary: { arn: string; statements: Statement[] };
 }
 
 /** Why `call` is denied, or undefined when the role may make it. */
@@ -413,7 +446,18 @@ function deployRoleOf(pipeline: PlanResult): DeployRole {
     (r) => r.type === "aws:iam/policy:Policy" && r.outputs.arn === role.inputs.permissionsBoundary,
   );
   assert.ok(boundary, "the deploy role has a permissions boundary in the plan");
-  return { identity, boundary: statementsOf(boundary.inputs.policy) };
+  const application = pipeline.resources.find(
+    (r) => r.type === "aws:iam/policy:Policy" && r.inputs.name === applicationBoundaryName("platform"),
+  );
+  assert.ok(application, "the pipeline stack plans the application role boundary");
+  return {
+    identity,
+    boundary: statementsOf(boundary.inputs.policy),
+    applicationBoundary: {
+      arn: application.outputs.arn as string,
+      statements: statementsOf(application.inputs.policy),
+    },
+  };
 }
 
 /** Resource types of `plan` that neither CALLS nor NO_AWS_CALL knows. */
@@ -441,6 +485,133 @@ function deniedCalls(plan: PlanResult, role: DeployRole): string[] {
   });
 }
 
+// ---- The application role boundary against what the application's roles hold. ----
+
+/**
+ * The AWS-managed policies the platform attaches, as the platform's roles use them: AWS's document
+ * (AWS Managed Policy Reference) with each "*" narrowed to what the service does with the role for
+ * this application, and why. A managed policy missing here fails the test.
+ */
+const MANAGED_POLICIES: Record<string, (w: Where, app: string) => Statement[]> = {
+  // CodeDeploy's Lambda deployments: alarms (the rollback alarms, composite ones only on "*"),
+  // the application's aliases, its hooks; no S3 (the traffic shift sends the AppSpec inline) and no
+  // SNS (deployment groups have no triggers).
+  "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambda": (w, app) => [
+    allow(["cloudwatch:DescribeAlarms"], ["*"]),
+    allow(
+      ["lambda:UpdateAlias", "lambda:GetAlias", "lambda:GetProvisionedConcurrencyConfig"],
+      [arn(w, "lambda", `function:${app}-*`)],
+    ),
+    allow(["lambda:InvokeFunction"], [arn(w, "lambda", `function:CodeDeployHook_${app}-*`)]),
+  ],
+  // API Gateway's account role writes the logs of every REST API of the account and region (any log
+  // group); it never reads them (the policy's logs:GetLogEvents and logs:FilterLogEvents).
+  "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs": (w) => [
+    allow(
+      [
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:DescribeLogGroups",
+        "logs:DescribeLogStreams",
+        "logs:PutLogEvents",
+      ],
+      [arn(w, "logs", "log-group:*")],
+    ),
+  ],
+  // The Lambda Insights extension creates and writes /aws/lambda-insights only.
+  "arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy": (w) => [
+    allow(["logs:CreateLogGroup"], [arn(w, "logs", "log-group:/aws/lambda-insights")]),
+    allow(
+      ["logs:CreateLogStream", "logs:PutLogEvents"],
+      [arn(w, "logs", "log-group:/aws/lambda-insights:*")],
+    ),
+  ],
+};
+
+function allow(actions: string[], resources: string[]): Statement {
+  return { effect: "Allow", actions, notActions: [], resources, notResources: [], condition: {} };
+}
+
+/**
+ * The request context of a call a role statement authorizes: the values its condition requires
+ * (StringEquals/StringLike on a modelled key), and kms:ViaService DynamoDB for a planned table's key
+ * (functions use table keys only through DynamoDB).
+ */
+function grantContext(statement: Statement, resource: string, w: Where): Call["context"] {
+  const context: Partial<Record<ModelledKey, string>> = {};
+  for (const [operator, tests] of Object.entries(statement.condition)) {
+    if (!["StringEquals", "StringLike"].includes(operator)) {
+      throw new Error(`statement ${statement.sid ?? "(no Sid)"}: condition ${operator} is not modelled`);
+    }
+    for (const [key, value] of Object.entries(tests)) {
+      const modelled = MODELLED_KEYS.find((k) => k.toLowerCase() === key.toLowerCase());
+      if (!modelled)
+        throw new Error(`statement ${statement.sid ?? "(no Sid)"}: condition key ${key} is not modelled`);
+      context[modelled] = String(asArray(value as string[])[0]);
+    }
+  }
+  const tableKey = w.plan.resources.some(
+    (r) =>
+      r.type === "aws:dynamodb/table:Table" &&
+      (r.inputs.serverSideEncryption as { kmsKeyArn?: string } | undefined)?.kmsKeyArn === resource,
+  );
+  if (tableKey && !context["kms:ViaService"])
+    context["kms:ViaService"] = `dynamodb.${w.region}.amazonaws.com`;
+  return context;
+}
+
+/**
+ * Every (action, resource) an application role of `plan` is granted that the application boundary
+ * would cut, as `<stack>: role <name> (<policy>) <action> on <resource>: ...` lines. A statement's
+ * resource patterns are taken as literal ARNs: a boundary pattern covers them only if it matches
+ * every ARN they stand for. Roles without the application boundary are named too.
+ */
+function cutGrants(plan: PlanResult, applicationBoundary: DeployRole["applicationBoundary"]): string[] {
+  const w: Where = { partition: "aws", region: plan.region, account: plan.accountId, plan };
+  const boundary: DeployRole = {
+    identity: [allow(["*"], ["*"])],
+    boundary: applicationBoundary.statements,
+    applicationBoundary,
+  };
+  return plan.resources
+    .filter((r) => r.type === "aws:iam/role:Role")
+    .flatMap((role) => {
+      const name = text(role, "name");
+      const unbounded =
+        role.inputs.permissionsBoundary === applicationBoundary.arn
+          ? []
+          : [`${plan.stack}: role ${name} has boundary ${role.inputs.permissionsBoundary ?? "none"}`];
+      const policies = plan.resources.flatMap((r): { label: string; statements: Statement[] }[] => {
+        if (r.inputs.role !== name) return [];
+        if (r.type === "aws:iam/rolePolicy:RolePolicy") {
+          return [{ label: r.name, statements: statementsOf(r.inputs.policy) }];
+        }
+        if (r.type !== "aws:iam/rolePolicyAttachment:RolePolicyAttachment") return [];
+        const managed = MANAGED_POLICIES[text(r, "policyArn")];
+        if (!managed)
+          throw new Error(`${r.name}: managed policy ${text(r, "policyArn")} is not in MANAGED_POLICIES`);
+        return [{ label: text(r, "policyArn"), statements: managed(w, "platform") }];
+      });
+      const cut = policies.flatMap(({ label, statements }) =>
+        statements
+          .filter((statement) => statement.effect === "Allow")
+          .flatMap((statement) => {
+            if (statement.notActions.length > 0 || statement.notResources.length > 0) {
+              throw new Error(`role ${name} (${label}): NotAction/NotResource is not modelled`);
+            }
+            return statement.actions.flatMap((action) =>
+              statement.resources.flatMap((resource) => {
+                const call = { action, resource, context: grantContext(statement, resource, w) };
+                const why = denial(boundary, call);
+                return why ? [`${plan.stack}: role ${name} (${label}) ${action} on ${resource}: ${why}`] : [];
+              }),
+            );
+          }),
+      );
+      return [...unbounded, ...cut];
+    });
+}
+
 describe("the deploy role against what the rollout of the real stacks asks AWS for", () => {
   let role: DeployRole;
   const plans: Record<string, PlanResult> = {};
@@ -453,11 +624,10 @@ describe("the deploy role against what the rollout of the real stacks asks AWS f
     Object.assign(plans, { dev, prod });
   });
 
-  it("plans the deploy role's policy and boundary with well-formed ARNs only (no stringified Output)", () => {
-    const resources = [...role.identity, ...role.boundary].flatMap((s) => [
-      ...s.resources,
-      ...s.notResources,
-    ]);
+  it("plans the deploy role's policy, its boundary and the application boundary with well-formed ARNs only (no stringified Output)", () => {
+    const resources = [...role.identity, ...role.boundary, ...role.applicationBoundary.statements].flatMap(
+      (s) => [...s.resources, ...s.notResources],
+    );
     const malformed = resources.filter(
       (r) => r !== "*" && !/^arn:aws:[a-z0-9-]+:[a-z0-9*-]*:(\d{12}|\*|aws)?:\S+$/.test(r),
     );
@@ -468,6 +638,31 @@ describe("the deploy role against what the rollout of the real stacks asks AWS f
     it(`allows every call creating the ${stack} stack's resources, its traffic shifts and its health gate make`, () => {
       const denied = deniedCalls(plans[stack], role);
       assert.deepEqual(denied, [], `${denied.length} denied:\n${denied.join("\n")}`);
+    });
+
+    it(`allows creating and granting every role of the ${stack} stack only because it carries the application boundary`, () => {
+      const plan = plans[stack];
+      const where: Where = { partition: "aws", region: plan.region, account: plan.accountId, plan };
+      const calls = plan.resources
+        .filter((r) => ["aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy"].includes(r.type))
+        .flatMap((r) => CALLS[r.type](r, where))
+        .filter((call) => /^iam:(CreateRole|PutRolePermissionsBoundary|PutRolePolicy)$/.test(call.action));
+      assert.ok(calls.length > 10, `${stack} plans roles and their policies`);
+      const withBoundary = calls.filter(
+        (call) =>
+          call.context?.["iam:PermissionsBoundary"] === role.applicationBoundary.arn && !denial(role, call),
+      );
+      assert.equal(withBoundary.length, calls.length, "each is allowed with the application boundary");
+      const without = calls.map((call) => denial(role, { ...call, context: {} }));
+      assert.deepEqual(
+        [...new Set(without)],
+        ["denied by statement DenyRolesWithoutApplicationBoundary of the boundary"],
+      );
+    });
+
+    it(`cuts no grant of any role of the ${stack} stack with the application boundary`, () => {
+      const cut = cutGrants(plans[stack], role.applicationBoundary);
+      assert.deepEqual(cut, [], `${cut.length} cut:\n${cut.join("\n")}`);
     });
 
     it(`knows the calls of every resource type the ${stack} stack plans`, () => {
@@ -522,6 +717,114 @@ describe("the deploy role against what the rollout of the real stacks asks AWS f
       context: { "kms:ViaService": "ssm.us-east-1.amazonaws.com" },
     };
     assert.equal(denial(role, viaSsm), "no statement of the role's policy allows it");
+  });
+
+  it("names the role, action and resource the application boundary would cut", () => {
+    const plan = plans.dev;
+    const fn = plan.resources.find((r) => r.type === "aws:iam/role:Role")!;
+    const policy: RecordedResource = {
+      ...plan.resources.find((r) => r.type === "aws:iam/rolePolicy:RolePolicy")!,
+      name: "extra-policy",
+      inputs: {
+        role: fn.inputs.name,
+        policy: JSON.stringify({
+          Statement: [{ Effect: "Allow", Action: "s3:GetObject", Resource: "arn:aws:s3:::other-bucket/*" }],
+        }),
+      },
+    };
+    assert.deepEqual(cutGrants({ ...plan, resources: [fn, policy] }, role.applicationBoundary), [
+      `dev: role ${fn.inputs.name} (extra-policy) s3:GetObject on arn:aws:s3:::other-bucket/*: no statement of the boundary allows it`,
+    ]);
+  });
+
+  it("names a role planned without the application boundary", () => {
+    const fn = { ...plans.dev.resources.find((r) => r.type === "aws:iam/role:Role")! };
+    fn.inputs = { ...fn.inputs, permissionsBoundary: undefined };
+    assert.deepEqual(cutGrants({ ...plans.dev, resources: [fn] }, role.applicationBoundary), [
+      `dev: role ${fn.inputs.name} has boundary none`,
+    ]);
+  });
+
+  it("lets application roles put custom metrics only in the application's namespaces", () => {
+    const application: DeployRole = {
+      identity: [allow(["*"], ["*"])],
+      boundary: role.applicationBoundary.statements,
+      applicationBoundary: role.applicationBoundary,
+    };
+    const metrics = (namespace: string) =>
+      denial(application, {
+        action: "cloudwatch:PutMetricData",
+        resource: "*",
+        context: { "cloudwatch:namespace": namespace },
+      });
+    assert.equal(metrics("platform/orders"), undefined);
+    assert.equal(metrics("AWS/Lambda"), "no statement of the boundary allows it");
+  });
+
+  describe("the escalation through a role of its own", () => {
+    const evil = "arn:aws:iam::123456789012:role/platform-evil";
+    const otherBoundary = "arn:aws:iam::123456789012:policy/platform-evil-boundary";
+    const denied = /DenyRolesWithoutApplicationBoundary of the boundary/;
+
+    it("denies creating an <app>- role without a boundary", () => {
+      assert.match(denial(role, { action: "iam:CreateRole", resource: evil }) ?? "", denied);
+    });
+
+    it("denies creating an <app>- role with another boundary", () => {
+      const call = {
+        action: "iam:CreateRole",
+        resource: evil,
+        context: { "iam:PermissionsBoundary": otherBoundary },
+      };
+      assert.match(denial(role, call) ?? "", denied);
+    });
+
+    it("allows creating an <app>- role with the application boundary", () => {
+      const call = {
+        action: "iam:CreateRole",
+        resource: evil,
+        context: { "iam:PermissionsBoundary": role.applicationBoundary.arn },
+      };
+      assert.equal(denial(role, call), undefined);
+    });
+
+    it("denies replacing a role's boundary with another", () => {
+      const call = {
+        action: "iam:PutRolePermissionsBoundary",
+        resource: evil,
+        context: { "iam:PermissionsBoundary": otherBoundary },
+      };
+      assert.match(denial(role, call) ?? "", denied);
+    });
+
+    it("denies granting a role without the application boundary an inline or managed policy", () => {
+      for (const action of ["iam:PutRolePolicy", "iam:AttachRolePolicy"]) {
+        assert.match(denial(role, { action, resource: evil }) ?? "", denied, action);
+      }
+    });
+
+    it("denies removing a role's boundary", () => {
+      assert.match(
+        denial(role, { action: "iam:DeleteRolePermissionsBoundary", resource: evil }) ?? "",
+        /DenyBoundaryRemoval/,
+      );
+    });
+
+    it("denies creating, changing or deleting the application boundary policy", () => {
+      for (const action of [
+        "iam:CreatePolicy",
+        "iam:CreatePolicyVersion",
+        "iam:SetDefaultPolicyVersion",
+        "iam:DeletePolicyVersion",
+        "iam:DeletePolicy",
+      ]) {
+        assert.match(
+          denial(role, { action, resource: role.applicationBoundary.arn }) ?? "",
+          /DenyPipelineResourcesAndBoundary/,
+          action,
+        );
+      }
+    });
   });
 
   it("denies the pipeline's own roles to the deployment", () => {

@@ -8,6 +8,7 @@ const FUNCTION = "aws:lambda/function:Function";
 const TABLE = "aws:dynamodb/table:Table";
 const REST_API = "aws:apigateway/restApi:RestApi";
 const INTEGRATION = "aws:apigateway/integration:Integration";
+const ROLE = "aws:iam/role:Role";
 
 /** A second service, named per test (logical names are unique per process under the mock runtime). */
 function notes(name: string, overrides: Partial<ServiceDeclaration> = {}): ServiceDeclaration {
@@ -116,5 +117,43 @@ describe("Platform", () => {
       /service badnotes: functions\.read\.access\.tables\.badnotes: the service has no table badnotes/,
     );
     assert.equal(runtime.resources.length, before);
+  });
+
+  describe("platform:roleBoundary", () => {
+    const boundariesOf = async (name: string, roleBoundary?: string) => {
+      const { ofType } = await record(
+        () =>
+          new Platform(name, {
+            settings: testSettings({
+              app: name,
+              manageAccountSettings: "true",
+              deploymentType: "Canary10Percent5Minutes",
+              ...(roleBoundary === undefined ? {} : { roleBoundary }),
+            }),
+            services: [notes(`${name}n`)],
+          }),
+      );
+      const roles = ofType(ROLE);
+      // A function role, the API Gateway account role, CodeDeploy's role and a canary hook's role.
+      assert.ok(roles.length >= 4, `roles: ${roles.map((r) => r.name).join(", ")}`);
+      return roles.map((role) => role.inputs.permissionsBoundary);
+    };
+
+    it("gives every role the boundary named by a policy name, in the deploying account", async () => {
+      const boundaries = await boundariesOf("pfrb", "pfrb-application-boundary");
+      assert.deepEqual(
+        new Set(boundaries),
+        new Set(["arn:aws:iam::123456789012:policy/pfrb-application-boundary"]),
+      );
+    });
+
+    it("gives every role the boundary named by a policy ARN, as given", async () => {
+      const arn = "arn:aws:iam::210987654321:policy/teams/pfra-boundary";
+      assert.deepEqual(new Set(await boundariesOf("pfra", arn)), new Set([arn]));
+    });
+
+    it("gives no role a boundary when unset", async () => {
+      assert.deepEqual(new Set(await boundariesOf("pfru")), new Set([undefined]));
+    });
   });
 });

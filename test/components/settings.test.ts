@@ -2,6 +2,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
+import { applicationBoundaryName } from "../../components/delivery-pipeline-permissions";
 import {
   describeLambdaInsightsLayer,
   LAMBDA_INSIGHTS_LAYERS,
@@ -87,6 +88,39 @@ describe("settings", () => {
       for (const key of Object.keys(stackRaw(file))) {
         assert.ok(key in SETTINGS_FIELDS, `${file} sets platform:${key}, which is not declared`);
       }
+    }
+  });
+
+  it("sets no role boundary by default", () => {
+    assert.equal(parseSettings(base, { stack: "dev" }).roleBoundary, undefined);
+  });
+
+  it("takes a role boundary as a policy name or a policy ARN", () => {
+    for (const roleBoundary of [
+      "platform-application-boundary",
+      "arn:aws:iam::123456789012:policy/platform-application-boundary",
+      "arn:aws-us-gov:iam::123456789012:policy/team/boundary",
+    ]) {
+      assert.equal(parseSettings({ ...base, roleBoundary }, { stack: "dev" }).roleBoundary, roleBoundary);
+    }
+  });
+
+  it("rejects a role boundary that is neither a policy name nor a policy ARN, naming the key and the allowed forms", () => {
+    const problems = problemsOf(() =>
+      parseSettings({ ...base, roleBoundary: "arn:aws:iam::123456789012:role/admin" }, { stack: "dev" }),
+    );
+    assert.deepEqual(problems, [
+      'platform:roleBoundary must be "" (no boundary), a customer-managed policy name of this account (the pipeline stack\'s is <app>-application-boundary) or a policy ARN (arn:aws:iam::123456789012:policy/name) (got "arn:aws:iam::123456789012:role/admin")',
+    ]);
+  });
+
+  it("sets the pipeline's application boundary in the stages it rolls out", () => {
+    for (const [file, stack] of [
+      ["Pulumi.dev.yaml", "dev"],
+      ["Pulumi.prod.yaml", "prod"],
+    ]) {
+      const settings = parseSettings(stackRaw(file), { stack, region: "us-east-1" });
+      assert.equal(settings.roleBoundary, applicationBoundaryName(settings.app), file);
     }
   });
 
