@@ -11,7 +11,8 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { LocalAsyncInvocations } from "./async-invoke";
 import type { InvokeResult } from "./functions";
-import { type LocalQueues, SqsError } from "./queues";
+import type { LocalQueues } from "./queues";
+import { SqsError } from "./sqs-protocol";
 
 export interface LocalDeployment {
   deploymentId: string;

@@ -6,9 +6,10 @@
  * message back on an error, only the `batchItemFailures` back with `ReportBatchItemFailures`, a
  * message moved to its dead-letter queue once received `maxReceiveCount` times.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { InvokeResult } from "./functions";
 import type { LocalQueue, LocalQueueMapping } from "./model";
+import { asked, type MessageAttributes, md5, md5OfMessageAttributes, SqsError } from "./sqs-protocol";
 
 interface Message {
   messageId: string;
@@ -23,64 +24,9 @@ interface Message {
   messageAttributes: MessageAttributes;
 }
 
-/** A message's attributes as the SQS API carries them (binary values base64-encoded). */
-export type MessageAttributes = Record<
-  string,
-  { DataType: string; StringValue?: string; BinaryValue?: string }
->;
-
 interface QueueState {
   queue: LocalQueue;
   messages: Message[];
-}
-
-const md5 = (text: string) => createHash("md5").update(text).digest("hex");
-
-/**
- * SQS's `MD5OfMessageAttributes`: over the attributes in name order, each as its length-prefixed
- * (4 bytes, big-endian) name and data type, a transport byte (1 string or number, 2 binary) and
- * its length-prefixed value.
- */
-export function md5OfMessageAttributes(attributes: MessageAttributes): string | undefined {
-  const names = Object.keys(attributes).sort();
-  if (names.length === 0) return undefined;
-  const hash = createHash("md5");
-  const field = (bytes: Buffer) => {
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(bytes.length);
-    hash.update(length).update(bytes);
-  };
-  for (const name of names) {
-    const { DataType, StringValue, BinaryValue } = attributes[name];
-    field(Buffer.from(name, "utf8"));
-    field(Buffer.from(DataType, "utf8"));
-    const binary = BinaryValue !== undefined;
-    hash.update(Buffer.from([binary ? 2 : 1]));
-    field(binary ? Buffer.from(BinaryValue, "base64") : Buffer.from(StringValue ?? "", "utf8"));
-  }
-  return hash.digest("hex");
-}
-
-/** Whether `name` is asked for by a receive's name list (`All`, `.*`, a name, or a `prefix.*`). */
-const asked = (names: unknown, name: string): boolean =>
-  Array.isArray(names) &&
-  names.some(
-    (wanted) =>
-      wanted === "All" ||
-      wanted === ".*" ||
-      wanted === name ||
-      (typeof wanted === "string" && wanted.endsWith(".*") && name.startsWith(wanted.slice(0, -1))),
-  );
-
-/** An SQS error as the JSON protocol returns it. */
-export class SqsError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
 }
 
 export class LocalQueues {

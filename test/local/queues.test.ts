@@ -13,7 +13,8 @@ import {
 } from "@aws-sdk/client-sqs";
 import { LocalCloud } from "../../automation/local/cloud";
 import { LocalControlPlane } from "../../automation/local/control-plane";
-import { LocalQueues, md5OfMessageAttributes } from "../../automation/local/queues";
+import { LocalQueues } from "../../automation/local/queues";
+import { md5OfMessageAttributes } from "../../automation/local/sqs-protocol";
 import { placeOrder, signedFetch } from "./support";
 
 describe("local SQS queues and their consumers", function () {
