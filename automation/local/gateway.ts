@@ -4,6 +4,7 @@
  * then `{param}`, then `{proxy+}`; the method, else `ANY`), authorized as the method says, throttled
  * by the stage's limits, handed to the function as a REST payload 1.0 event (built by the one event
  * builder the hooks and tests use), and the function's result mapped back as API Gateway maps it.
+ * Paths are served with or without the stage prefix (`/dev/users` or `/users`).
  */
 import { randomUUID } from "node:crypto";
 import * as http from "node:http";
@@ -270,7 +271,17 @@ export class LocalGateway {
     if (body === undefined) return send(jsonResponse(413, { message: "Request Too Long" }));
 
     const { api } = this.options;
-    const routed = routeRequest(api.routes, method, pathname);
+    // Served without the stage prefix (as `sam local start-api`), and with it, as execute-api URLs
+    // are (`/<stage>/users`): a `Location` a function builds from `requestContext.path` works here too.
+    // Only a resource of the API whose first segment is the stage's name keeps the prefix as a path.
+    const stagePrefix = `/${api.stageName}`;
+    const underStage = (p: string) => p === stagePrefix || p.startsWith(`${stagePrefix}/`);
+    let path = url;
+    if (underStage(pathname) && !api.routes.some((r) => underStage(r.resource))) {
+      path = url.slice(stagePrefix.length);
+      if (path === "" || path.startsWith("?")) path = `/${path}`;
+    }
+    const routed = routeRequest(api.routes, method, path.split("?")[0]);
     if (!routed)
       return send(
         jsonResponse(
@@ -303,7 +314,7 @@ export class LocalGateway {
     const event = apiGatewayEvent({
       resource: route.resource,
       httpMethod: method,
-      path: url,
+      path,
       headers,
       body:
         body.length === 0 ? null : isBinary(contentType, api.binaryMediaTypes) ? body : body.toString("utf8"),

@@ -172,6 +172,24 @@ describe("a local API stage over HTTP", () => {
     assert.equal(event.requestContext.path, "/dev/users/ada%20l");
   });
 
+  it("serves a path with the stage prefix, as an execute-api URL has it, giving the same event", async () => {
+    const answer = await fetch(`${url}/dev/users/ada?x=1`);
+    assert.equal(answer.status, 200);
+    const [event] = events;
+    assert.equal(event.resource, "/users/{userId}");
+    assert.equal(event.path, "/users/ada");
+    assert.deepEqual(event.pathParameters, { userId: "ada" });
+    assert.deepEqual(event.queryStringParameters, { x: "1" });
+    assert.equal(event.requestContext.path, "/dev/users/ada");
+  });
+
+  it("routes what follows the stage prefix, not the prefix itself, to a greedy resource", async () => {
+    await fetch(`${url}/dev/nowhere/deep`);
+    const [event] = events;
+    assert.equal(event.resource, "/{proxy+}");
+    assert.deepEqual(event.pathParameters, { proxy: "nowhere/deep" });
+  });
+
   it("keeps every value of a repeated header and query parameter, the single-value maps holding the last", async () => {
     // Two header lines of one name (fetch would join them into one line).
     await new Promise<void>((resolve, reject) => {
