@@ -51,8 +51,15 @@ export async function putOrder(order: Order): Promise<void> {
   );
 }
 
+/**
+ * Strongly consistent: this read backs `GET <Location>` right after the create's 201 (and a status
+ * read right after fulfilment), and an eventually consistent read (DynamoDB's default) may not see
+ * a write yet and answer 404 or a stale status. It costs twice the read capacity of one.
+ */
 export async function getOrder(orderId: string): Promise<Order | undefined> {
-  const result = await documentClient.send(new GetCommand({ TableName: tableName(), Key: { orderId } }));
+  const result = await documentClient.send(
+    new GetCommand({ TableName: tableName(), Key: { orderId }, ConsistentRead: true }),
+  );
   return result.Item as Order | undefined;
 }
 

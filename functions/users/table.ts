@@ -44,8 +44,15 @@ export function notFound(userId: string): HttpError {
   return new HttpError(404, `User ${userId} not found`);
 }
 
+/**
+ * Strongly consistent: this read backs `GET <Location>` right after the create's 201, and an
+ * eventually consistent read (DynamoDB's default) may not see a write yet and answer 404. It costs
+ * twice the read capacity of one.
+ */
 export async function getUser(userId: string): Promise<User | undefined> {
-  const result = await documentClient.send(new GetCommand({ TableName: tableName(), Key: { userId } }));
+  const result = await documentClient.send(
+    new GetCommand({ TableName: tableName(), Key: { userId }, ConsistentRead: true }),
+  );
   return result.Item as User | undefined;
 }
 

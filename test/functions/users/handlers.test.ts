@@ -79,7 +79,8 @@ describe("users API handlers", () => {
       const result = await post(alice);
 
       assert.equal(result.statusCode, 201);
-      assert.equal(result.headers?.Location, "/users/alice");
+      // The test events come from stage dev: requestContext.path is /dev/users.
+      assert.equal(result.headers?.Location, "/dev/users/alice");
       assert.deepEqual(jsonBody(result), jsonBody(await getUser("alice")));
     });
 
