@@ -91,8 +91,15 @@ describe("the local cloud of the dev stack", function () {
       email: "ada@example.com",
     });
     assert.equal(response.status, 201);
-    assert.equal(response.headers.get("location"), "/users/ada");
+    // The path the client would use on AWS: an execute-api URL has the stage first.
+    assert.equal(response.headers.get("location"), `/${cloud.model.apis[0].stageName}/users/ada`);
     assert.equal(((await response.json()) as { name: string }).name, "Ada Lovelace");
+  });
+
+  it("follows the Location of a 201 to the user, the stage prefix included", async () => {
+    const response = await call("GET", `/${cloud.model.apis[0].stageName}/users/ada`);
+    assert.equal(response.status, 200);
+    assert.equal(((await response.json()) as { userId: string }).userId, "ada");
   });
 
   it("reads the user back through its path parameter", async () => {
