@@ -72,8 +72,9 @@ export interface HttpTrigger {
   auth?: "public" | "iam" | "apiKey";
   smoke: SmokeRequest;
   /**
-   * A retried request (same `Idempotency-Key` header, or same body) gets the first answer and
-   * changes nothing twice: the platform creates the service's idempotency table. @default false
+   * A retried request from the same caller (same `Idempotency-Key` header, or same body) gets the
+   * first answer and changes nothing twice: the platform creates the service's idempotency table.
+   * @default false
    */
   idempotent?: boolean;
 }
