@@ -87,7 +87,7 @@ export function predefinedConfigName(type: DeploymentType): string {
  * @example
  * new CanaryDeployment("users-deploy", {
  *   naming, deploymentType: "Canary10Percent5Minutes", hookSettings: { logRetentionDays: 7 },
- *   functions: { list: { function: list, alarms: [monitoring.rollbackAlarms["users-list"]], preTraffic: { resource: "/users", path: "/users?limit=1" } } },
+ *   functions: { list: { function: list, alarms: monitoring.rollbackAlarms["users-list"], preTraffic: { resource: "/users", path: "/users?limit=1" } } },
  * });
  */
 export class CanaryDeployment extends pulumi.ComponentResource {

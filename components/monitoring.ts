@@ -4,6 +4,7 @@ import * as cloudwatch from "@pulumi/awsx/classic/cloudwatch";
 import * as dynamodbMetrics from "@pulumi/awsx/classic/dynamodb/metrics";
 import * as lambdaMetrics from "@pulumi/awsx/classic/lambda/metrics";
 import * as pulumi from "@pulumi/pulumi";
+import { SERVER_ERRORS_METRIC } from "../functions/shared/metrics";
 import { createAlertTopic } from "./alert-topic";
 import type { DataTable } from "./data-table";
 import { type NamingContext, physicalName } from "./naming";
@@ -14,6 +15,12 @@ export interface MonitoredFunction {
   function: ServerlessFunction;
   /** Consumes a stream (DynamoDB, Kinesis): alarm on iterator age too. @default false */
   streamConsumer?: boolean;
+  /**
+   * Serves API Gateway through `apiHandler`, which answers failures as 5xx responses instead of
+   * throwing: alarm on its `ServerErrors` metric on the `live` alias too, a rollback alarm, since
+   * Lambda's `Errors` never counts those. @default false
+   */
+  http?: boolean;
 }
 
 export interface MonitoringArgs {
@@ -72,12 +79,12 @@ export const LOGS_INSIGHTS_QUERIES: Readonly<Record<string, string>> = {
 /**
  * Alarms on what breaks serverless APIs, an SNS topic they notify (encrypted with a key of its own:
  * CloudWatch and Budgets cannot use the AWS managed `alias/aws/sns` key, so they could never
- * deliver), a dashboard and Logs Insights queries. The functions' errors alarms on the `live` alias
- * are the canary rollback alarms.
+ * deliver), a dashboard and Logs Insights queries. The functions' errors alarms on the `live` alias,
+ * and the HTTP functions' handled-5xx alarms there, are the canary rollback alarms.
  *
  * @example
  * const monitoring = new Monitoring("users-monitoring", { naming, functions: [{ function: fn }], apis: [api] });
- * new CanaryDeployment(..., { rollbackAlarms: monitoring.rollbackAlarms });
+ * // each function's deployment group: { function: fn, alarms: monitoring.rollbackAlarms[fn.logicalName] }
  */
 export class Monitoring extends pulumi.ComponentResource {
   static readonly type = "platform:monitoring:Monitoring";
@@ -87,8 +94,11 @@ export class Monitoring extends pulumi.ComponentResource {
   readonly key: aws.kms.Key;
   readonly dashboard: cloudwatch.Dashboard;
   readonly dashboardUrl: pulumi.Output<string>;
-  /** Errors alarm names on each function's `live` alias, by the function's logical name. */
-  readonly rollbackAlarms: Record<string, pulumi.Output<string>> = {};
+  /**
+   * The alarms that roll a canary of each function back, by the function's logical name: its
+   * `Errors` on the `live` alias, and for an HTTP function its handled 5xx (`ServerErrors`) there.
+   */
+  readonly rollbackAlarms: Record<string, pulumi.Output<string>[]> = {};
   readonly alarms: aws.cloudwatch.MetricAlarm[] = [];
 
   constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -129,14 +139,54 @@ export class Monitoring extends pulumi.ComponentResource {
       return created;
     };
 
-    for (const { function: fn, streamConsumer } of args.functions) {
+    for (const { function: fn, streamConsumer, http } of args.functions) {
       const id = fn.logicalName;
       const onAlias = { function: fn.function, resource: `${fn.functionName}:${LIVE_ALIAS}`, period: 60 };
       const errors = alarm(lambdaMetrics.metrics.errors({ ...onAlias, statistic: "Sum" }), `${id}-errors`, {
         alarmDescription: `${fn.functionName} (alias ${LIVE_ALIAS}) returned errors: CodeDeploy rolls a canary back on this alarm`,
         threshold: 1,
       });
-      this.rollbackAlarms[id] = errors.name;
+      this.rollbackAlarms[id] = [errors.name];
+      if (http) {
+        // Dimensions as Lambda's own alias metrics, which the handler copies from invokedFunctionArn.
+        const serverErrors = alarm(
+          new cloudwatch.Metric({
+            namespace: fn.metricsNamespace,
+            name: SERVER_ERRORS_METRIC,
+            dimensions: { FunctionName: fn.functionName, Resource: onAlias.resource },
+            statistic: "Sum",
+            period: 60,
+          }),
+          `${id}-server-errors`,
+          {
+            alarmDescription: `${fn.functionName} (alias ${LIVE_ALIAS}) answered 5xx (handled errors, which Lambda's Errors does not count): CodeDeploy rolls a canary back on this alarm`,
+            comparisonOperator: "GreaterThanThreshold",
+            threshold: 0,
+          },
+        );
+        this.rollbackAlarms[id].push(serverErrors.name);
+      }
+      // A function's own asynchronous failure handling: Lambda could not hand a failed event over.
+      if (fn.deadLetterQueue) {
+        alarm(
+          lambdaMetrics.metrics.deadLetterErrors({ function: fn.function, period: 60, statistic: "Sum" }),
+          `${id}-dead-letter-errors`,
+          {
+            alarmDescription: `Lambda could not send failed events of ${fn.functionName} to its dead-letter queue: they are lost`,
+            threshold: 1,
+          },
+        );
+      } else if (fn.eventInvokeConfig) {
+        // asyncFailure without a dead-letter queue is an on-failure destination.
+        this.alarms.push(
+          destinationDeliveryFailuresAlarm(this, `${name}-${id}-destination-failures`, {
+            naming,
+            fn,
+            topicArn: this.topic.arn,
+            description: `Lambda could not send failed events of ${fn.functionName} to its on-failure destination: they are lost`,
+          }),
+        );
+      }
       alarm(
         lambdaMetrics.metrics.throttles({ function: fn.function, period: 300, statistic: "Sum" }),
         `${id}-throttles`,
@@ -287,6 +337,45 @@ export class Monitoring extends pulumi.ComponentResource {
 
     this.registerOutputs({ topicArn: this.topic.arn, keyArn: this.key.arn, dashboardUrl: this.dashboardUrl });
   }
+}
+
+export interface DestinationDeliveryFailuresAlarmArgs {
+  naming: NamingContext;
+  /** The function whose on-failure destination (asynchronous or of an event source mapping) is watched. */
+  fn: ServerlessFunction;
+  topicArn: pulumi.Input<string>;
+  description: string;
+}
+
+/**
+ * An alarm on Lambda's `DestinationDeliveryFailures` of a function (any in a minute), to the alert
+ * topic: Lambda failed to send a failed event or batch to its on-failure destination (a missing
+ * grant, a deleted queue, a record too large), so the failure is lost rather than parked.
+ */
+export function destinationDeliveryFailuresAlarm(
+  parent: pulumi.Resource,
+  logicalName: string,
+  args: DestinationDeliveryFailuresAlarmArgs,
+): aws.cloudwatch.MetricAlarm {
+  return new aws.cloudwatch.MetricAlarm(
+    logicalName,
+    {
+      name: physicalName(args.naming, logicalName, { maxLength: 255 }),
+      alarmDescription: args.description,
+      namespace: "AWS/Lambda",
+      metricName: "DestinationDeliveryFailures",
+      dimensions: { FunctionName: args.fn.functionName },
+      statistic: "Sum",
+      period: 60,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: "GreaterThanThreshold",
+      treatMissingData: "notBreaching",
+      alarmActions: [args.topicArn],
+      okActions: [args.topicArn],
+    },
+    { parent },
+  );
 }
 
 function dashboardWidgets(args: MonitoringArgs): cloudwatch.Widget[] {

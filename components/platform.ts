@@ -155,7 +155,15 @@ export class Platform extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    for (const source of [...queues, ...alarmSources]) source.createAlarms(this.monitoring.topic.arn);
+    // Consumers report failed records as batch item failures (their invocations succeed), so their
+    // failure queues' depth alarms roll their canaries back beside Lambda's Errors.
+    const consumerRollbackAlarms: Record<string, pulumi.Output<string>[]> = {};
+    for (const source of [...queues, ...alarmSources]) {
+      source.createAlarms(this.monitoring.topic.arn);
+      for (const [fn, alarms] of Object.entries(source.rollbackAlarms ?? {})) {
+        consumerRollbackAlarms[fn] = [...(consumerRollbackAlarms[fn] ?? []), ...alarms];
+      }
+    }
 
     // AllAtOnce shifts at once and needs no smoke test first; gradual shifts test the new version.
     const withHooks = settings.deployment.type !== "AllAtOnce";
@@ -163,7 +171,10 @@ export class Platform extends pulumi.ComponentResource {
     for (const [key, fn] of Object.entries(this.functions)) {
       deployed[key] = {
         function: fn,
-        alarms: [this.monitoring.rollbackAlarms[fn.logicalName]],
+        alarms: [
+          ...this.monitoring.rollbackAlarms[fn.logicalName],
+          ...(consumerRollbackAlarms[fn.logicalName] ?? []),
+        ],
         preTraffic: withHooks ? smokeTests[key] : undefined,
       };
     }

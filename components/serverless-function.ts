@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { METRICS_NAMESPACE_ENV } from "../functions/shared/metrics";
 import { bundleHandler, esbuildTarget } from "./bundle";
 import { describeLambdaInsightsLayer } from "./lambda-insights";
 import { type NamingContext, physicalName } from "./naming";
@@ -120,6 +121,11 @@ export class ServerlessFunction extends pulumi.ComponentResource {
   readonly timeoutSeconds: number;
   /** The logical name the function was declared with (`users-list`). */
   readonly logicalName: string;
+  /**
+   * The CloudWatch namespace of the function's own EMF metrics (`ServerErrors`): the app's name,
+   * given to the function as `PLATFORM_METRICS_NAMESPACE`.
+   */
+  readonly metricsNamespace: string;
   private readonly grants = new Set<string>();
 
   constructor(name: string, args: ServerlessFunctionArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -127,6 +133,7 @@ export class ServerlessFunction extends pulumi.ComponentResource {
     validateFunctionArgs(name, args);
     this.logicalName = name;
     this.timeoutSeconds = args.timeoutSeconds;
+    this.metricsNamespace = args.naming.app;
     const functionName = args.functionName ?? physicalName(args.naming, name);
     this.functionName = functionName;
     const logGroupName = `/aws/lambda/${functionName}`;
@@ -231,6 +238,8 @@ export class ServerlessFunction extends pulumi.ComponentResource {
         variables: {
           POWERTOOLS_SERVICE_NAME: `${args.naming.app}-${name}`,
           ...args.environment,
+          // After the caller's: the alarms on these metrics look in this namespace.
+          [METRICS_NAMESPACE_ENV]: this.metricsNamespace,
         },
       },
     } satisfies aws.lambda.FunctionArgs);

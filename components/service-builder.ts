@@ -51,6 +51,11 @@ export interface BuiltService {
 /** A piece whose alarms need the alert topic, which exists only after every service is built. */
 export interface AlarmSource {
   createAlarms(topicArn: pulumi.Input<string>): unknown;
+  /**
+   * Once `createAlarms` ran: the names of its alarms that must roll back a canary of a function it
+   * feeds, by the function's logical name (a consumer whose failures land in this piece's queue).
+   */
+  readonly rollbackAlarms?: Readonly<Record<string, pulumi.Output<string>[]>>;
 }
 
 export interface BuildContext {
@@ -240,7 +245,11 @@ export function buildService(service: ServiceDeclaration, ctx: BuildContext): Bu
 
     built.functions[key] = fn;
     const trigger = declaration.trigger;
-    built.monitored.push({ function: fn, streamConsumer: trigger.type === "stream" });
+    built.monitored.push({
+      function: fn,
+      streamConsumer: trigger.type === "stream",
+      http: trigger.type === "http",
+    });
     if (trigger.type === "http") {
       const [method, resource] = trigger.route.split(" ");
       built.routes[trigger.route] = { function: fn, auth: trigger.auth };

@@ -54,6 +54,13 @@ export class ServiceQueue extends pulumi.ComponentResource {
   private readonly naming: NamingContext;
   private readonly consumerTimeoutSeconds: number;
   private readonly oldestMessageAgeSeconds: number;
+  private readonly consumers: ServerlessFunction[] = [];
+  /**
+   * Once `createAlarms` ran: the dead-letter depth alarm, by each consumer's logical name. A new
+   * consumer version that fails every message fills the dead-letter queue while its invocations
+   * succeed (failures are reported as batch item failures), so Lambda's `Errors` stays 0.
+   */
+  readonly rollbackAlarms: Record<string, pulumi.Output<string>[]> = {};
 
   constructor(
     private readonly logicalName: string,
@@ -116,6 +123,7 @@ export class ServiceQueue extends pulumi.ComponentResource {
         `ServiceQueue ${this.logicalName}: subscription of ${fn.logicalName}: ${problems.map((p) => `${p.field} ${p.message}`).join("; ")}`,
       );
     }
+    this.consumers.push(fn);
     const grant = fn.addPolicy(`${this.logicalName}-consume`, [
       { Sid: "ConsumeQueue", Action: QUEUE_CONSUMER_ACTIONS, Resource: [this.queue.arn] },
     ]);
@@ -140,7 +148,10 @@ export class ServiceQueue extends pulumi.ComponentResource {
     ]);
   }
 
-  /** Alarms to `topicArn`: any message in the dead-letter queue, and the oldest message's age. */
+  /**
+   * Alarms to `topicArn`: any message in the dead-letter queue (also a rollback alarm of each
+   * consumer subscribed so far, see `rollbackAlarms`), and the oldest message's age.
+   */
   createAlarms(topicArn: pulumi.Input<string>): aws.cloudwatch.MetricAlarm[] {
     const alarm = (
       id: string,
@@ -157,14 +168,16 @@ export class ServiceQueue extends pulumi.ComponentResource {
         metricName,
         threshold,
       });
+    const depth = alarm(
+      "dlq-depth",
+      this.deadLetterQueue,
+      "ApproximateNumberOfMessagesVisible",
+      0,
+      `Messages of ${this.logicalName} failed every receive and wait in its dead-letter queue`,
+    );
+    for (const consumer of this.consumers) this.rollbackAlarms[consumer.logicalName] = [depth.name];
     return [
-      alarm(
-        "dlq-depth",
-        this.deadLetterQueue,
-        "ApproximateNumberOfMessagesVisible",
-        0,
-        `Messages of ${this.logicalName} failed every receive and wait in its dead-letter queue`,
-      ),
+      depth,
       alarm(
         "oldest-message",
         this.queue,

@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { failureQueue, queueAlarm } from "./failure-queue";
+import { destinationDeliveryFailuresAlarm } from "./monitoring";
 import { type NamingContext, physicalName } from "./naming";
 import type { ServerlessFunction } from "./serverless-function";
 
@@ -44,6 +45,7 @@ export class ServiceSchedule extends pulumi.ComponentResource {
   /** The target alias's asynchronous invocation settings: failed runs to the dead-letter queue. */
   readonly targetFailures: aws.lambda.FunctionEventInvokeConfig;
   private readonly naming: NamingContext;
+  private readonly target: ServerlessFunction;
 
   constructor(
     private readonly logicalName: string,
@@ -77,6 +79,7 @@ export class ServiceSchedule extends pulumi.ComponentResource {
     }
     if (problems.length > 0) throw new Error(`ServiceSchedule ${name}: ${problems.join("; ")}`);
     this.naming = args.naming;
+    this.target = args.target;
 
     this.deadLetterQueue = failureQueue(this, `${name}-dlq`, args.naming);
 
@@ -171,8 +174,9 @@ export class ServiceSchedule extends pulumi.ComponentResource {
   }
 
   /**
-   * Alarms to `topicArn`: invocations that failed every retry (sent to the dead-letter queue or
-   * dropped), and any message waiting in the dead-letter queue.
+   * Alarms to `topicArn`: invocations that failed every retry (sent to the dead-letter queue,
+   * dropped, or failed to be sent to it), any message waiting in the dead-letter queue, and runs
+   * that failed in the function whose record Lambda could not send to that queue.
    */
   createAlarms(topicArn: pulumi.Input<string>): aws.cloudwatch.MetricAlarm[] {
     const common = {
@@ -188,14 +192,21 @@ export class ServiceSchedule extends pulumi.ComponentResource {
       failedId,
       {
         name: physicalName(this.naming, failedId, { maxLength: 255 }),
-        alarmDescription: `Invocations of schedule ${this.logicalName} failed every retry (sent to its dead-letter queue or dropped)`,
+        alarmDescription: `Invocations of schedule ${this.logicalName} failed every retry (sent to its dead-letter queue, dropped, or not even sent there)`,
         ...common,
         metricQueries: [
-          { id: "failed", expression: "SUM([sent, dropped])", label: "FailedInvocations", returnData: true },
+          {
+            id: "failed",
+            expression: "SUM([sent, dropped, unsent])",
+            label: "FailedInvocations",
+            returnData: true,
+          },
           ...(
             [
               ["sent", "InvocationsSentToDeadLetterCount"],
               ["dropped", "InvocationDroppedCount"],
+              // The dead-letter queue refused the event (a missing grant, a deleted queue): it is lost.
+              ["unsent", "InvocationsFailedToBeSentToDeadLetterCount"],
             ] as const
           ).map(([id, metricName]) => ({
             id,
@@ -217,6 +228,12 @@ export class ServiceSchedule extends pulumi.ComponentResource {
       topicArn,
       description: `Failed invocations of schedule ${this.logicalName} wait in its dead-letter queue`,
     });
-    return [failed, depth];
+    const undelivered = destinationDeliveryFailuresAlarm(this, `${this.logicalName}-destination-failures`, {
+      naming: this.naming,
+      fn: this.target,
+      topicArn,
+      description: `Lambda could not send failed runs of ${this.logicalName}'s target to its dead-letter queue: they are lost`,
+    });
+    return [failed, depth, undelivered];
   }
 }

@@ -2,6 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { DataTable } from "./data-table";
 import { failureQueue, queueAlarm } from "./failure-queue";
+import { destinationDeliveryFailuresAlarm } from "./monitoring";
 import type { NamingContext } from "./naming";
 import type { ServerlessFunction } from "./serverless-function";
 import { streamMappingProblems } from "./service-validation";
@@ -60,7 +61,14 @@ export class StreamSubscription extends pulumi.ComponentResource {
 
   readonly failureQueue: aws.sqs.Queue;
   readonly mapping: aws.lambda.EventSourceMapping;
+  /**
+   * Once `createAlarms` ran: the failure-queue depth alarm, by the consumer's logical name. A new
+   * consumer version that fails every record sends them there while its invocations succeed
+   * (failures are reported as batch item failures), so Lambda's `Errors` stays 0.
+   */
+  readonly rollbackAlarms: Record<string, pulumi.Output<string>[]> = {};
   private readonly naming: NamingContext;
+  private readonly consumer: ServerlessFunction;
 
   constructor(
     private readonly logicalName: string,
@@ -87,6 +95,7 @@ export class StreamSubscription extends pulumi.ComponentResource {
     if (problems.length > 0) throw new Error(`StreamSubscription ${name}: ${problems.join("; ")}`);
     this.naming = args.naming;
     const fn = args.consumer;
+    this.consumer = fn;
 
     // Kept 14 days: time to replay what failed (the record's shard and sequence numbers).
     this.failureQueue = failureQueue(this, `${name}-failures`, args.naming);
@@ -123,15 +132,25 @@ export class StreamSubscription extends pulumi.ComponentResource {
     this.registerOutputs({ failureQueueArn: this.failureQueue.arn, mappingId: this.mapping.id });
   }
 
-  /** Alarms to `topicArn` when any record lands in the failure queue (the consumer's IteratorAge is Monitoring's). */
+  /**
+   * Alarms to `topicArn` when any record lands in the failure queue (also the consumer's rollback
+   * alarm, see `rollbackAlarms`) and when Lambda fails to send one there (the consumer's
+   * IteratorAge is Monitoring's).
+   */
   createAlarms(topicArn: pulumi.Input<string>): aws.cloudwatch.MetricAlarm[] {
-    return [
-      queueAlarm(this, `${this.logicalName}-failures-depth`, {
-        naming: this.naming,
-        queue: this.failureQueue,
-        topicArn,
-        description: `Stream records of ${this.logicalName} failed every retry and wait in its failure queue`,
-      }),
-    ];
+    const depth = queueAlarm(this, `${this.logicalName}-failures-depth`, {
+      naming: this.naming,
+      queue: this.failureQueue,
+      topicArn,
+      description: `Stream records of ${this.logicalName} failed every retry and wait in its failure queue`,
+    });
+    this.rollbackAlarms[this.consumer.logicalName] = [depth.name];
+    const undelivered = destinationDeliveryFailuresAlarm(this, `${this.logicalName}-destination-failures`, {
+      naming: this.naming,
+      fn: this.consumer,
+      topicArn,
+      description: `Lambda could not send failed stream records of ${this.logicalName} to its failure queue: they are lost`,
+    });
+    return [depth, undelivered];
   }
 }

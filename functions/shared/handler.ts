@@ -6,6 +6,7 @@ import type {
 } from "aws-lambda";
 import { errorResponse, HttpError, typeName } from "./http";
 import { logger } from "./logger";
+import { recordServerError } from "./metrics";
 
 /** What each route module exports as `handler`: promise-based, so it needs no Lambda callback. */
 export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
@@ -19,6 +20,10 @@ const STRING_MAPS = ["pathParameters", "queryStringParameters"] as const;
  * a malformed event with a 400 naming the field, turns an `HttpError` into its JSON response and
  * anything else into a logged, opaque 500. The returned promise never rejects: Lambda would report a
  * thrown error to API Gateway as a 502 with no JSON body.
+ *
+ * Because it never rejects, Lambda's `Errors` metric never counts a failed request; so every 5xx it
+ * answers (thrown or returned by the route) writes one `ServerErrors` EMF line (see `./metrics`),
+ * the metric the canary's rollback alarm watches on the `live` alias.
  */
 export function apiHandler(route: ApiHandler): ApiHandler {
   // `satisfies` proves at compile time that Lambda can invoke the result as a proxy handler.
@@ -32,9 +37,9 @@ export function apiHandler(route: ApiHandler): ApiHandler {
         ?.requestId;
       if (typeof requestId === "string") logger.setCorrelationId(requestId);
       checkEvent(event);
-      return await route(event, context);
+      return counted(await route(event, context), context);
     } catch (error) {
-      return failure(error);
+      return counted(failure(error), context);
     }
   }) satisfies APIGatewayProxyHandler;
 }
@@ -60,6 +65,13 @@ function checkEvent(event: unknown): void {
       }
     }
   }
+}
+
+/** `response`, after counting it as a server error when its status is 5xx. */
+function counted(response: APIGatewayProxyResult, context: Context): APIGatewayProxyResult {
+  const status = (response as { statusCode?: unknown } | null)?.statusCode;
+  if (typeof status === "number" && status >= 500 && status <= 599) recordServerError(context, status);
+  return response;
 }
 
 function failure(error: unknown): APIGatewayProxyResult {

@@ -1,6 +1,7 @@
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
 import type { RecordedResource } from "../../automation/plan/mocks";
 import { DataTable } from "../../components/data-table";
 import { LOGS_INSIGHTS_QUERIES, Monitoring, type MonitoringArgs } from "../../components/monitoring";
@@ -31,6 +32,11 @@ function arnLike(pattern: string, arn: string): boolean {
 
 const alarmArn = (alarm: RecordedResource, naming: NamingContext, accountId: string) =>
   `arn:aws:cloudwatch:${naming.region}:${accountId}:alarm:${alarm.inputs.name}`;
+
+/** The values of outputs, once resolved. */
+function resolved<T>(outputs: pulumi.Output<T>[]): Promise<T[]> {
+  return new Promise((resolve) => pulumi.all(outputs).apply((values) => resolve(values as T[])));
+}
 
 function build(name: string, overrides: Partial<MonitoringArgs> = {}, namingOverride?: NamingContext) {
   const naming = namingOverride ?? testNaming("dev");
@@ -186,8 +192,122 @@ describe("Monitoring", () => {
 
   it("exposes the errors alarm names as rollback alarms", async () => {
     const { component, get } = await record(() => build("mon-rollback").monitoring);
-    const name = await new Promise((resolve) => component.rollbackAlarms["mon-rollback-fn"].apply(resolve));
-    assert.equal(name, get(ALARM, "mon-rollback-mon-mon-rollback-fn-errors").inputs.name);
+    const names = await resolved(component.rollbackAlarms["mon-rollback-fn"]);
+    assert.deepEqual(names, [get(ALARM, "mon-rollback-mon-mon-rollback-fn-errors").inputs.name]);
+  });
+
+  it("alarms on handled 5xx (ServerErrors) of an HTTP function's live alias, in the function's metrics namespace", async () => {
+    const naming = testNaming("dev");
+    const { get } = await record(() => {
+      const fn = healthFunction("mon-5xx-fn", naming);
+      return new Monitoring("mon-5xx-mon", {
+        naming,
+        alarmEmails: ["oncall@example.com"],
+        functions: [{ function: fn, http: true }],
+      });
+    });
+    const alarm = get(ALARM, "mon-5xx-mon-mon-5xx-fn-server-errors").inputs;
+    const functionName = get("aws:lambda/function:Function", "mon-5xx-fn-function").inputs.name;
+    const topicArn = get(TOPIC, "mon-5xx-mon-alerts").outputs.arn;
+    assert.deepEqual(
+      {
+        namespace: alarm.namespace,
+        metricName: alarm.metricName,
+        dimensions: alarm.dimensions,
+        statistic: alarm.statistic,
+        period: alarm.period,
+        comparisonOperator: alarm.comparisonOperator,
+        threshold: alarm.threshold,
+        evaluationPeriods: alarm.evaluationPeriods,
+        treatMissingData: alarm.treatMissingData,
+        alarmActions: alarm.alarmActions,
+      },
+      {
+        namespace: naming.app,
+        metricName: "ServerErrors",
+        dimensions: { FunctionName: functionName, Resource: `${functionName}:live` },
+        statistic: "Sum",
+        period: 60,
+        comparisonOperator: "GreaterThanThreshold",
+        threshold: 0,
+        evaluationPeriods: 1,
+        treatMissingData: "notBreaching",
+        alarmActions: [topicArn],
+      },
+    );
+  });
+
+  it("rolls an HTTP function's canary back on its handled 5xx alarm beside its errors alarm", async () => {
+    const naming = testNaming("dev");
+    const { component, get } = await record(() => {
+      const fn = healthFunction("mon-5xxrb-fn", naming);
+      return new Monitoring("mon-5xxrb-mon", {
+        naming,
+        alarmEmails: ["oncall@example.com"],
+        functions: [{ function: fn, http: true }],
+      });
+    });
+    assert.deepEqual(await resolved(component.rollbackAlarms["mon-5xxrb-fn"]), [
+      get(ALARM, "mon-5xxrb-mon-mon-5xxrb-fn-errors").inputs.name,
+      get(ALARM, "mon-5xxrb-mon-mon-5xxrb-fn-server-errors").inputs.name,
+    ]);
+  });
+
+  it("sets no handled 5xx alarm on a function that does not serve HTTP", async () => {
+    const { ofType } = await record(() => build("mon-no5xx").monitoring);
+    assert.deepEqual(
+      ofType(ALARM).filter((a) => a.inputs.metricName === "ServerErrors"),
+      [],
+    );
+  });
+
+  it("alarms on DestinationDeliveryFailures of a function with an on-failure destination", async () => {
+    const naming = testNaming("dev");
+    const { get } = await record(() => {
+      const fn = healthFunction("mon-dest-fn", naming, {
+        asyncFailure: { onFailureDestinationArn: "arn:aws:sqs:us-east-1:123456789012:failed" },
+      });
+      return new Monitoring("mon-dest-mon", {
+        naming,
+        alarmEmails: ["oncall@example.com"],
+        functions: [{ function: fn }],
+      });
+    });
+    const alarm = get(ALARM, "mon-dest-mon-mon-dest-fn-destination-failures").inputs;
+    assert.equal(alarm.namespace, "AWS/Lambda");
+    assert.equal(alarm.metricName, "DestinationDeliveryFailures");
+    assert.deepEqual(alarm.dimensions, {
+      FunctionName: get("aws:lambda/function:Function", "mon-dest-fn-function").inputs.name,
+    });
+    assert.deepEqual(
+      [alarm.statistic, alarm.comparisonOperator, alarm.threshold],
+      ["Sum", "GreaterThanThreshold", 0],
+    );
+    assert.deepEqual(alarm.alarmActions, [get(TOPIC, "mon-dest-mon-alerts").outputs.arn]);
+  });
+
+  it("alarms on DeadLetterErrors of a function with an asynchronous dead-letter queue", async () => {
+    const naming = testNaming("dev");
+    const { get } = await record(() => {
+      const fn = healthFunction("mon-dle-fn", naming, { asyncFailure: { deadLetterQueue: true } });
+      return new Monitoring("mon-dle-mon", {
+        naming,
+        alarmEmails: ["oncall@example.com"],
+        functions: [{ function: fn }],
+      });
+    });
+    const alarm = get(ALARM, "mon-dle-mon-mon-dle-fn-dead-letter-errors").inputs;
+    assert.deepEqual([alarm.namespace, alarm.metricName], ["AWS/Lambda", "DeadLetterErrors"]);
+  });
+
+  it("sets no delivery failure alarms on a function without asynchronous failure handling", async () => {
+    const { ofType } = await record(() => build("mon-nodest").monitoring);
+    assert.deepEqual(
+      ofType(ALARM)
+        .map((a) => a.inputs.metricName)
+        .filter((metric) => metric === "DestinationDeliveryFailures" || metric === "DeadLetterErrors"),
+      [],
+    );
   });
 
   it("alarms when p99 duration passes 80% of the timeout", async () => {

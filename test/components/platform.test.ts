@@ -1,5 +1,6 @@
 import * as assert from "node:assert/strict";
 import { Platform } from "../../components/platform";
+import { ordersService } from "../../functions/orders/service";
 import type { ServiceDeclaration } from "../../functions/shared/service-declaration";
 import { usersService } from "../../functions/users/service";
 import { mockRuntime, record, testSettings } from "../helpers/pulumi";
@@ -117,6 +118,78 @@ describe("Platform", () => {
       /service badnotes: functions\.read\.access\.tables\.badnotes: the service has no table badnotes/,
     );
     assert.equal(runtime.resources.length, before);
+  });
+
+  describe("canary rollback alarms", () => {
+    const GROUP = "aws:codedeploy/deploymentGroup:DeploymentGroup";
+    const ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm";
+    // One platform for these tests: building users and orders twice would be slow.
+    const built = record(
+      () =>
+        new Platform("pf-canary", {
+          settings: testSettings({ app: "pfc", deploymentType: "Canary10Percent5Minutes" }),
+          services: [usersService, ordersService],
+        }),
+    );
+    const groupAlarms = async (key: string) => {
+      const { get } = await built;
+      const group = get(GROUP, `pf-canary-deploy-${key}-group`).inputs;
+      return (group.alarmConfiguration as { enabled: boolean; alarms: string[] }).alarms;
+    };
+    const alarmName = async (logicalName: string) => (await built).get(ALARM, logicalName).inputs.name;
+
+    it("rolls users-create back on its handled 5xx alarm, beside its errors alarm", async () => {
+      assert.deepEqual(await groupAlarms("users-create"), [
+        await alarmName("pf-canary-monitoring-users-create-errors"),
+        await alarmName("pf-canary-monitoring-users-create-server-errors"),
+      ]);
+    });
+
+    it("watches the ServerErrors users-create writes: its namespace, function and live alias", async () => {
+      const { get } = await built;
+      const alarm = get(ALARM, "pf-canary-monitoring-users-create-server-errors").inputs;
+      const fn = get(FUNCTION, "users-create-function").inputs;
+      const { variables } = fn.environment as { variables: Record<string, string> };
+      assert.deepEqual(
+        [alarm.namespace, alarm.metricName, alarm.dimensions, alarm.statistic, alarm.period],
+        [
+          variables.PLATFORM_METRICS_NAMESPACE,
+          "ServerErrors",
+          { FunctionName: "pfc-dev-users-create", Resource: "pfc-dev-users-create:live" },
+          "Sum",
+          60,
+        ],
+      );
+      assert.equal(fn.name, "pfc-dev-users-create");
+      assert.equal(variables.PLATFORM_METRICS_NAMESPACE, "pfc");
+    });
+
+    it("notifies the alert topic from the handled 5xx alarm", async () => {
+      const { get } = await built;
+      const alarm = get(ALARM, "pf-canary-monitoring-users-create-server-errors").inputs;
+      const topicArn = get("aws:sns/topic:Topic", "pf-canary-monitoring-alerts").outputs.arn;
+      assert.deepEqual([alarm.alarmActions, alarm.okActions], [[topicArn], [topicArn]]);
+    });
+
+    it("rolls a queue consumer back on its dead-letter queue's depth alarm, beside its errors alarm", async () => {
+      assert.deepEqual(await groupAlarms("orders-fulfil"), [
+        await alarmName("pf-canary-monitoring-orders-fulfil-errors"),
+        await alarmName("orders-fulfilment-dlq-depth"),
+      ]);
+    });
+
+    it("rolls a stream consumer back on its failure queue's depth alarm, beside its errors alarm", async () => {
+      assert.deepEqual(await groupAlarms("orders-acknowledge"), [
+        await alarmName("pf-canary-monitoring-orders-acknowledge-errors"),
+        await alarmName("orders-acknowledge-stream-failures-depth"),
+      ]);
+    });
+
+    it("rolls the health function back on its errors alarm only: it cannot answer a handled 5xx", async () => {
+      assert.deepEqual(await groupAlarms("health"), [
+        await alarmName("pf-canary-monitoring-pf-canary-health-errors"),
+      ]);
+    });
   });
 
   describe("platform:roleBoundary", () => {

@@ -80,10 +80,43 @@ describe("ServiceSchedule", () => {
       .sort();
     assert.deepEqual(metrics, [
       "AWS/Scheduler InvocationDroppedCount",
+      "AWS/Scheduler InvocationsFailedToBeSentToDeadLetterCount",
       "AWS/Scheduler InvocationsSentToDeadLetterCount",
     ]);
     assert.equal(failed.threshold, 0);
     assert.equal(get(ALARM, "sch-alarm-dlq-depth").inputs.metricName, "ApproximateNumberOfMessagesVisible");
+  });
+
+  it("counts invocations that could not even be sent to the dead-letter queue, by the schedule's group", async () => {
+    const { get } = await record(() =>
+      schedule("sch-unsent").createAlarms("arn:aws:sns:us-east-1:123456789012:t"),
+    );
+    const queries = get(ALARM, "sch-unsent-failed-invocations").inputs.metricQueries as {
+      id: string;
+      expression?: string;
+      metric?: { metricName: string; dimensions: Record<string, string>; stat: string };
+    }[];
+    const unsent = queries.find((q) => q.metric?.metricName === "InvocationsFailedToBeSentToDeadLetterCount");
+    assert.deepEqual(unsent?.metric?.dimensions, {
+      ScheduleGroup: get("aws:scheduler/scheduleGroup:ScheduleGroup", "sch-unsent-group").inputs.name,
+    });
+    assert.equal(unsent?.metric?.stat, "Sum");
+    assert.match(String(queries.find((q) => q.expression)?.expression), new RegExp(`\\b${unsent?.id}\\b`));
+  });
+
+  it("alarms when Lambda cannot send a run that failed in the target to the dead-letter queue", async () => {
+    const { get } = await record(() =>
+      schedule("sch-dest").createAlarms("arn:aws:sns:us-east-1:123456789012:t"),
+    );
+    const alarm = get(ALARM, "sch-dest-destination-failures").inputs;
+    assert.deepEqual(
+      [alarm.namespace, alarm.metricName, alarm.statistic, alarm.comparisonOperator, alarm.threshold],
+      ["AWS/Lambda", "DestinationDeliveryFailures", "Sum", "GreaterThanThreshold", 0],
+    );
+    assert.deepEqual(alarm.dimensions, {
+      FunctionName: get("aws:lambda/function:Function", "sch-dest-fn-function").inputs.name,
+    });
+    assert.deepEqual(alarm.alarmActions, ["arn:aws:sns:us-east-1:123456789012:t"]);
   });
 
   it("rejects more retries than Scheduler allows, naming the field and the range", async () => {
