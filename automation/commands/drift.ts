@@ -107,7 +107,7 @@ export function driftCommand(deps: EngineCommandDeps = {}): RegisterCommand {
       .argument("<stage>", "stage name (dev, prod)")
       .option(
         "--remediate <mode>",
-        "fix drifted stacks: up (restore the code's desired state) or refresh (accept the live state into the state); never done without this flag",
+        "fix drifted stacks: up (refresh, then restore the code's desired state: pulumi up --refresh) or refresh (accept the live state into the state), then check them again; never done without this flag",
         remediationMode,
       )
       .option("--json", "print the drift report as JSON")

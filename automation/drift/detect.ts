@@ -22,7 +22,19 @@ export interface StackDriftReport extends StackRef {
   drifted: ResourceDrift[];
   expected: ExpectedDrift[];
   error?: string;
-  remediation?: { mode: RemediationMode; state: "succeeded" | "failed"; message?: string };
+  remediation?: StackRemediation;
+}
+
+/**
+ * How a stack's remediation went. `succeeded` only when the drift check run after it finds no
+ * drift left; drift it left is in `remaining`.
+ */
+export interface StackRemediation {
+  mode: RemediationMode;
+  state: "succeeded" | "failed";
+  message?: string;
+  /** The resources still drifted when the remediation was checked again. */
+  remaining?: ResourceDrift[];
 }
 
 export interface DriftReport {
@@ -98,6 +110,23 @@ export function driftFromEventLogs(
   };
 }
 
+/** One stack's drift check: a preview-only refresh, its events read by stackReportFromEvents. */
+async function checkStack(
+  engine: Engine,
+  stack: StackRef,
+  options: { signal?: AbortSignal; expected?: ExpectedDriftRule[] },
+): Promise<StackDriftReport> {
+  try {
+    const result = await engine.refreshPreview(stack, { signal: options.signal });
+    return stackReportFromEvents(stack, result.events, { expected: options.expected });
+  } catch (error) {
+    return errorReport(
+      stack,
+      options.signal?.aborted ? `cancelled: ${reasonText(options.signal.reason)}` : (error as Error).message,
+    );
+  }
+}
+
 /**
  * Checks every stack for drift with a preview-only refresh (nothing is written) and extracts the
  * drift from its step events. A stack whose check fails is reported with state `error`.
@@ -107,18 +136,7 @@ export async function detectDrift(options: DetectDriftOptions): Promise<DriftRep
   const stacks = await Promise.all(
     options.stacks.map((stack) =>
       limit(async (): Promise<StackDriftReport> => {
-        let report: StackDriftReport;
-        try {
-          const result = await options.engine.refreshPreview(stack, { signal: options.signal });
-          report = stackReportFromEvents(stack, result.events, { expected: options.expected });
-        } catch (error) {
-          report = errorReport(
-            stack,
-            options.signal?.aborted
-              ? `cancelled: ${reasonText(options.signal.reason)}`
-              : (error as Error).message,
-          );
-        }
+        const report = await checkStack(options.engine, stack, options);
         options.onStack?.(report);
         return report;
       }),
@@ -138,12 +156,28 @@ export interface RemediateOptions {
   revision?: string;
   parallelism?: number;
   signal?: AbortSignal;
+  /** The expected-drift rules of the check, for the check that follows each remediation. */
+  expected?: ExpectedDriftRule[];
+}
+
+/** `aws:dynamodb/table:Table users-table (billingMode)`, for the message of drift a remediation left. */
+function describeRemaining(resources: ResourceDrift[]): string {
+  return resources
+    .map((resource) => {
+      const paths = resource.properties.map((property) => property.path);
+      const what =
+        resource.change === "delete" ? " (deleted)" : paths.length > 0 ? ` (${paths.join(", ")})` : "";
+      return `${resource.type} ${resource.name}${what}`;
+    })
+    .join(", ");
 }
 
 /**
  * Remediates the drifted stacks of a report, explicitly: `up` deploys the code's desired state
- * (overwriting the live changes), `refresh` adopts the live state into the stack's state.
- * Each stack's `remediation` says how it went.
+ * with a refresh first (`pulumi up --refresh`: without it the update diffs against the recorded
+ * state, which the preview-only check never changed, and leaves the live changes alone), `refresh`
+ * adopts the live state into the stack's state. Each remediated stack is then checked again, and
+ * its `remediation` says how it went: `succeeded` only when no drift is left.
  */
 export async function remediateDrift(report: DriftReport, options: RemediateOptions): Promise<DriftReport> {
   const limit = pLimit(Math.max(1, options.parallelism ?? 4));
@@ -152,19 +186,37 @@ export async function remediateDrift(report: DriftReport, options: RemediateOpti
       .filter((stack) => stack.state === "drifted")
       .map((stack) =>
         limit(async () => {
-          const ref: StackRef = { stage: stack.stage, region: stack.region, stackName: stack.stackName };
-          try {
-            if (options.mode === "up") {
-              await options.engine.up(ref, { signal: options.signal, revision: options.revision });
-            } else {
-              await options.engine.refresh(ref, { signal: options.signal });
-            }
-            stack.remediation = { mode: options.mode, state: "succeeded" };
-          } catch (error) {
-            stack.remediation = { mode: options.mode, state: "failed", message: (error as Error).message };
-          }
+          stack.remediation = await remediateStack(stack, options);
         }),
       ),
   );
   return report;
+}
+
+async function remediateStack(stack: StackDriftReport, options: RemediateOptions): Promise<StackRemediation> {
+  const { mode, engine, signal } = options;
+  const ref: StackRef = { stage: stack.stage, region: stack.region, stackName: stack.stackName };
+  try {
+    if (mode === "up") await engine.up(ref, { signal, revision: options.revision, refresh: true });
+    else await engine.refresh(ref, { signal });
+  } catch (error) {
+    return { mode, state: "failed", message: (error as Error).message };
+  }
+  const check = await checkStack(engine, ref, { signal, expected: options.expected });
+  if (check.state === "error") {
+    return {
+      mode,
+      state: "failed",
+      message: `${mode} ran, but the drift check after it failed: ${check.error}`,
+    };
+  }
+  if (check.state === "drifted") {
+    return {
+      mode,
+      state: "failed",
+      message: `${mode} ran, but ${check.drifted.length} resource(s) still drifted: ${describeRemaining(check.drifted)}`,
+      remaining: check.drifted,
+    };
+  }
+  return { mode, state: "succeeded" };
 }

@@ -37,7 +37,12 @@ export interface RegionScript {
   outputs?: StackOutputs;
   /** The revision the stack is deployed at before the first `up`. @default none */
   revision?: string;
-  /** Step events `refreshPreview` returns (drift fixtures). @default [] (no drift) */
+  /**
+   * Step events `refreshPreview` returns (drift fixtures): how the live resources differ from the
+   * recorded state. The difference lasts, as on a real stack, until an `up` with `refresh`
+   * (restores the live resources) or a `refresh` (records the live state) ends it; a plain `up`
+   * diffs the program against the recorded state and leaves it. @default [] (no drift)
+   */
   refreshEvents?: EngineEvent[];
   /**
    * Milliseconds an aborted operation takes to stop, as the CLI finishing a clean cancel: the
@@ -66,6 +71,8 @@ export interface EngineCall {
   outcome?: "ok" | "failed" | "cancelled";
   /** Operations in flight, this one included, when it started. */
   concurrentAtStart: number;
+  /** For `up`: whether it refreshed first (`pulumi up --refresh`). */
+  refresh?: boolean;
 }
 
 /** The resources a scripted stack has, for realistic step events. */
@@ -91,6 +98,8 @@ export class InMemoryEngine implements Engine {
   private active = 0;
   private readonly revisions = new Map<string, string | undefined>();
   private readonly deployedOutputs = new Map<string, StackOutputs>();
+  /** Stacks whose scripted drift (refreshEvents) an `up --refresh` or a `refresh` has ended. */
+  private readonly driftEnded = new Set<string>();
   /** Operations in flight per stack (what the backend's stack lock would hold). */
   private readonly running = new Map<string, Set<Promise<unknown>>>();
   private readonly project: string;
@@ -143,8 +152,9 @@ export class InMemoryEngine implements Engine {
     stack: StackRef,
     options: OperationOptions,
     body: (events: EngineEventSequence) => T,
+    callDetail: Partial<EngineCall> = {},
   ): Promise<T> {
-    const promise = this.perform(operation, stack, options, body);
+    const promise = this.perform(operation, stack, options, body, callDetail);
     const set = this.running.get(stack.stackName) ?? new Set<Promise<unknown>>();
     this.running.set(stack.stackName, set);
     set.add(promise);
@@ -161,6 +171,7 @@ export class InMemoryEngine implements Engine {
     stack: StackRef,
     options: OperationOptions,
     body: (events: EngineEventSequence) => T,
+    callDetail: Partial<EngineCall>,
   ): Promise<T> {
     this.active++;
     this.maxConcurrent = Math.max(this.maxConcurrent, this.active);
@@ -169,6 +180,7 @@ export class InMemoryEngine implements Engine {
       stack,
       startedAt: performance.now(),
       concurrentAtStart: this.active,
+      ...callDetail,
     };
     this.calls.push(call);
     const script = this.script(stack);
@@ -241,19 +253,27 @@ export class InMemoryEngine implements Engine {
   up(stack: StackRef, options: UpOperationOptions = {}): Promise<UpResult> {
     // Like PulumiEngine: a given revision is cleared when the update starts, set when it succeeds.
     if (options.revision !== undefined) this.revisions.set(stack.stackName, undefined);
-    return this.run("up", stack, options, (events) => {
-      const summary = this.emitSteps(stack, events, options.onEvent, "update", false);
-      options.onEvent?.(events.summary(summary, 0));
-      const outputs = this.script(stack).outputs ?? this.defaultOutputs(stack);
-      this.deployedOutputs.set(stack.stackName, outputs);
-      if (options.revision !== undefined) this.revisions.set(stack.stackName, options.revision);
-      return { stack, outputs, summary, revision: options.revision };
-    });
+    return this.run(
+      "up",
+      stack,
+      options,
+      (events) => {
+        const summary = this.emitSteps(stack, events, options.onEvent, "update", false);
+        options.onEvent?.(events.summary(summary, 0));
+        const outputs = this.script(stack).outputs ?? this.defaultOutputs(stack);
+        this.deployedOutputs.set(stack.stackName, outputs);
+        if (options.revision !== undefined) this.revisions.set(stack.stackName, options.revision);
+        // Only a refreshed update sees the live changes, and so restores them.
+        if (options.refresh) this.driftEnded.add(stack.stackName);
+        return { stack, outputs, summary, revision: options.revision };
+      },
+      options.refresh ? { refresh: true } : {},
+    );
   }
 
   refreshPreview(stack: StackRef, options: OperationOptions = {}): Promise<RefreshPreviewResult> {
     return this.run("refreshPreview", stack, options, () => {
-      const stepEvents = this.script(stack).refreshEvents ?? [];
+      const stepEvents = this.driftEnded.has(stack.stackName) ? [] : (this.script(stack).refreshEvents ?? []);
       if (options.onEvent) for (const event of stepEvents) options.onEvent(event);
       const changeSummary: OpMap = {};
       for (const event of stepEvents) {
@@ -267,6 +287,7 @@ export class InMemoryEngine implements Engine {
   refresh(stack: StackRef, options: OperationOptions = {}): Promise<RefreshResult> {
     return this.run("refresh", stack, options, (events) => {
       const summary = this.emitSteps(stack, events, options.onEvent, "same", false);
+      this.driftEnded.add(stack.stackName);
       return { stack, summary };
     });
   }

@@ -314,6 +314,7 @@ export class PulumiEngine implements Engine {
       const result = await this.withCli(signal, options.onEvent, (cli) =>
         pulumiStack.up({
           ...this.policyOptions(stack.stage),
+          ...(options.refresh ? { refresh: true } : {}),
           onEvent: cli.onEvent,
           signal: cli.signal,
           color: "never",

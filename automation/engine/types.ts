@@ -22,6 +22,14 @@ export interface UpOperationOptions extends OperationOptions {
    * succeeds, and cleared before it starts so that a failed update never claims a revision.
    */
   revision?: string;
+  /**
+   * Refresh the state from the live resources before the update (`pulumi up --refresh`), so that
+   * the update diffs the program against what is really deployed and restores what drifted. A
+   * plain update diffs against the recorded state, which a preview-only refresh never wrote: it
+   * would see no changes and leave the drift in place.
+   * @default false
+   */
+  refresh?: boolean;
 }
 
 /** Options of a preview. */

@@ -62,8 +62,8 @@ describe("platform drift", () => {
     const { code, stdout } = await result;
     assert.equal(code, 0);
     assert.deepEqual(
-      engine.callsOf("up").map((call) => call.stack.stackName),
-      ["prod-eu-west-1"],
+      engine.callsOf("up").map((call) => [call.stack.stackName, call.refresh]),
+      [["prod-eu-west-1", true]],
     );
     assert.match(stdout, /remediation \(up\): succeeded/);
   });

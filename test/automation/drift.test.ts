@@ -10,7 +10,7 @@ import { detectDrift, remediateDrift } from "../../automation/drift/detect";
 import { extractDrift, maskSecrets, parsePropertyPath, SECRET } from "../../automation/drift/extract";
 import { renderDriftText } from "../../automation/drift/render";
 import { InMemoryEngine } from "../../automation/engine/in-memory";
-import type { StackRef } from "../../automation/engine/types";
+import type { StackRef, UpOperationOptions, UpResult } from "../../automation/engine/types";
 import { deployedShift, refreshOf, trafficShiftState } from "../helpers/drift";
 
 /*
@@ -309,6 +309,54 @@ describe("drift detection over a stage's stacks", () => {
       ["prod-us-west-2"],
     );
     assert.equal(engine.revisionOf(stacks[1]), "r9");
+  });
+
+  it("remediates with up by refreshing first (pulumi up --refresh), so the check after it finds no drift", async () => {
+    const engine = new InMemoryEngine({ regions: { "us-west-2": { refreshEvents: driftEvents() } } });
+    const report = await detectDrift({ engine, stage: "prod", stacks });
+    await remediateDrift(report, { engine, mode: "up" });
+    assert.deepEqual(
+      engine.callsOf("up").map((call) => [call.stack.stackName, call.refresh]),
+      [["prod-us-west-2", true]],
+    );
+    assert.deepEqual(report.stacks[1].remediation, { mode: "up", state: "succeeded" });
+    const after = await detectDrift({ engine, stage: "prod", stacks });
+    assert.equal(after.driftedCount, 0);
+  });
+
+  it("checks each remediated stack again and reports drift an up left as a failed remediation, naming it", async () => {
+    /** An engine whose update does not refresh, as `pulumi up` without --refresh. */
+    class PlainUpEngine extends InMemoryEngine {
+      override up(stack: StackRef, options: UpOperationOptions = {}): Promise<UpResult> {
+        return super.up(stack, { ...options, refresh: false });
+      }
+    }
+    const engine = new PlainUpEngine({ regions: { "us-west-2": { refreshEvents: driftEvents() } } });
+    const report = await detectDrift({ engine, stage: "prod", stacks });
+    await remediateDrift(report, { engine, mode: "up" });
+    const remediation = report.stacks[1].remediation!;
+    assert.equal(remediation.state, "failed");
+    assert.equal(
+      remediation.message,
+      "up ran, but 1 resource(s) still drifted: aws:lambda/function:Function users-list-function (memorySize)",
+    );
+    assert.deepEqual(
+      remediation.remaining?.map((resource) => resource.name),
+      ["users-list-function"],
+    );
+    assert.equal(engine.callsOf("refreshPreview").length, 3, "two checks, then the one after the up");
+  });
+
+  it("keeps drift in place after a plain up: the update diffs the program against the recorded state", async () => {
+    const engine = new InMemoryEngine({ regions: { "us-west-2": { refreshEvents: driftEvents() } } });
+    await engine.up(stacks[1]);
+    assert.equal((await detectDrift({ engine, stage: "prod", stacks })).driftedCount, 1);
+    await engine.refresh(stacks[1]);
+    assert.equal(
+      (await detectDrift({ engine, stage: "prod", stacks })).driftedCount,
+      0,
+      "refresh records the live state",
+    );
   });
 
   it("reports a stack whose check failed as an error", async () => {

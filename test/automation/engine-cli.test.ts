@@ -110,6 +110,24 @@ describe("the Pulumi engine and the CLI", () => {
     });
   });
 
+  describe("up", () => {
+    it("passes refresh to the Automation API's up (pulumi up --refresh) when asked, and not otherwise", async () => {
+      const received: auto.UpOptions[] = [];
+      const { engine } = engineWith({
+        existing: ["dev"],
+        up: async (options) => {
+          received.push(options as auto.UpOptions);
+        },
+      });
+      await engine.up(DEV, { refresh: true });
+      await engine.up(DEV);
+      assert.deepEqual(
+        received.map((options) => options.refresh),
+        [true, undefined],
+      );
+    });
+  });
+
   describe("cancel", () => {
     it("sends the CLI one SIGINT when it has not cancelled on its own", async () => {
       const controller = new AbortController();
