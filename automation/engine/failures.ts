@@ -30,14 +30,19 @@ function urnType(urn: string): string | undefined {
 /** ANSI color codes (ESC [ ... m), in case a log was written with color on. */
 const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
 
-/** A diagnostic's text on one line: no ANSI or Pulumi color markup, no `error:` prefix. */
+/**
+ * A diagnostic's text on one line: no ANSI or Pulumi color markup, no `error:` prefix, and no
+ * `Preview failed:` (the engine's prefix of a step's error in a preview or a preview-only refresh,
+ * where it sends no resOpFailedEvent: the diagnostic is all that names the resource).
+ */
 function plain(message: string): string {
   return message
     .replace(ANSI, "")
     .replace(/<\{%[^%]*%\}>/g, "")
     .replace(/\s+/g, " ")
     .trim()
-    .replace(/^error:\s*/i, "");
+    .replace(/^error:\s*/i, "")
+    .replace(/^Preview failed:\s*/i, "");
 }
 
 /**
@@ -96,4 +101,15 @@ export function describeEngineFailures(failures: EngineFailure[], thrown = ""): 
     .filter((failure) => failure.name !== undefined || !failure.diagnostics.every((d) => thrown.includes(d)))
     .map(describeEngineFailure)
     .join("; ");
+}
+
+/**
+ * The error of a failed command, described by the failures its events reported: the CLI's own
+ * message (a CommandError's stderr) says why but not about which resource, and a preview-mode
+ * step (a preview, a preview-only refresh) sends no resOpFailedEvent, only an error diagnostic
+ * with the resource's URN. Undefined when the events name no failed resource.
+ */
+export function describeFailedResources(events: Iterable<EngineEvent>): string | undefined {
+  const failures = engineFailures(events).filter((failure) => failure.name !== undefined);
+  return failures.length > 0 ? describeEngineFailures(failures) : undefined;
 }

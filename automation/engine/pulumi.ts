@@ -5,8 +5,9 @@ import { PROJECT_DIR } from "../plan/plan";
 import { abortError, childController } from "./abort";
 import { type BackendInfo, DEFAULT_LOCAL_PASSPHRASE, resolveBackend, STATE_DIR_NAME } from "./backend";
 import { checkCliVersion } from "./cli-version";
-import { StackNotFoundEngineError, toEngineError } from "./errors";
+import { EngineError, StackNotFoundEngineError, toEngineError } from "./errors";
 import { countViolations, violationFromEvent } from "./events";
+import { describeFailedResources } from "./failures";
 import { cliCancelSignal, defaultPulumiWorkspace, type PulumiWorkspace } from "./pulumi-workspace";
 import {
   type CancelOptions,
@@ -333,19 +334,29 @@ export class PulumiEngine implements Engine {
   refreshPreview(stack: StackRef, options: OperationOptions = {}): Promise<RefreshPreviewResult> {
     return this.operate(stack, options, false, async (pulumiStack, signal) => {
       const events: auto.EngineEvent[] = [];
+      const diagnostics: auto.EngineEvent[] = [];
       // `refresh --preview-only`: reads the live state, writes nothing (never --expect-no-changes,
       // which refreshes the state before failing).
-      const result = await this.withCli(signal, options.onEvent, (cli) =>
-        pulumiStack.previewRefresh({
-          onEvent: (event) => {
-            if (isStepEvent(event)) events.push(event);
-            cli.onEvent(event);
-          },
-          signal: cli.signal,
-          color: "never",
-        }),
-      );
-      return { stack, changeSummary: result.changeSummary, events };
+      try {
+        const result = await this.withCli(signal, options.onEvent, (cli) =>
+          pulumiStack.previewRefresh({
+            onEvent: (event) => {
+              if (isStepEvent(event)) events.push(event);
+              else if (event.diagnosticEvent?.severity === "error") diagnostics.push(event);
+              cli.onEvent(event);
+            },
+            signal: cli.signal,
+            color: "never",
+          }),
+        );
+        return { stack, changeSummary: result.changeSummary, events };
+      } catch (error) {
+        // The CLI exits 1 on a resource it could not read; only the events say which one.
+        const failed = signal.aborted ? undefined : describeFailedResources([...events, ...diagnostics]);
+        if (!failed) throw error;
+        const engineError = toEngineError(error, stack.stackName);
+        throw new EngineError("failed", failed, stack.stackName, engineError.detail ?? engineError.message);
+      }
     });
   }
 

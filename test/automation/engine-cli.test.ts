@@ -3,15 +3,23 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type * as auto from "@pulumi/pulumi/automation";
+import { detectDrift } from "../../automation/drift/detect";
 import { checkCliVersion, compareVersions, MIN_CLI_VERSION } from "../../automation/engine/cli-version";
 import {
   EngineCancelledError,
+  EngineError,
   EngineUnavailableError,
   StackNotFoundEngineError,
 } from "../../automation/engine/errors";
 import { PulumiEngine } from "../../automation/engine/pulumi";
 import { cliCancelSignal } from "../../automation/engine/pulumi-workspace";
 import type { StackRef } from "../../automation/engine/types";
+import {
+  ScriptedPulumiWorkspace,
+  type ScriptedWorkspaceOptions,
+  sdkCommandError,
+  unreadableTableRefresh,
+} from "../helpers/engine-workspace";
 import { FakePulumiWorkspace, type FakeWorkspaceOptions } from "../helpers/fake-pulumi";
 
 const DEV: StackRef = { stage: "dev", region: "us-east-1", stackName: "dev" };
@@ -33,6 +41,25 @@ function engineWith(
   });
   return { engine, workspace };
 }
+
+/** A PulumiEngine on a temporary project (dev and prod-eu-west-1) and a ScriptedPulumiWorkspace. */
+function scriptedEngine(options: ScriptedWorkspaceOptions) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "platform-cli-project-"));
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: platform\nruntime: nodejs\n");
+  fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), "config:\n  aws:region: us-east-1\n");
+  fs.writeFileSync(path.join(dir, "Pulumi.prod-eu-west-1.yaml"), "config:\n  aws:region: eu-west-1\n");
+  const workspace = new ScriptedPulumiWorkspace(options);
+  const engine = new PulumiEngine({
+    projectDir: dir,
+    processEnv: { PULUMI_BACKEND_URL: "s3://state" },
+    workspace,
+    policyPack: false,
+    cliSignalWaitMs: 50,
+  });
+  return { engine, workspace, dir };
+}
+
+const PROD_EU: StackRef = { stage: "prod", region: "eu-west-1", stackName: "prod-eu-west-1" };
 
 const CLI_CANCELLING: auto.EngineEvent = {
   sequence: 9,
@@ -124,6 +151,56 @@ describe("the Pulumi engine and the CLI", () => {
       assert.deepEqual(
         received.map((options) => options.refresh),
         [true, undefined],
+      );
+    });
+  });
+
+  describe("drift check (refresh --preview-only)", () => {
+    /** The engine's answer to a refresh that cannot read the table: events, then the CLI's exit 1. */
+    const failingRefresh = () => {
+      const { events, output } = unreadableTableRefresh(PROD_EU.stackName);
+      return scriptedEngine({
+        existing: [PROD_EU.stackName],
+        previewRefresh: async ({ onEvent }) => {
+          for (const event of events) onEvent?.(event);
+          throw sdkCommandError(`refresh --preview-only --stack ${PROD_EU.stackName}`, output);
+        },
+      });
+    };
+
+    it("names the resource it could not read and why when the CLI fails, from the engine's diagnostic", async () => {
+      const { engine } = failingRefresh();
+      await assert.rejects(
+        engine.refreshPreview(PROD_EU),
+        (error: Error) =>
+          error instanceof EngineError &&
+          error.message ===
+            "aws:dynamodb/table:Table users-table failed: reading DynamoDB Table (platform-prod-users-table): operation error DynamoDB: DescribeTable, https response error StatusCode: 400, AccessDeniedException: not authorized to perform dynamodb:DescribeTable",
+      );
+    });
+
+    it("reports the stack as an error naming the resource in the drift report", async () => {
+      const { engine } = failingRefresh();
+      const report = await detectDrift({ engine, stage: "prod", stacks: [PROD_EU] });
+      assert.equal(report.stacks[0].state, "error");
+      assert.match(
+        report.stacks[0].error!,
+        /^aws:dynamodb\/table:Table users-table failed: reading DynamoDB Table/,
+      );
+      assert.doesNotMatch(report.stacks[0].error!, /Preview failed/);
+    });
+
+    it("keeps the CLI's message when the events name no resource", async () => {
+      const { engine } = scriptedEngine({
+        existing: [PROD_EU.stackName],
+        previewRefresh: async () => {
+          throw sdkCommandError("refresh --preview-only", "error: failed to load plugin aws\n");
+        },
+      });
+      await assert.rejects(
+        engine.refreshPreview(PROD_EU),
+        (error: Error) =>
+          error instanceof EngineError && error.message === "error: failed to load plugin aws",
       );
     });
   });
