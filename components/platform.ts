@@ -155,15 +155,9 @@ export class Platform extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    // Consumers report failed records as batch item failures (their invocations succeed), so their
-    // failure queues' depth alarms roll their canaries back beside Lambda's Errors.
-    const consumerRollbackAlarms: Record<string, pulumi.Output<string>[]> = {};
-    for (const source of [...queues, ...alarmSources]) {
-      source.createAlarms(this.monitoring.topic.arn);
-      for (const [fn, alarms] of Object.entries(source.rollbackAlarms ?? {})) {
-        consumerRollbackAlarms[fn] = [...(consumerRollbackAlarms[fn] ?? []), ...alarms];
-      }
-    }
+    // A consumer's failure-queue depth alarms notify but do not roll back: a message left there
+    // for inspection would keep them on and block every later deployment, the fix included.
+    for (const source of [...queues, ...alarmSources]) source.createAlarms(this.monitoring.topic.arn);
 
     // AllAtOnce shifts at once and needs no smoke test first; gradual shifts test the new version.
     const withHooks = settings.deployment.type !== "AllAtOnce";
@@ -171,10 +165,7 @@ export class Platform extends pulumi.ComponentResource {
     for (const [key, fn] of Object.entries(this.functions)) {
       deployed[key] = {
         function: fn,
-        alarms: [
-          ...this.monitoring.rollbackAlarms[fn.logicalName],
-          ...(consumerRollbackAlarms[fn.logicalName] ?? []),
-        ],
+        alarms: this.monitoring.rollbackAlarms[fn.logicalName],
         preTraffic: withHooks ? smokeTests[key] : undefined,
       };
     }

@@ -51,11 +51,6 @@ export interface BuiltService {
 /** A piece whose alarms need the alert topic, which exists only after every service is built. */
 export interface AlarmSource {
   createAlarms(topicArn: pulumi.Input<string>): unknown;
-  /**
-   * Once `createAlarms` ran: the names of its alarms that must roll back a canary of a function it
-   * feeds, by the function's logical name (a consumer whose failures land in this piece's queue).
-   */
-  readonly rollbackAlarms?: Readonly<Record<string, pulumi.Output<string>[]>>;
 }
 
 export interface BuildContext {

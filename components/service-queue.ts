@@ -55,13 +55,6 @@ export class ServiceQueue extends pulumi.ComponentResource {
   private readonly consumerTimeoutSeconds: number;
   private readonly oldestMessageAgeSeconds: number;
   private readonly consumers: ServerlessFunction[] = [];
-  /**
-   * Once `createAlarms` ran: the dead-letter depth alarm, by each consumer's logical name. A new
-   * consumer version that fails every message fills the dead-letter queue while its invocations
-   * succeed (failures are reported as batch item failures), so Lambda's `Errors` stays 0.
-   */
-  readonly rollbackAlarms: Record<string, pulumi.Output<string>[]> = {};
-
   constructor(
     private readonly logicalName: string,
     args: ServiceQueueArgs,
@@ -149,8 +142,9 @@ export class ServiceQueue extends pulumi.ComponentResource {
   }
 
   /**
-   * Alarms to `topicArn`: any message in the dead-letter queue (also a rollback alarm of each
-   * consumer subscribed so far, see `rollbackAlarms`), and the oldest message's age.
+   * Alarms to `topicArn`: any message in the dead-letter queue, and the oldest message's age. Not
+   * rollback alarms of the consumer: a message left there for inspection would keep the alarm on
+   * and block every later deployment of the consumer, the fix included.
    */
   createAlarms(topicArn: pulumi.Input<string>): aws.cloudwatch.MetricAlarm[] {
     const alarm = (
@@ -175,7 +169,6 @@ export class ServiceQueue extends pulumi.ComponentResource {
       0,
       `Messages of ${this.logicalName} failed every receive and wait in its dead-letter queue`,
     );
-    for (const consumer of this.consumers) this.rollbackAlarms[consumer.logicalName] = [depth.name];
     return [
       depth,
       alarm(

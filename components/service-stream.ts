@@ -61,12 +61,6 @@ export class StreamSubscription extends pulumi.ComponentResource {
 
   readonly failureQueue: aws.sqs.Queue;
   readonly mapping: aws.lambda.EventSourceMapping;
-  /**
-   * Once `createAlarms` ran: the failure-queue depth alarm, by the consumer's logical name. A new
-   * consumer version that fails every record sends them there while its invocations succeed
-   * (failures are reported as batch item failures), so Lambda's `Errors` stays 0.
-   */
-  readonly rollbackAlarms: Record<string, pulumi.Output<string>[]> = {};
   private readonly naming: NamingContext;
   private readonly consumer: ServerlessFunction;
 
@@ -133,9 +127,9 @@ export class StreamSubscription extends pulumi.ComponentResource {
   }
 
   /**
-   * Alarms to `topicArn` when any record lands in the failure queue (also the consumer's rollback
-   * alarm, see `rollbackAlarms`) and when Lambda fails to send one there (the consumer's
-   * IteratorAge is Monitoring's).
+   * Alarms to `topicArn` when any record lands in the failure queue and when Lambda fails to send
+   * one there (the consumer's IteratorAge is Monitoring's). The depth alarm is not a rollback alarm
+   * of the consumer: records left there for inspection would block every later deployment of it.
    */
   createAlarms(topicArn: pulumi.Input<string>): aws.cloudwatch.MetricAlarm[] {
     const depth = queueAlarm(this, `${this.logicalName}-failures-depth`, {
@@ -144,7 +138,6 @@ export class StreamSubscription extends pulumi.ComponentResource {
       topicArn,
       description: `Stream records of ${this.logicalName} failed every retry and wait in its failure queue`,
     });
-    this.rollbackAlarms[this.consumer.logicalName] = [depth.name];
     const undelivered = destinationDeliveryFailuresAlarm(this, `${this.logicalName}-destination-failures`, {
       naming: this.naming,
       fn: this.consumer,

@@ -171,17 +171,12 @@ describe("Platform", () => {
       assert.deepEqual([alarm.alarmActions, alarm.okActions], [[topicArn], [topicArn]]);
     });
 
-    it("rolls a queue consumer back on its dead-letter queue's depth alarm, beside its errors alarm", async () => {
+    it("does not roll a consumer back on its failure queue's depth: a message kept there for inspection would block its fix", async () => {
       assert.deepEqual(await groupAlarms("orders-fulfil"), [
         await alarmName("pf-canary-monitoring-orders-fulfil-errors"),
-        await alarmName("orders-fulfilment-dlq-depth"),
       ]);
-    });
-
-    it("rolls a stream consumer back on its failure queue's depth alarm, beside its errors alarm", async () => {
       assert.deepEqual(await groupAlarms("orders-acknowledge"), [
         await alarmName("pf-canary-monitoring-orders-acknowledge-errors"),
-        await alarmName("orders-acknowledge-stream-failures-depth"),
       ]);
     });
 

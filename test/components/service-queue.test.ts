@@ -1,5 +1,4 @@
 import * as assert from "node:assert/strict";
-import * as pulumi from "@pulumi/pulumi";
 import { ServiceQueue } from "../../components/service-queue";
 import { healthFunction, policyStatements, record, testNaming } from "../helpers/pulumi";
 
@@ -126,18 +125,5 @@ describe("ServiceQueue", () => {
     assert.equal(depth.metricName, "ApproximateNumberOfMessagesVisible");
     assert.equal(depth.threshold, 0);
     assert.equal(get(ALARM, "sq-alarms-oldest-message").inputs.metricName, "ApproximateAgeOfOldestMessage");
-  });
-
-  it("names its dead-letter depth alarm as a rollback alarm of each consumer", async () => {
-    const { component, get } = await record(() => {
-      const queue = new ServiceQueue("sq-rollback", { naming: testNaming(), consumerTimeoutSeconds: 10 });
-      queue.subscribe(healthFunction("sq-rollback-fn"));
-      queue.createAlarms("arn:aws:sns:us-east-1:123456789012:t");
-      return queue;
-    });
-    const names = await new Promise((resolve) =>
-      pulumi.all(component.rollbackAlarms["sq-rollback-fn"]).apply(resolve),
-    );
-    assert.deepEqual(names, [get(ALARM, "sq-rollback-dlq-depth").inputs.name]);
   });
 });

@@ -1,5 +1,4 @@
 import * as assert from "node:assert/strict";
-import * as pulumi from "@pulumi/pulumi";
 import { DataTable } from "../../components/data-table";
 import { StreamSubscription } from "../../components/service-stream";
 import { healthFunction, policyStatements, record, testNaming } from "../helpers/pulumi";
@@ -133,18 +132,6 @@ describe("StreamSubscription", () => {
         /StreamSubscription ss-bad: maximumRetryAttempts must be an integer from 0 to 10000 \(got -1\)/,
       ),
     );
-  });
-
-  it("names its failure queue's depth alarm as the consumer's rollback alarm", async () => {
-    const { component, get } = await record(() => {
-      const stream = subscription("ss-rollback");
-      stream.createAlarms("arn:aws:sns:us-east-1:123456789012:t");
-      return stream;
-    });
-    const names = await new Promise((resolve) =>
-      pulumi.all(component.rollbackAlarms["ss-rollback-fn"]).apply(resolve),
-    );
-    assert.deepEqual(names, [get(ALARM, "ss-rollback-failures-depth").inputs.name]);
   });
 
   it("alarms when Lambda cannot send a failed batch to the failure queue", async () => {
