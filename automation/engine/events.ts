@@ -1,4 +1,11 @@
-import type { EngineEvent, OpMap, OpType, PolicyEvent, StepEventMetadata } from "@pulumi/pulumi/automation";
+import type {
+  EngineEvent,
+  OpMap,
+  OpType,
+  PolicyEvent,
+  StepEventMetadata,
+  SummaryEvent,
+} from "@pulumi/pulumi/automation";
 import type { PolicyViolation } from "./types";
 
 /** A resource's URN as the engine writes it: `urn:pulumi:<stack>::<project>::<type chain>::<name>`. */
@@ -10,6 +17,28 @@ export function resourceUrn(
   parentTypes: string[] = [],
 ) {
   return `urn:pulumi:${stack}::${project}::${[...parentTypes, type].join("$")}::${name}`;
+}
+
+/**
+ * A summary event as the CLI writes it: the policy packs that ran (name -> version) are under
+ * `PolicyPacks` (apitype.SummaryEvent's JSON tag, kept for compatibility), which the Automation
+ * API passes through unchanged although its type says `policyPacks`.
+ */
+export type CliSummaryEvent = Omit<SummaryEvent, "policyPacks"> & {
+  PolicyPacks?: Record<string, string>;
+  /** What the SDK's type declares; no CLI writes it. */
+  policyPacks?: Record<string, string>;
+};
+
+/** The policy packs that ran, from a summary event: the CLI's `PolicyPacks` key, else `policyPacks`. */
+export function summaryPolicyPacks(event: SummaryEvent | CliSummaryEvent): Record<string, string> {
+  const cli = event as CliSummaryEvent;
+  return cli.PolicyPacks ?? cli.policyPacks ?? {};
+}
+
+/** A summary event in the CLI's shape, typed as the SDK declares it (see CliSummaryEvent). */
+export function cliSummaryEvent(fields: CliSummaryEvent): SummaryEvent {
+  return fields as unknown as SummaryEvent;
 }
 
 /** The logical name at the end of a URN. */
@@ -63,7 +92,12 @@ export class EngineEventSequence {
 
   summary(resourceChanges: OpMap, durationSeconds: number): EngineEvent {
     return this.event({
-      summaryEvent: { maybeCorrupt: false, durationSeconds, resourceChanges, policyPacks: {} },
+      summaryEvent: cliSummaryEvent({
+        maybeCorrupt: false,
+        durationSeconds,
+        resourceChanges,
+        PolicyPacks: {},
+      }),
     });
   }
 

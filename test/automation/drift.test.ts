@@ -9,6 +9,7 @@ import { DiffKind } from "@pulumi/pulumi/automation";
 import { detectDrift, remediateDrift } from "../../automation/drift/detect";
 import { extractDrift, maskSecrets, parsePropertyPath, SECRET } from "../../automation/drift/extract";
 import { renderDriftText } from "../../automation/drift/render";
+import { cliSummaryEvent } from "../../automation/engine/events";
 import { InMemoryEngine } from "../../automation/engine/in-memory";
 import type { StackRef, UpOperationOptions, UpResult } from "../../automation/engine/types";
 import { deployedShift, refreshOf, trafficShiftState } from "../helpers/drift";
@@ -143,12 +144,12 @@ describe("drift extraction from refresh events", () => {
       ),
       ...refreshed(aliasState("3"), aliasState("3"), "same"),
       event({
-        summaryEvent: {
+        summaryEvent: cliSummaryEvent({
           maybeCorrupt: false,
           durationSeconds: 3,
           resourceChanges: { same: 2, update: 1 },
-          policyPacks: {},
-        },
+          PolicyPacks: {},
+        }),
       }),
     ];
     const findings = extractDrift(events);

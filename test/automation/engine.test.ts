@@ -13,6 +13,7 @@ import {
   StackNotFoundEngineError,
   toEngineError,
 } from "../../automation/engine/errors";
+import { summaryPolicyPacks } from "../../automation/engine/events";
 import { InMemoryEngine } from "../../automation/engine/in-memory";
 import { OfflineEngine } from "../../automation/engine/offline";
 import { PulumiEngine } from "../../automation/engine/pulumi";
@@ -101,6 +102,26 @@ describe("engines", () => {
     });
   });
 
+  describe("engine events", () => {
+    it("reads the policy packs that ran from the summary event's PolicyPacks key, as the CLI writes it", () => {
+      // One line of a real event stream (apitype.SummaryEvent: `json:"PolicyPacks"`).
+      const line =
+        '{"sequence":131,"timestamp":1767225641,"summaryEvent":{"maybeCorrupt":false,"durationSeconds":41,"resourceChanges":{"create":63,"same":1},"PolicyPacks":{"platform":"0.1.0"}}}';
+      const event = JSON.parse(line) as auto.EngineEvent;
+      assert.deepEqual(summaryPolicyPacks(event.summaryEvent!), { platform: "0.1.0" });
+    });
+
+    it("also reads policyPacks, the key the SDK's type declares", () => {
+      const summary = {
+        maybeCorrupt: false,
+        durationSeconds: 1,
+        resourceChanges: {},
+        policyPacks: { p: "1" },
+      };
+      assert.deepEqual(summaryPolicyPacks(summary), { p: "1" });
+    });
+  });
+
   describe("InMemoryEngine", () => {
     it("runs scripted durations, records calls and the most operations in flight", async () => {
       const engine = new InMemoryEngine({ defaults: { durations: { up: 20 } } });
@@ -161,6 +182,19 @@ describe("engines", () => {
         events.map((event) => event.sequence),
         events.map((_, index) => index),
       );
+    });
+
+    it("writes the summary event's policy packs under PolicyPacks, the key the CLI writes", async () => {
+      const engine = new InMemoryEngine();
+      const events: auto.EngineEvent[] = [];
+      await engine.preview(PROD_WEST, { onEvent: (event) => events.push(event) });
+      const summary = JSON.parse(JSON.stringify(events[events.length - 1].summaryEvent));
+      assert.deepEqual(Object.keys(summary).sort(), [
+        "PolicyPacks",
+        "durationSeconds",
+        "maybeCorrupt",
+        "resourceChanges",
+      ]);
     });
 
     it("keeps the revision a stack is deployed at", async () => {
@@ -399,12 +433,8 @@ describe("engines", () => {
       assert.ok((preview.changeSummary.create ?? 0) > 50, JSON.stringify(preview.changeSummary));
       assert.equal(preview.mandatoryCount, 0, JSON.stringify(preview.violations, null, 2));
       assert.ok(events.some((event) => event.preludeEvent));
-      assert.ok(
-        events.some(
-          (event) =>
-            event.summaryEvent?.policyPacks && Object.keys(event.summaryEvent.policyPacks).length > 0,
-        ),
-      );
+      const summary = events.find((event) => event.summaryEvent)?.summaryEvent;
+      assert.ok(summary && Object.keys(summaryPolicyPacks(summary)).length > 0, "the policy pack ran");
       assert.equal(await engine.deployedRevision(DEV), undefined, "a preview deploys nothing");
     });
   });

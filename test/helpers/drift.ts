@@ -1,4 +1,5 @@
 import { DiffKind, type EngineEvent, type StepEventStateMetadata } from "@pulumi/pulumi/automation";
+import { cliSummaryEvent } from "../../automation/engine/events";
 
 const URN = "urn:pulumi:prod-eu-west-1::platform::aws:dynamodb/table:Table::users-table";
 
@@ -229,6 +230,11 @@ export function summaryEvent(sequence: number, resourceChanges: Record<string, n
   return {
     sequence,
     timestamp: 1767225603,
-    summaryEvent: { maybeCorrupt: false, durationSeconds: 3, resourceChanges, policyPacks: {} },
+    summaryEvent: cliSummaryEvent({
+      maybeCorrupt: false,
+      durationSeconds: 3,
+      resourceChanges,
+      PolicyPacks: {},
+    }),
   };
 }
