@@ -23,6 +23,8 @@ import { prepareStackWorkspace } from "../../automation/engine/workspace";
 import { PROJECT_DIR } from "../../automation/plan/plan";
 import { MissingRegionStackFileError, syncRegionStackFiles } from "../../automation/plan/stack-config";
 import type { PlanResult } from "../../automation/plan/types";
+import { projectCopy, stackFiles } from "../helpers/engine-project";
+import { ScriptedPulumiWorkspace } from "../helpers/engine-workspace";
 
 const PROD_WEST: StackRef = { stage: "prod", region: "us-west-2", stackName: "prod-us-west-2" };
 const DEV: StackRef = { stage: "dev", region: "us-east-1", stackName: "dev" };
@@ -43,7 +45,14 @@ function commandError<T extends object>(type: new (...args: never[]) => T, stder
   return Reflect.construct(type, [{ stdout: "", stderr, code: 255, err: undefined }]) as T;
 }
 
+/** The repository's Pulumi.yaml and stack files before any test here ran. */
+const repoStackFiles = stackFiles();
+
 describe("engines", () => {
+  after(() => {
+    assert.deepEqual(stackFiles(), repoStackFiles, "no test wrote the repository's stack files");
+  });
+
   describe("choosing", () => {
     it("finds an executable on PATH without a shell, and skips files that are not executable", () => {
       const found = binDir("pulumi");
@@ -378,6 +387,29 @@ describe("engines", () => {
       assert.equal(parseYaml(fs.readFileSync(file, "utf8")).encryptionsalt, "v1:written-by-the-cli");
     });
 
+    it("writes a new stack's secrets settings to the stack file of the project it runs on, a copy in tests", async () => {
+      const project = projectCopy();
+      try {
+        const workspace = new ScriptedPulumiWorkspace({ createWrites: { encryptionsalt: "v1:new-salt" } });
+        const engine = new PulumiEngine({
+          projectDir: project,
+          workspacesDir: tempDir("platform-workspaces-"),
+          processEnv: { PULUMI_BACKEND_URL: "s3://state" },
+          workspace,
+          policyPack: false,
+        });
+        await engine.up(DEV);
+        assert.deepEqual(workspace.calls.slice(0, 2), ["selectStack dev", "createStack dev"]);
+        assert.match(
+          fs.readFileSync(path.join(project, "Pulumi.dev.yaml"), "utf8"),
+          /^encryptionsalt: v1:new-salt$/m,
+        );
+        assert.deepEqual(stackFiles(), repoStackFiles, "the repository's own stack files are untouched");
+      } finally {
+        fs.rmSync(project, { recursive: true, force: true });
+      }
+    });
+
     it("runs the policy pack with the stage's policy config", () => {
       const engine = new PulumiEngine({ processEnv: {} });
       assert.deepEqual(engine.policyOptions("prod"), {
@@ -391,6 +423,8 @@ describe("engines", () => {
   describe("PulumiEngine against the real CLI", function () {
     this.timeout(600_000);
     let state: string;
+    /** The project the engine runs on: a copy, since creating a stack writes its stack file. */
+    let project: string;
 
     before(function () {
       const cli = findExecutable("pulumi");
@@ -411,14 +445,18 @@ describe("engines", () => {
         this.skip();
       }
       state = tempDir("platform-state-");
+      project = projectCopy();
     });
 
     after(() => {
       if (state) fs.rmSync(state, { recursive: true, force: true });
+      if (project) fs.rmSync(project, { recursive: true, force: true });
+      assert.deepEqual(stackFiles(), repoStackFiles, "the repository's stack files are untouched");
     });
 
     it("previews the dev stack on a local file backend, with the policy pack", async () => {
       const engine = new PulumiEngine({
+        projectDir: project,
         backendUrl: `file://${state}`,
         workspacesDir: path.join(state, "workspaces"),
         passphrase: "test-only",
@@ -436,6 +474,11 @@ describe("engines", () => {
       const summary = events.find((event) => event.summaryEvent)?.summaryEvent;
       assert.ok(summary && Object.keys(summaryPolicyPacks(summary)).length > 0, "the policy pack ran");
       assert.equal(await engine.deployedRevision(DEV), undefined, "a preview deploys nothing");
+      assert.match(
+        fs.readFileSync(path.join(project, "Pulumi.dev.yaml"), "utf8"),
+        /^encryptionsalt: /m,
+        "the new stack's salt went to the copy's stack file",
+      );
     });
   });
 });
