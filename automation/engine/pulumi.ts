@@ -237,6 +237,8 @@ export class PulumiEngine implements Engine {
         await this.start();
         if (controller.signal.aborted) throw abortError(controller.signal);
         const { pulumiStack, created } = await this.select(stack, create);
+        // A cancel while the stack was selected: the CLI command never starts (see withCli).
+        if (controller.signal.aborted && !created) throw abortError(controller.signal);
         return await body(pulumiStack, controller.signal, created);
       } catch (error) {
         throw toEngineError(error, stack.stackName, controller.signal);
@@ -248,12 +250,18 @@ export class PulumiEngine implements Engine {
     });
   }
 
-  /** Runs a CLI command with the operation's signal passed on as one clean SIGINT (cliCancelSignal). */
+  /**
+   * Runs a CLI command with the operation's signal passed on as one clean SIGINT (cliCancelSignal).
+   * An operation cancelled before it gets here (during the version check, the stack's selection,
+   * a tag's removal) does not start the command: the Automation API only listens to the signal
+   * once it has spawned the CLI, and would run the whole update.
+   */
   private async withCli<T>(
     signal: AbortSignal,
     onEvent: ((event: auto.EngineEvent) => void) | undefined,
     run: (cli: { signal: AbortSignal; onEvent: (event: auto.EngineEvent) => void }) => Promise<T>,
   ): Promise<T> {
+    if (signal.aborted) throw abortError(signal);
     const cli = cliCancelSignal(signal, onEvent, this.options.cliSignalWaitMs ?? 2000);
     try {
       return await run(cli);

@@ -226,6 +226,39 @@ describe("the Pulumi engine and the CLI", () => {
       cli.dispose();
     });
 
+    it("does not start the CLI when the operation is cancelled while its stack is being selected", async () => {
+      let release!: () => void;
+      const selectGate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const { engine, workspace } = scriptedEngine({ existing: ["dev"], selectGate });
+      const controller = new AbortController();
+      const up = engine.up(DEV, { signal: controller.signal }).catch((error: unknown) => error);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.deepEqual(workspace.calls, ["selectStack dev"], "waiting on the selection");
+      controller.abort(new Error("Ctrl-C"));
+      release();
+      const error = await up;
+      assert.ok(error instanceof EngineCancelledError, String(error));
+      assert.equal((error as Error).message, "cancelled: Ctrl-C");
+      assert.deepEqual(workspace.calls, ["selectStack dev"], "no update ran");
+    });
+
+    it("does not start the CLI when engine.cancel comes while the stack is being selected", async () => {
+      let release!: () => void;
+      const selectGate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const { engine, workspace } = scriptedEngine({ existing: ["prod-eu-west-1"], selectGate });
+      const check = engine.refreshPreview(PROD_EU).catch((error: unknown) => error);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      const cancelled = engine.cancel(PROD_EU);
+      release();
+      await cancelled;
+      assert.ok((await check) instanceof EngineCancelledError);
+      assert.deepEqual(workspace.calls, ["selectStack prod-eu-west-1"]);
+    });
+
     it("resolves cancel only once the operation has stopped", async () => {
       let stopped = false;
       const { engine } = engineWith({
