@@ -85,7 +85,9 @@ export class EngineEventSequence {
       policyPackName: violation.policyPackName ?? packName,
       policyPackVersion: "0.1.0",
       policyPackVersionTag: "v0.1.0",
-      enforcementLevel: violation.enforcementLevel === "mandatory" ? "mandatory" : "warning",
+      // The CLI writes apitype.EnforcementLevel (`advisory`, `mandatory`, `remediate`); the SDK's
+      // type says `warning`.
+      enforcementLevel: violation.enforcementLevel as PolicyEvent["enforcementLevel"],
     };
     return this.event({ policyEvent });
   }
@@ -117,7 +119,10 @@ export function countOp(summary: OpMap, op: OpType, count = 1): OpMap {
   return summary;
 }
 
-/** A policy violation from a Pulumi CLI policy event. */
+/**
+ * A policy violation from a Pulumi CLI policy event: `mandatory` is mandatory, anything else
+ * (`advisory` as the CLI writes it, `warning` as the SDK's type says, `remediate`) advisory.
+ */
 export function violationFromEvent(event: PolicyEvent): PolicyViolation {
   return {
     policyName: event.policyName,

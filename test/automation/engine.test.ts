@@ -13,7 +13,7 @@ import {
   StackNotFoundEngineError,
   toEngineError,
 } from "../../automation/engine/errors";
-import { summaryPolicyPacks } from "../../automation/engine/events";
+import { summaryPolicyPacks, violationFromEvent } from "../../automation/engine/events";
 import { InMemoryEngine } from "../../automation/engine/in-memory";
 import { OfflineEngine } from "../../automation/engine/offline";
 import { PulumiEngine } from "../../automation/engine/pulumi";
@@ -24,7 +24,7 @@ import { PROJECT_DIR } from "../../automation/plan/plan";
 import { MissingRegionStackFileError, syncRegionStackFiles } from "../../automation/plan/stack-config";
 import type { PlanResult } from "../../automation/plan/types";
 import { projectCopy, stackFiles } from "../helpers/engine-project";
-import { ScriptedPulumiWorkspace } from "../helpers/engine-workspace";
+import { ScriptedPulumiWorkspace, sdkCommandError } from "../helpers/engine-workspace";
 
 const PROD_WEST: StackRef = { stage: "prod", region: "us-west-2", stackName: "prod-us-west-2" };
 const DEV: StackRef = { stage: "dev", region: "us-east-1", stackName: "dev" };
@@ -38,11 +38,6 @@ function binDir(name: string, executable = true): string {
   const dir = tempDir("platform-bin-");
   fs.writeFileSync(path.join(dir, name), "#!/bin/sh\necho v3.248.0\n", { mode: executable ? 0o755 : 0o644 });
   return dir;
-}
-
-/** A CommandError as the Automation API raises it (its constructor is internal). */
-function commandError<T extends object>(type: new (...args: never[]) => T, stderr: string): T {
-  return Reflect.construct(type, [{ stdout: "", stderr, code: 255, err: undefined }]) as T;
 }
 
 /** The repository's Pulumi.yaml and stack files before any test here ran. */
@@ -73,27 +68,33 @@ describe("engines", () => {
 
   describe("error mapping", () => {
     it("maps the Automation API's stack-not-found and concurrent-update errors to typed errors", () => {
-      const notFound = toEngineError(
-        commandError(auto.StackNotFoundError, "error: no stack named 'prod-us-west-2' found"),
-        "prod-us-west-2",
+      const notFoundError = sdkCommandError(
+        "stack select --stack prod-us-west-2",
+        "error: no stack named 'prod-us-west-2' found\n",
+        255,
       );
+      assert.ok(notFoundError instanceof auto.StackNotFoundError, "as the SDK classifies it");
+      const notFound = toEngineError(notFoundError, "prod-us-west-2");
       assert.ok(notFound instanceof StackNotFoundEngineError);
       assert.equal(notFound.httpStatus, 404);
       assert.match(notFound.message, /stack "prod-us-west-2" does not exist/);
 
-      const conflict = toEngineError(
-        commandError(auto.ConcurrentUpdateError, "error: the stack is currently locked by 1 lock(s)"),
-        "prod",
+      const conflictError = sdkCommandError(
+        "up --yes --skip-preview --stack prod",
+        "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.\n",
+        255,
       );
+      assert.ok(conflictError instanceof auto.ConcurrentUpdateError, "as the SDK classifies it");
+      const conflict = toEngineError(conflictError, "prod");
       assert.ok(conflict instanceof ConcurrentUpdateEngineError);
       assert.equal(conflict.httpStatus, 409);
     });
 
     it("keeps the engine's own message for any other command failure", () => {
       const failed = toEngineError(
-        commandError(
-          auto.CommandError,
-          "Updating (prod):\nerror: 1 error occurred:\n\t* creating IAM Role: AccessDenied\nerror: update failed\n",
+        sdkCommandError(
+          "up --yes --skip-preview --stack prod",
+          "Updating (prod):\n\nDiagnostics:\n  aws:iam:Role (users-role):\n    error: 1 error occurred:\n    \t* creating IAM Role: AccessDenied\n\n  pulumi:pulumi:Stack (platform-prod):\n    error: update failed\n",
         ),
         "prod",
       );
@@ -118,6 +119,28 @@ describe("engines", () => {
         '{"sequence":131,"timestamp":1767225641,"summaryEvent":{"maybeCorrupt":false,"durationSeconds":41,"resourceChanges":{"create":63,"same":1},"PolicyPacks":{"platform":"0.1.0"}}}';
       const event = JSON.parse(line) as auto.EngineEvent;
       assert.deepEqual(summaryPolicyPacks(event.summaryEvent!), { platform: "0.1.0" });
+    });
+
+    it("reads a policy event's enforcement level as the CLI writes it (advisory, mandatory)", () => {
+      const line =
+        '{"sequence":40,"timestamp":1767225620,"policyEvent":{"resourceUrn":"urn:pulumi:prod::platform::aws:iam/role:Role::users-role","message":"Role users-role should have a permissions boundary.\\n","color":"never","policyName":"iam-role-boundary","policyPackName":"platform","policyPackVersion":"0.1.0","policyPackVersionTag":"0.1.0","enforcementLevel":"advisory"}}';
+      const event = JSON.parse(line) as auto.EngineEvent;
+      const violation = violationFromEvent(event.policyEvent!);
+      assert.equal(violation.enforcementLevel, "advisory");
+      assert.equal(violation.resourceName, "users-role");
+      assert.equal(
+        violationFromEvent({ ...event.policyEvent!, enforcementLevel: "mandatory" }).enforcementLevel,
+        "mandatory",
+      );
+    });
+
+    it("writes advisory violations' policy events with the CLI's level advisory", async () => {
+      const engine = new InMemoryEngine({
+        defaults: { violations: [{ policyName: "p", enforcementLevel: "advisory", message: "m" }] },
+      });
+      const events: auto.EngineEvent[] = [];
+      await engine.preview(PROD_WEST, { onEvent: (event) => events.push(event) });
+      assert.equal(events.find((event) => event.policyEvent)?.policyEvent?.enforcementLevel, "advisory");
     });
 
     it("also reads policyPacks, the key the SDK's type declares", () => {
