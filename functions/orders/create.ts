@@ -8,7 +8,7 @@ import {
 import { DynamoDBPersistenceLayer } from "@aws-lambda-powertools/idempotency/dynamodb";
 import type { APIGatewayProxyEvent } from "aws-lambda";
 import { apiHandler } from "../shared/handler";
-import { HttpError, json, parseJsonObjectBody } from "../shared/http";
+import { createdLocation, HttpError, json, parseJsonObjectBody } from "../shared/http";
 import { type NewOrder, type Order, putOrder } from "./table";
 import { idempotencyKeyHeader, parseNewOrder } from "./validation";
 
@@ -71,24 +71,6 @@ function callerOf(event: APIGatewayProxyEvent): string | undefined {
   return undefined;
 }
 
-/** A path as API Gateway passes it on: absolute, printable ASCII, no query, no whitespace. */
-const CLIENT_PATH = /^\/[\x21-\x3e\x40-\x7e]*$/;
-
-/**
- * Where the new order is, as the path the client used: `requestContext.path` (`/prod/orders` on an
- * execute-api URL, whose first segment is the stage; a custom domain's own path behind a base path
- * mapping) plus the id. The top-level `path` lacks the stage, so `/orders/<id>` would 403 there. Only
- * an event without a usable `requestContext.path` gets that stage-less form.
- */
-function orderLocation(event: APIGatewayProxyEvent, orderId: string): string {
-  const context: unknown = event.requestContext;
-  const path =
-    typeof context === "object" && context !== null ? (context as { path?: unknown }).path : undefined;
-  const collection =
-    typeof path === "string" && CLIENT_PATH.test(path) ? path.replace(/\/+$/, "") : "/orders";
-  return `${collection}/${encodeURIComponent(orderId)}`;
-}
-
 /**
  * POST /orders, idempotent per caller for an hour:
  * - with an `Idempotency-Key` header, the same caller sending the same key and body gets the first
@@ -130,5 +112,5 @@ export const handler = apiHandler(async (event, context) => {
     }
     throw error;
   }
-  return json(201, created, { Location: orderLocation(event, created.orderId) });
+  return json(201, created, { Location: createdLocation(event, created.orderId, "/orders") });
 });

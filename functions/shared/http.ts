@@ -108,3 +108,24 @@ export function typeName(value: unknown): string {
   const type = typeof value;
   return type === "object" ? "an object" : `a ${type}`;
 }
+
+/** A path as API Gateway passes it on: absolute, printable ASCII, no query, no whitespace. */
+const CLIENT_PATH = /^\/[\x21-\x3e\x40-\x7e]*$/;
+
+/**
+ * Where a created item is, as the path the client used: `requestContext.path` (`/prod/users` on an
+ * execute-api URL, whose first segment is the stage; a custom domain's own path behind a base path
+ * mapping) plus the id. The top-level `path` lacks the stage, so `/users/<id>` would 403 there. Only
+ * an event without a usable `requestContext.path` gets that stage-less form, `fallback` + the id.
+ */
+export function createdLocation(
+  event: Pick<APIGatewayProxyEvent, "requestContext">,
+  id: string,
+  fallback: string,
+): string {
+  const context: unknown = event.requestContext;
+  const path =
+    typeof context === "object" && context !== null ? (context as { path?: unknown }).path : undefined;
+  const collection = typeof path === "string" && CLIENT_PATH.test(path) ? path.replace(/\/+$/, "") : fallback;
+  return `${collection}/${encodeURIComponent(id)}`;
+}
