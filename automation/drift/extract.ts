@@ -5,6 +5,14 @@ import type {
   StepEventStateMetadata,
 } from "@pulumi/pulumi/automation";
 import { urnName } from "../engine/events";
+import { DEFAULT_EXPECTED_DRIFT, deployedVersionsOf, publishedVersionsOf } from "./codedeploy";
+
+export {
+  CODEDEPLOY_ALIAS_DRIFT,
+  CODEDEPLOY_SHIFT_DRIFT,
+  DEFAULT_EXPECTED_DRIFT,
+  TRAFFIC_SHIFT_RESOURCE_TYPE,
+} from "./codedeploy";
 
 /** How a secret value is shown. */
 export const SECRET = "[secret]";
@@ -54,84 +62,30 @@ export interface ExpectedDriftRule {
    * undefined when they are expected. @default always expected
    */
   driftReason?: (step: StepEventMetadata, context: DriftContext) => string | undefined;
+  /**
+   * True when the rule's properties are to be judged from the live state (the refresh result's
+   * `new` outputs), whatever the step's op and diff say. Since Pulumi 3.120 a refresh diffs the
+   * live state against the desired one with the resource's `ignoreChanges`, so a property the
+   * program ignores is never in the diff, and a step where only such properties changed is `same`
+   * (with `PULUMI_ENABLE_LEGACY_REFRESH_DIFF`, or before 3.120, any output change is an `update`).
+   * @default never: the step's diff decides
+   */
+  judgeLiveState?: (step: StepEventMetadata, context: DriftContext) => boolean;
 }
 
 /** What the refresh says about the stack as a whole, for rules that depend on other resources. */
 export interface DriftContext {
   /** The version each TrafficShift last deployed (its recorded target), by `<function name>:<alias>`. */
   deployedVersions: ReadonlyMap<string, string>;
+  /**
+   * The latest version each function published, as the stack recorded it, by function name: the
+   * version a canary deployment under way shifts the alias to.
+   */
+  publishedVersions: ReadonlyMap<string, string>;
 }
 
 export interface ExpectedDrift extends ResourceDrift {
   reason: string;
-}
-
-/**
- * CodeDeploy shifts the `live` alias between function versions: its `functionVersion` and
- * `routingConfig` change after every deployment, and Pulumi ignores them (ignoreChanges). That is
- * expected only while the alias is where the stack's TrafficShift last put it: on the recorded
- * target version, with no other version weighted. Anywhere else, it was moved outside Pulumi.
- */
-export const CODEDEPLOY_ALIAS_DRIFT: ExpectedDriftRule = {
-  type: "aws:lambda/alias:Alias",
-  properties: ["functionVersion", "routingConfig"],
-  resourceName: "live",
-  reason: "CodeDeploy shifts the live alias between versions (traffic shifting)",
-  driftReason: aliasNotOnDeployedVersion,
-};
-
-/** The type of the TrafficShift dynamic resource (`pulumi-nodejs:dynamic/platform:TrafficShift`). */
-const TRAFFIC_SHIFT_TYPE = /^pulumi-nodejs:dynamic(\/[^:]*)?:TrafficShift$/;
-
-/** `arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]` or a name -> the name. */
-function functionNameOf(value: unknown): string | undefined {
-  if (typeof value !== "string") return undefined;
-  const arn = /^arn:[^:]+:lambda:[^:]*:[^:]*:function:([^:]+)/.exec(value);
-  return arn ? arn[1] : value;
-}
-
-function aliasNotOnDeployedVersion(step: StepEventMetadata, context: DriftContext): string | undefined {
-  const live = (step.new?.outputs ?? step.new?.inputs ?? {}) as Record<string, unknown>;
-  const recorded = (step.old?.outputs ?? step.old?.inputs ?? {}) as Record<string, unknown>;
-  const functionName = functionNameOf(live.functionName ?? recorded.functionName);
-  const aliasName = String(live.name ?? recorded.name);
-  const alias = `${functionName}:${aliasName}`;
-  const deployed = context.deployedVersions.get(alias);
-  if (deployed === undefined) {
-    return `no TrafficShift of ${alias} in the stack, so CodeDeploy does not own this alias`;
-  }
-  const version = live.functionVersion;
-  if (version !== deployed) {
-    return `alias ${alias} is on version ${String(version)}, but the stack last deployed version ${deployed}`;
-  }
-  const routing = live.routingConfig as
-    | { additionalVersionWeights?: Record<string, number> }
-    | null
-    | undefined;
-  const weights = Object.entries(routing?.additionalVersionWeights ?? {});
-  if (weights.length > 0) {
-    const shares = weights.map(([other, weight]) => `${Math.round(weight * 100)}% to version ${other}`);
-    return `alias ${alias} sends ${shares.join(", ")}, but the stack last deployed version ${deployed} alone`;
-  }
-  return undefined;
-}
-
-/** The recorded target version of every TrafficShift the refresh saw (changed or not). */
-function deployedVersionsOf(steps: Iterable<StepEventMetadata>): Map<string, string> {
-  const versions = new Map<string, string>();
-  for (const step of steps) {
-    if (!TRAFFIC_SHIFT_TYPE.test(step.type)) continue;
-    const recorded = (step.old?.outputs ?? step.old?.inputs ?? {}) as Record<string, unknown>;
-    const functionName = functionNameOf(recorded.functionName);
-    if (
-      functionName &&
-      typeof recorded.aliasName === "string" &&
-      typeof recorded.targetVersion === "string"
-    ) {
-      versions.set(`${functionName}:${recorded.aliasName}`, recorded.targetVersion);
-    }
-  }
-  return versions;
 }
 
 export interface DriftFindings {
@@ -196,33 +150,44 @@ function stateValues(state: StepEventStateMetadata | undefined, inputs: boolean)
   return ((inputs ? state?.inputs : state?.outputs) ?? {}) as Record<string, unknown>;
 }
 
+/** One property's recorded and live values (from inputs or outputs); a secret on either side hides both. */
+function propertyDrift(
+  metadata: StepEventMetadata,
+  propertyPath: string,
+  kind: string,
+  inputs: boolean,
+): PropertyDrift {
+  const before = valueAt(stateValues(metadata.old, inputs), propertyPath);
+  const after = valueAt(stateValues(metadata.new, inputs), propertyPath);
+  // The live value of a secret is as sensitive as the recorded one.
+  const secret = before === SECRET || after === SECRET;
+  return { path: propertyPath, kind, recorded: secret ? SECRET : before, live: secret ? SECRET : after };
+}
+
+/** The top-level outputs (of `keys`, else all) whose recorded and live values differ. */
+function changedOutputs(metadata: StepEventMetadata, keys?: readonly string[]): PropertyDrift[] {
+  const before = stateValues(metadata.old, false);
+  const after = stateValues(metadata.new, false);
+  const candidates = keys ?? [...new Set([...Object.keys(before), ...Object.keys(after)])];
+  return candidates
+    .filter((key) => !key.startsWith("__") && canonical(before[key]) !== canonical(after[key]))
+    .sort()
+    .map((key) =>
+      propertyDrift(metadata, key, key in before ? (key in after ? "update" : "delete") : "add", false),
+    );
+}
+
 /** The differences of a refresh step: from its detailed diff, its diff keys, or old vs new state. */
 function propertyDrifts(metadata: StepEventMetadata): PropertyDrift[] {
-  const { old: recorded, new: live } = metadata;
-  const drift = (propertyPath: string, kind: string, inputs: boolean): PropertyDrift => {
-    const before = valueAt(stateValues(recorded, inputs), propertyPath);
-    const after = valueAt(stateValues(live, inputs), propertyPath);
-    // A secret on either side hides both: the live value of a secret is as sensitive as the recorded one.
-    const secret = before === SECRET || after === SECRET;
-    return { path: propertyPath, kind, recorded: secret ? SECRET : before, live: secret ? SECRET : after };
-  };
   if (metadata.detailedDiff && Object.keys(metadata.detailedDiff).length > 0) {
     return Object.entries(metadata.detailedDiff).map(([propertyPath, diff]) =>
-      drift(propertyPath, diff.diffKind, diff.inputDiff),
+      propertyDrift(metadata, propertyPath, diff.diffKind, diff.inputDiff),
     );
   }
   if (metadata.diffs && metadata.diffs.length > 0) {
-    return metadata.diffs.map((key) => drift(key, "update", false));
+    return metadata.diffs.map((key) => propertyDrift(metadata, key, "update", false));
   }
-  const before = stateValues(recorded, false);
-  const after = stateValues(live, false);
-  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter(
-    (key) => !key.startsWith("__"),
-  );
-  return keys
-    .filter((key) => canonical(before[key]) !== canonical(after[key]))
-    .sort()
-    .map((key) => drift(key, key in before ? (key in after ? "update" : "delete") : "add", false));
+  return changedOutputs(metadata);
 }
 
 const IGNORED_TYPES = /^pulumi:(pulumi:Stack|providers:)/;
@@ -239,12 +204,25 @@ function resourceNameOf(metadata: StepEventMetadata): unknown {
   );
 }
 
-function matchesRule(rule: ExpectedDriftRule, metadata: StepEventMetadata, propertyPath: string): boolean {
+/** The rule is about this resource (its type and name), whichever property. */
+function ruleCoversResource(rule: ExpectedDriftRule, metadata: StepEventMetadata): boolean {
   if (metadata.type !== rule.type) return false;
-  const root = parsePropertyPath(propertyPath)[0];
-  if (typeof root !== "string" || !rule.properties.includes(root)) return false;
   const name = resourceNameOf(metadata);
   return rule.resourceName === undefined || name === undefined || name === rule.resourceName;
+}
+
+function rootOf(propertyPath: string): string | number | undefined {
+  return parsePropertyPath(propertyPath)[0];
+}
+
+function matchesRule(rule: ExpectedDriftRule, metadata: StepEventMetadata, propertyPath: string): boolean {
+  const root = rootOf(propertyPath);
+  return typeof root === "string" && rule.properties.includes(root) && ruleCoversResource(rule, metadata);
+}
+
+/** Set in the live state: not absent, null or empty. */
+function isSet(value: unknown): boolean {
+  return value !== undefined && value !== null && canonical(value) !== "{}" && canonical(value) !== "[]";
 }
 
 /** Which state of a URN a step is about: the recorded one (its physical id, pending deletion or not). */
@@ -299,14 +277,13 @@ function refreshSteps(events: EngineEvent[]): Step[] {
   return [...steps.values()].sort(compareSteps);
 }
 
-/** The recorded target version of every TrafficShift the refresh saw, changed or not. */
-function deployedVersionsOfSteps(steps: Step[]): Map<string, string> {
-  // A TrafficShift pending deletion is not the one deploying the alias now.
-  return deployedVersionsOf(
-    steps
-      .filter((step) => !step.pendingDeletion)
-      .flatMap(({ pre, result }) => [pre, result].filter((metadata) => metadata !== undefined)),
-  );
+/** What rules need to know of the stack: deployed and published versions, from the live states' records. */
+function contextOf(steps: Step[]): DriftContext {
+  // A state pending deletion (e.g. a replaced TrafficShift) is not the one deploying the alias now.
+  const metadata = steps
+    .filter((step) => !step.pendingDeletion)
+    .flatMap(({ pre, result }) => [pre, result].filter((candidate) => candidate !== undefined));
+  return { deployedVersions: deployedVersionsOf(metadata), publishedVersions: publishedVersionsOf(metadata) };
 }
 
 /**
@@ -317,16 +294,19 @@ function deployedVersionsOfSteps(steps: Step[]): Map<string, string> {
  * and `detailedDiff` when the engine computed them. Steps are keyed by URN and state, so that
  * every state of a URN (e.g. a replaced resource pending deletion next to its replacement) is
  * reported, and the findings do not depend on the order of the events. Differences matched by an
- * expected rule (by default CodeDeploy's on the live alias, while it is on the version the stack's
- * TrafficShift last deployed) are listed apart and are not drift. Secrets are masked.
+ * expected rule (by default CodeDeploy's on the live alias and its TrafficShift, while the alias is
+ * on the version the TrafficShift last deployed) are listed apart and are not drift. The alias is
+ * judged from its live state, so the report is the same whether the engine diffs a refresh against
+ * the desired state (Pulumi >= 3.120: ignored properties never in the diff, the moved alias `same`)
+ * or only compares outputs (before, or with PULUMI_ENABLE_LEGACY_REFRESH_DIFF). Secrets are masked.
  */
 export function extractDrift(
   events: EngineEvent[],
-  options: { expected?: ExpectedDriftRule[] } = {},
+  options: { expected?: readonly ExpectedDriftRule[] } = {},
 ): DriftFindings {
-  const rules = options.expected ?? [CODEDEPLOY_ALIAS_DRIFT];
+  const rules = options.expected ?? DEFAULT_EXPECTED_DRIFT;
   const steps = refreshSteps(events);
-  const context: DriftContext = { deployedVersions: deployedVersionsOfSteps(steps) };
+  const context = contextOf(steps);
   const findings: DriftFindings = { drifted: [], expected: [] };
   for (const { urn, id, pendingDeletion, pre, result } of steps) {
     const metadata = result ?? pre!;
@@ -337,24 +317,55 @@ export function extractDrift(
       id,
       ...(pendingDeletion ? { pendingDeletion: true } : {}),
     };
-    if (result?.op === "same") continue;
     if (GONE_OPS.has(metadata.op) || (metadata.op === "refresh" && metadata.old && !metadata.new && result)) {
       findings.drifted.push({ ...base, change: "delete", properties: [] });
       continue;
     }
-    if (!CHANGED_OPS.has(metadata.op)) continue;
-    const properties = propertyDrifts(metadata);
     const unexpected: PropertyDrift[] = [];
     const reasons = new Set<string>();
     const expectedByRule = new Map<ExpectedDriftRule, PropertyDrift[]>();
-    for (const property of properties) {
-      const rule = rules.find((candidate) => matchesRule(candidate, metadata, property.path));
-      const driftReason = rule?.driftReason?.(metadata, context);
-      if (rule && driftReason === undefined) {
-        expectedByRule.set(rule, [...(expectedByRule.get(rule) ?? []), property]);
-      } else {
-        unexpected.push(property);
-        if (driftReason) reasons.add(driftReason);
+    const addExpected = (rule: ExpectedDriftRule, properties: PropertyDrift[]) =>
+      expectedByRule.set(rule, [...(expectedByRule.get(rule) ?? []), ...properties]);
+
+    // Rules judged from the live state see the result whatever its op: a `same` step still carries
+    // the live outputs. A state pending deletion is judged by its diff alone.
+    const liveRules =
+      result?.new && !pendingDeletion
+        ? rules.filter((rule) => ruleCoversResource(rule, result) && rule.judgeLiveState?.(result, context))
+        : [];
+    const judgedRoots = new Set(liveRules.flatMap((rule) => rule.properties));
+    for (const rule of liveRules) {
+      const changed = changedOutputs(result!, rule.properties);
+      const driftReason = rule.driftReason?.(result!, context);
+      if (driftReason === undefined) {
+        if (changed.length > 0) addExpected(rule, changed);
+        continue;
+      }
+      // The state may already hold the live values (a refresh adopted them): the drift is still
+      // there, since it is judged against where the stack put the resource, so show them.
+      const live = stateValues(result!.new, false);
+      const shown =
+        changed.length > 0
+          ? changed
+          : rule.properties
+              .filter((key) => isSet(live[key]))
+              .map((key) => propertyDrift(result!, key, "update", false));
+      unexpected.push(...shown);
+      if (shown.length > 0) reasons.add(driftReason);
+    }
+
+    if (result?.op !== "same" && CHANGED_OPS.has(metadata.op)) {
+      for (const property of propertyDrifts(metadata)) {
+        const root = rootOf(property.path);
+        if (typeof root === "string" && judgedRoots.has(root)) continue;
+        const rule = rules.find((candidate) => matchesRule(candidate, metadata, property.path));
+        const driftReason = rule?.driftReason?.(metadata, context);
+        if (rule && driftReason === undefined) {
+          addExpected(rule, [property]);
+        } else {
+          unexpected.push(property);
+          if (driftReason) reasons.add(driftReason);
+        }
       }
     }
     if (unexpected.length > 0) {

@@ -1,5 +1,15 @@
-import { DiffKind, type EngineEvent, type StepEventStateMetadata } from "@pulumi/pulumi/automation";
+import {
+  DiffKind,
+  type EngineEvent,
+  type StepEventMetadata,
+  type StepEventStateMetadata,
+} from "@pulumi/pulumi/automation";
 import { cliSummaryEvent } from "../../automation/engine/events";
+import {
+  diffTrafficShift,
+  type TrafficShiftInputs,
+  type TrafficShiftState,
+} from "../../components/traffic-shift-provider";
 
 const URN = "urn:pulumi:prod-eu-west-1::platform::aws:dynamodb/table:Table::users-table";
 
@@ -120,16 +130,70 @@ export function deployedShift(version: string): Record<string, unknown> {
   };
 }
 
+/** What the canary alias ignores (components/serverless-function.ts): CodeDeploy moves it. */
+export const CANARY_ALIAS_IGNORE_CHANGES = ["functionVersion", "routingConfig"];
+
+/**
+ * How the engine frames a refresh's result. `desired-state` is Pulumi's since 3.120
+ * (pkg/resource/deploy/step.go, RefreshStep): the provider diffs the live state against the
+ * recorded inputs with the resource's ignoreChanges, the step is `same` when that diff is empty
+ * (whatever the live outputs) and `update` with the provider's diff otherwise. `legacy` is the
+ * engine before 3.120 or with PULUMI_ENABLE_LEGACY_REFRESH_DIFF: any output change is an `update`,
+ * with no diff.
+ */
+export type RefreshDiffModel = "desired-state" | "legacy";
+
+export interface RefreshOptions {
+  /** @default "desired-state" */
+  model?: RefreshDiffModel;
+  /** The resource's ignoreChanges. @default CANARY_ALIAS_IGNORE_CHANGES for an alias, else none */
+  ignoreChanges?: string[];
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** The result op and diff the desired-state engine gives a resource that is still there. */
+function desiredStateResult(
+  recorded: StepEventStateMetadata,
+  live: StepEventStateMetadata,
+  ignoreChanges: string[],
+): Partial<StepEventMetadata> {
+  if (recorded.type === TRAFFIC_SHIFT_TYPE) {
+    // The dynamic provider's diff, as the engine calls it: the live state as olds, the recorded
+    // inputs as news. It returns no property diffs, only whether there are changes.
+    const { changes } = diffTrafficShift(
+      live.outputs as unknown as TrafficShiftState,
+      recorded.inputs as unknown as TrafficShiftInputs,
+    );
+    return { op: changes ? "update" : "same" };
+  }
+  // A bridged provider reads the live inputs from the live state and diffs them with the recorded
+  // ones, leaving out what the resource ignores; the engine inverts the diff (live is the new side).
+  const before = recorded.inputs ?? {};
+  const after = live.inputs ?? {};
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter(
+    (key) => !key.startsWith("__") && !ignoreChanges.includes(key) && !same(before[key], after[key]),
+  );
+  if (keys.length === 0) return { op: "same" };
+  const kind = (key: string) =>
+    !(key in before) ? DiffKind.add : !(key in after) ? DiffKind.delete : DiffKind.update;
+  return {
+    op: "update",
+    diffs: keys,
+    detailedDiff: Object.fromEntries(keys.map((key) => [key, { diffKind: kind(key), inputDiff: false }])),
+  };
+}
+
 /**
  * The two events of one refreshed resource: the step's pre-event (op `refresh`) and its outputs
- * event, whose op is `same` when the live outputs equal the recorded ones, else `update` (or
- * `delete` when the resource is gone), with no diff: the engine leaves it to old vs new.
+ * event, whose `new` is the live state whatever its op: `delete` when the resource is gone, else as
+ * the engine's `model` decides (see RefreshDiffModel).
  */
 export function refreshOf(
   recorded: StepEventStateMetadata,
   live: StepEventStateMetadata | undefined,
+  options: RefreshOptions = {},
 ): EngineEvent[] {
-  const sameOutputs = live !== undefined && JSON.stringify(recorded.outputs) === JSON.stringify(live.outputs);
   const metadata = {
     op: "refresh" as const,
     urn: recorded.urn,
@@ -138,17 +202,37 @@ export function refreshOf(
     new: live,
     provider: recorded.provider ?? "",
   };
+  const ignoreChanges =
+    options.ignoreChanges ?? (recorded.type === ALIAS_TYPE ? CANARY_ALIAS_IGNORE_CHANGES : []);
+  const result: Partial<StepEventMetadata> =
+    live === undefined
+      ? { op: "delete" }
+      : options.model === "legacy"
+        ? { op: same(recorded.outputs, live.outputs) ? "same" : "update" }
+        : desiredStateResult(recorded, live, ignoreChanges);
   return [
     { sequence: 1, timestamp: 1, resourcePreEvent: { metadata, planning: true } },
     {
       sequence: 2,
       timestamp: 2,
-      resOutputsEvent: {
-        metadata: { ...metadata, op: live === undefined ? "delete" : sameOutputs ? "same" : "update" },
-        planning: true,
-      },
+      resOutputsEvent: { metadata: { ...metadata, ...result }, planning: true },
     },
   ];
+}
+
+/** The function of the canary fixtures, whose last publication is `version`. */
+export function canaryFunctionState(version: string): StepEventStateMetadata {
+  const inputs = { name: FUNCTION_NAME, memorySize: 512, runtime: "nodejs22.x", publish: true };
+  return {
+    type: "aws:lambda/function:Function",
+    urn: `urn:pulumi:${CANARY_STACK}::platform::platform:index:Platform$platform:lambda:ServerlessFunction$aws:lambda/function:Function::users-list-function`,
+    custom: true,
+    id: FUNCTION_NAME,
+    parent: "",
+    inputs,
+    outputs: { ...inputs, version, arn: `arn:aws:lambda:eu-west-1:123456789012:function:${FUNCTION_NAME}` },
+    provider: AWS_PROVIDER,
+  };
 }
 
 /*
