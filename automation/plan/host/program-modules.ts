@@ -6,8 +6,9 @@
  * general it can: a module may create a resource in a callback it starts as it loads, register a
  * stack transformation, log a warning, read a data file, or keep state (a set of names used) that
  * the next plan would find full. None of that is visible from outside. So only the modules of the
- * folders the host is told to keep may stay: the platform's component library (`components/`),
- * whose modules define classes and functions and keep no state across plans (a warm re-plan of dev
+ * folders the host is told to keep may stay: the platform's component library (`components/`) and
+ * the handlers' shared code it imports (`functions/shared/`), whose modules define classes,
+ * functions and constants and keep no state across plans (a warm re-plan of dev
  * and of prod is tested to equal a fresh host's). Even there, a module stays loaded only when:
  *
  * - the next plan is of the same project, stack, config, program and environment (a module may

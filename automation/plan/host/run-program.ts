@@ -24,10 +24,15 @@ import { ProgramModules } from "./program-modules";
 let hostStarted = Math.round(performance.now());
 
 /**
- * The program's modules: which stay loaded from one plan to the next. Only the component library's
- * may (`components/` of the project this host plans, its working directory).
+ * The program's modules: which stay loaded from one plan to the next. Only the platform's own
+ * library may: the components (`components/`) and the handlers' shared code they import
+ * (`functions/shared/`: the event builder, the metric names, the service declaration types), of the
+ * project this host plans, its working directory. A component importing a module that loads afresh
+ * would load afresh with it.
  */
-const programModules = new ProgramModules({ keptFolders: [path.join(process.cwd(), "components")] });
+const programModules = new ProgramModules({
+  keptFolders: [path.join(process.cwd(), "components"), path.join(process.cwd(), "functions", "shared")],
+});
 
 let current: { id: number; stderr: string[] } | undefined;
 
