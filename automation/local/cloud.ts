@@ -392,13 +392,13 @@ export class LocalCloud {
       api,
       region: this.model.region,
       accountId: this.model.accountId,
-      invoke: (functionName, event) => {
+      invoke: (functionName, event, qualifier) => {
         const pool = this.pools.get(functionName);
         if (!pool)
           throw new Error(
             `the API's integration names function ${functionName}, which the plan does not have`,
           );
-        return pool.invoke(event);
+        return pool.invoke(event, undefined, qualifier);
       },
       auth: this.options.auth,
       credentials: this.credentials,

@@ -97,8 +97,11 @@ export class FunctionPool {
     };
   }
 
-  /** Runs one invocation, as Lambda's synchronous Invoke does. */
-  async invoke(event: unknown, requestId: string = randomUUID()): Promise<InvokeResult> {
+  /**
+   * Runs one invocation, as Lambda's synchronous Invoke does. `qualifier`: the alias or version the
+   * caller invoked (`live`), which the handler sees in `context.invokedFunctionArn`.
+   */
+  async invoke(event: unknown, requestId: string = randomUUID(), qualifier?: string): Promise<InvokeResult> {
     if (this.closed) throw new Error(`function ${this.fn.name} is stopped`);
     const environment = await this.acquire();
     return new Promise<InvokeResult>((resolve) => {
@@ -122,7 +125,7 @@ export class FunctionPool {
         });
       }, timeoutMs);
       environment.pending = { resolve, timer, requestId, started };
-      environment.worker.postMessage({ id: requestId, event, requestId });
+      environment.worker.postMessage({ id: requestId, event, requestId, qualifier });
     });
   }
 

@@ -31,8 +31,8 @@ export interface GatewayOptions {
   api: LocalApi;
   region: string;
   accountId: string;
-  /** Calls a function by physical name with an event. */
-  invoke(functionName: string, event: unknown): Promise<InvokeResult>;
+  /** Calls a function by physical name with an event, through the qualifier the integration names (`live`). */
+  invoke(functionName: string, event: unknown, qualifier?: string): Promise<InvokeResult>;
   /** Check `AWS_IAM` and API-key methods. @default true */
   auth?: boolean;
   credentials: LocalCredentials;
@@ -337,7 +337,7 @@ export class LocalGateway {
       },
     });
 
-    const result = await this.options.invoke(route.functionName, event);
+    const result = await this.options.invoke(route.functionName, event, route.qualifier);
     record.cold = result.cold;
     record.initDurationMs = result.initDurationMs;
     record.logs = result.logs;

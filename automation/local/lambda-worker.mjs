@@ -56,7 +56,7 @@ async function load() {
   initDurationMs = performance.now() - started;
 }
 
-function context(requestId, deadline) {
+function context(requestId, deadline, qualifier) {
   const unsupported = () => {
     throw new Error("the legacy callback API is not supported by the local cloud");
   };
@@ -64,7 +64,8 @@ function context(requestId, deadline) {
     callbackWaitsForEmptyEventLoop: true,
     functionName: config.functionName,
     functionVersion: "$LATEST",
-    invokedFunctionArn: `arn:aws:lambda:${config.region}:${config.accountId}:function:${config.functionName}`,
+    // The ARN the caller invoked: with the alias (`:live`) when it named one, as on Lambda.
+    invokedFunctionArn: `arn:aws:lambda:${config.region}:${config.accountId}:function:${config.functionName}${qualifier ? `:${qualifier}` : ""}`,
     memoryLimitInMB: String(config.memoryMb),
     awsRequestId: requestId,
     logGroupName: `/aws/lambda/${config.functionName}`,
@@ -89,7 +90,7 @@ const loading = load().catch((error) => error);
 
 parentPort.on("message", async (message) => {
   lines = [];
-  const { id, event, requestId } = message;
+  const { id, event, requestId, qualifier } = message;
   const deadline = Date.now() + config.timeoutMs;
   const started = performance.now();
   let cold = false;
@@ -102,7 +103,7 @@ parentPort.on("message", async (message) => {
       initOwed = false;
     }
     process.env._X_AMZN_TRACE_ID = `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomUUID().replaceAll("-", "").slice(0, 24)}`;
-    const result = await handlerFunction(event, context(requestId, deadline));
+    const result = await handlerFunction(event, context(requestId, deadline, qualifier));
     // Lambda returns the handler's result as JSON: what cannot be serialized is an error there too.
     reply = { id, ok: true, payload: JSON.stringify(result === undefined ? null : result) };
   } catch (error) {
