@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import * as aws from "@pulumi/aws";
+import { resolvePolicyConfig } from "../../automation/policy/evaluate";
 import { lambdaStreamFailureHandling, lambdaStreamStartingPosition } from "../../policy/lambda-event-sources";
 import { FUNCTION_ARN } from "./factories";
 import { assertNoViolations, assertPolicyMetadata, assertViolation, resourceArgs, UNKNOWN } from "./util";
@@ -110,7 +111,11 @@ describe("policy lambda-stream-mapping-starting-position", () => {
     );
   });
 
-  it("is advisory: a stage may choose LATEST", () => {
-    assert.equal(lambdaStreamStartingPosition.enforcementLevel, "advisory");
+  it("is advisory in both stages' pack config, where the pack's default is mandatory: a stage may choose LATEST", () => {
+    for (const stage of ["dev", "prod"]) {
+      const { resolved } = resolvePolicyConfig(stage);
+      assert.equal(resolved.get(lambdaStreamStartingPosition.name)?.enforcementLevel, "advisory", stage);
+      assert.equal(resolved.get(lambdaStreamFailureHandling.name)?.enforcementLevel, "mandatory", stage);
+    }
   });
 });
