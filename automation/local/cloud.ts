@@ -116,13 +116,7 @@ export class LocalCloud {
     );
     this.lambda = new LocalAsyncInvocations({
       invoke: (name, event, requestId) => this.invoke(name, event, requestId),
-      sendMessage: (queueName, body, attributes = {}) => {
-        this.queues.handle("SendMessage", {
-          QueueUrl: this.queues.queueUrl(queueName),
-          MessageBody: body,
-          MessageAttributes: attributes,
-        });
-      },
+      sendMessage: (queueName, body, attributes) => this.queues.send(queueName, body, attributes),
       region: model.region,
       accountId: model.accountId,
       clock: options.scheduleClock,
@@ -132,18 +126,17 @@ export class LocalCloud {
     this.schedules = new LocalSchedules({
       lambda: this.lambda,
       invoke: (name, event) => this.invoke(name, event),
-      sendMessage: (queueName, body, attributes = {}) => {
-        this.queues.handle("SendMessage", {
-          QueueUrl: this.queues.queueUrl(queueName),
-          MessageBody: body,
-          MessageAttributes: Object.fromEntries(
+      sendMessage: (queueName, body, attributes = {}) =>
+        this.queues.send(
+          queueName,
+          body,
+          Object.fromEntries(
             Object.entries(attributes).map(([name, value]) => [
               name,
               { DataType: "String", StringValue: value },
             ]),
           ),
-        });
-      },
+        ),
       region: model.region,
       accountId: model.accountId,
       clock: options.scheduleClock,

@@ -76,6 +76,15 @@ export class LocalQueues {
     this.timer = undefined;
   }
 
+  /** Sends a message to a queue by name, as SendMessage does; throws SQS's error for an unknown queue. */
+  send(name: string, body: string, attributes: MessageAttributes = {}): void {
+    this.handle("SendMessage", {
+      QueueUrl: this.queueUrl(name),
+      MessageBody: body,
+      MessageAttributes: attributes,
+    });
+  }
+
   queueUrl(name: string): string {
     return `${this.endpoint()}/${this.accountId}/${name}`;
   }

@@ -349,9 +349,6 @@ export class LocalStreams {
         streamArn: mapping.eventSourceArn,
       },
     };
-    this.queues.handle("SendMessage", {
-      QueueUrl: this.queues.queueUrl(mapping.onFailureQueueName),
-      MessageBody: JSON.stringify(message),
-    });
+    this.queues.send(mapping.onFailureQueueName, JSON.stringify(message));
   }
 }
