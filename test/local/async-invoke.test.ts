@@ -93,13 +93,7 @@ function asyncLambda(
 ) {
   return new LocalAsyncInvocations({
     invoke,
-    sendMessage: (queueName, body, attributes = {}) => {
-      local.handle("SendMessage", {
-        QueueUrl: local.queueUrl(queueName),
-        MessageBody: body,
-        MessageAttributes: attributes,
-      });
-    },
+    sendMessage: (queueName, body, attributes) => local.send(queueName, body, attributes),
     region: REGION,
     accountId: ACCOUNT,
     clock,
